@@ -1,0 +1,1 @@
+//! swab's rule language. Pure: turns YAML text into validated, typed rules.
