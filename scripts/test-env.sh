@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Starts a private, throwaway Docker environment, runs a command in it, and tears it down.
+#
+#   scripts/test-env.sh COMMAND [ARGS...]     e.g. scripts/test-env.sh cargo test --all-features
+#   scripts/test-env.sh bash                  an interactive shell with the environment set
+#
+# What it starts, all under one temp dir, never touching /var/run/docker.sock:
+#   - dockerd with its own --data-root, --exec-root, pidfile and unix socket,
+#     --bridge none --iptables=false, plus a TLS listener on 127.0.0.1 (certs made here);
+#   - a registry on 127.0.0.1 without auth, and a second one with htpasswd auth;
+#   - a test image `swab-test/busybox:latest` imported from a static-busybox rootfs.
+# What the command sees:
+#   SWAB_TEST_DOCKER_HOST    unix:///.../docker.sock
+#   SWAB_TEST_TLS_HOST       tcp://127.0.0.1:PORT (TLS, client cert required)
+#   SWAB_TEST_TLS_DIR        dir with ca.pem cert.pem key.pem for it
+#   SWAB_TEST_REGISTRY       127.0.0.1:PORT (no auth)
+#   SWAB_TEST_AUTH_REGISTRY  127.0.0.1:PORT (htpasswd; user/password below)
+#   SWAB_TEST_REGISTRY_USER, SWAB_TEST_REGISTRY_PASSWORD
+#   SWAB_TEST_IMAGE          swab-test/busybox:latest
+#   SWAB_TEST_ROOTFS         the rootfs tarball, for tests that import their own images
+#   SWAB_TEST_DIR            the temp dir (logs: dockerd.log, registry*.log)
+# Note: with --bridge none there is no default bridge; a running container on the default
+# network has no network sandbox (renaming it fails). Tests use NetworkMode none or a user network.
+# It installs docker.io, docker-registry, busybox-static, apache2-utils and openssl with
+# apt-get when they are missing (root on Debian).
+set -euo pipefail
+
+log() { printf 'test-env: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ $# -gt 0 ] || die "usage: $0 COMMAND [ARGS...]"
+[ "$(id -u)" = 0 ] || die "must run as root (it starts dockerd)"
+
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sleep || need_pkgs+=(busybox-static)
+command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null 2>&1
+  NEEDRESTART_MODE=a apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null 2>&1 || die "apt-get install ${need_pkgs[*]} failed"
+fi
+# A dynamically linked busybox would not run inside an image without libc.
+BUSYBOX=/bin/busybox
+if command -v file >/dev/null && file -L "$BUSYBOX" | grep -q "dynamically linked"; then die "$BUSYBOX is not static; install busybox-static"; fi
+
+DOCKER_CLI=$(command -v docker) || die "no docker CLI (install docker.io)"
+
+DIR=$(mktemp -d /tmp/swab-test.XXXXXX)
+DOCKERD_PID=
+REGISTRY_PIDS=()
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+    # Containers first (quickly), so dockerd's shutdown does not wait on them.
+    "$DOCKER_CLI" -H "unix://$DIR/docker.sock" ps -q 2>/dev/null | xargs -r "$DOCKER_CLI" -H "unix://$DIR/docker.sock" kill >/dev/null 2>&1
+    kill "$DOCKERD_PID" 2>/dev/null
+    for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$DOCKERD_PID" 2>/dev/null
+  fi
+  for pid in "${REGISTRY_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  # Anything dockerd left mounted below our dir (overlay, shm, netns).
+  grep -o " $DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  pkill -f "containerd.*$DIR" 2>/dev/null
+  if [ "${SWAB_TEST_KEEP:-}" = 1 ] || { [ $rc -ne 0 ] && [ "${CI:-}" = true ]; }; then
+    log "dockerd log tail ($DIR/dockerd.log):"; tail -n 20 "$DIR/dockerd.log" >&2
+  fi
+  rm -rf "$DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- TLS material for the daemon's TCP listener -------------------------------------------
+TLS="$DIR/tls"; mkdir -p "$TLS"
+(
+  cd "$TLS"
+  openssl ecparam -name prime256v1 -genkey -noout -out ca-key.pem
+  openssl req -x509 -new -key ca-key.pem -sha256 -days 2 -subj "/CN=swab test CA" -out ca.pem
+  openssl ecparam -name prime256v1 -genkey -noout -out server-key.pem
+  openssl req -new -key server-key.pem -subj "/CN=127.0.0.1" -out server.csr
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -sha256 -extfile server.ext -out server-cert.pem
+  openssl ecparam -name prime256v1 -genkey -noout -out client-key.pem
+  openssl pkcs8 -topk8 -nocrypt -in client-key.pem -out key.pem
+  openssl req -new -key client-key.pem -subj "/CN=swab-test-client" -out client.csr
+  printf 'extendedKeyUsage=clientAuth\n' > client.ext
+  openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -sha256 -extfile client.ext -out cert.pem
+) >"$DIR/openssl.log" 2>&1 || { cat "$DIR/openssl.log" >&2; die "could not make TLS certificates"; }
+
+# --- dockerd ----------------------------------------------------------------------------------
+TLS_PORT=$(free_port)
+mkdir -p "$DIR/data" "$DIR/exec"
+dockerd \
+  --data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$DIR/docker.pid" \
+  --host "unix://$DIR/docker.sock" --host "tcp://127.0.0.1:$TLS_PORT" \
+  --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
+  --bridge none --iptables=false --ip-masq=false --userland-proxy=false \
+  >"$DIR/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+export DOCKER_HOST="unix://$DIR/docker.sock"
+for _ in $(seq 1 120); do
+  "$DOCKER_CLI" version >/dev/null 2>&1 && break
+  kill -0 "$DOCKERD_PID" 2>/dev/null || { tail -n 30 "$DIR/dockerd.log" >&2; die "dockerd exited"; }
+  sleep 0.5
+done
+"$DOCKER_CLI" version >/dev/null 2>&1 || { tail -n 30 "$DIR/dockerd.log" >&2; die "dockerd did not come up"; }
+
+# --- registries -------------------------------------------------------------------------------
+REG_PORT=$(free_port)
+AUTH_PORT=$(free_port)
+REG_USER=swab
+REG_PASSWORD="pw-$RANDOM$RANDOM"
+htpasswd -Bbn "$REG_USER" "$REG_PASSWORD" > "$DIR/htpasswd" 2>/dev/null
+registry_config() { # name port [auth]
+  cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $DIR/$1
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$2
+EOF
+  if [ "${3:-}" = auth ]; then
+    printf 'auth:\n  htpasswd:\n    realm: swab-test\n    path: %s\n' "$DIR/htpasswd"
+  fi
+}
+registry_config registry "$REG_PORT" > "$DIR/registry.yml"
+registry_config registry-auth "$AUTH_PORT" auth > "$DIR/registry-auth.yml"
+docker-registry serve "$DIR/registry.yml" >"$DIR/registry.log" 2>&1 & REGISTRY_PIDS+=($!)
+docker-registry serve "$DIR/registry-auth.yml" >"$DIR/registry-auth.log" 2>&1 & REGISTRY_PIDS+=($!)
+for port in "$REG_PORT" "$AUTH_PORT"; do
+  for _ in $(seq 1 50); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break
+    sleep 0.2
+  done
+done
+
+# --- test image -------------------------------------------------------------------------------
+ROOTFS="$DIR/rootfs"
+mkdir -p "$ROOTFS/bin" "$ROOTFS/tmp" "$ROOTFS/data" "$ROOTFS/etc"
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+for applet in sh sleep echo cat true false ls touch test env printf wget nc id; do
+  ln -sf busybox "$ROOTFS/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$ROOTFS/etc/passwd"
+echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> "$ROOTFS/etc/passwd"
+tar -C "$ROOTFS" -cf "$DIR/rootfs.tar" .
+"$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null
+
+export SWAB_TEST_DIR="$DIR"
+export SWAB_TEST_DOCKER_HOST="unix://$DIR/docker.sock"
+export SWAB_TEST_TLS_HOST="tcp://127.0.0.1:$TLS_PORT"
+export SWAB_TEST_TLS_DIR="$TLS"
+export SWAB_TEST_REGISTRY="127.0.0.1:$REG_PORT"
+export SWAB_TEST_AUTH_REGISTRY="127.0.0.1:$AUTH_PORT"
+export SWAB_TEST_REGISTRY_USER="$REG_USER"
+export SWAB_TEST_REGISTRY_PASSWORD="$REG_PASSWORD"
+export SWAB_TEST_IMAGE="swab-test/busybox:latest"
+export SWAB_TEST_ROOTFS="$DIR/rootfs.tar"
+export SWAB_TEST_DOCKER_CLI="$DOCKER_CLI"
+# Tests must not reach the host's daemon by accident through the environment.
+unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+log "dockerd $("$DOCKER_CLI" -H "$SWAB_TEST_DOCKER_HOST" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})') at $SWAB_TEST_DOCKER_HOST; registries $SWAB_TEST_REGISTRY, $SWAB_TEST_AUTH_REGISTRY (auth)"
+
+set +e
+"$@"
