@@ -1,4 +1,40 @@
 //! `swab`: the command-line front end. Glue only: parsing flags, calling the library crates,
-//! printing results and mapping errors to exit codes.
+//! printing results and mapping errors to the documented exit codes.
 
-fn main() {}
+mod args;
+mod connect;
+mod doctor;
+mod exit;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.log_format, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("swab: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Doctor(args) => doctor::run(&cli.global, args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => exit::report(&err),
+    }
+}

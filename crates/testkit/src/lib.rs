@@ -1,7 +1,7 @@
 //! Test helpers shared by swab's integration tests.
 //!
 //! Tests that touch Docker run against the private throwaway daemon and registries that
-//! `scripts/test-env.sh` starts and describes in `SWAB_TEST_*` variables. [`env`] reads them
+//! `scripts/test-env.sh` starts and describes in `SWAB_TEST_*` variables. [`env()`] reads them
 //! and panics with instructions when they are missing, so a daemon test can never pass by
 //! silently skipping. Setup that swab itself does not do (importing images, pushing to a
 //! registry, creating containers in odd states) goes through the docker CLI with

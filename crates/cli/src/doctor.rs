@@ -1,0 +1,220 @@
+//! `swab doctor`: which daemon, why, and what it looks like.
+//!
+//! The report is built first (one struct, serialisable) and rendered second, so the text
+//! table and `--format json` can never disagree.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use swab_docker::models::DiskUsage;
+use swab_docker::{ApiVersion, Docker, Error};
+
+use crate::args::{DoctorArgs, GlobalArgs, OutputFormat};
+use crate::exit;
+use crate::output::{bytes, print};
+
+#[derive(Debug, Serialize)]
+struct Report {
+    swab_version: &'static str,
+    endpoint: String,
+    endpoint_source: String,
+    reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemon: Option<Daemon>,
+}
+
+#[derive(Debug, Serialize)]
+struct Daemon {
+    server_version: String,
+    api_version: Versions,
+    os: String,
+    os_type: String,
+    arch: String,
+    kernel: String,
+    storage_driver: String,
+    docker_root_dir: String,
+    containers: Containers,
+    images: u64,
+    reclaimable: Option<Reclaimable>,
+}
+
+#[derive(Debug, Serialize)]
+struct Versions {
+    server: String,
+    server_min: String,
+    negotiated: String,
+    client_min: String,
+    client_max: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Containers {
+    total: u64,
+    running: u64,
+    paused: u64,
+    stopped: u64,
+}
+
+/// Bytes that removing unused objects would free, from `/system/df`.
+#[derive(Debug, Serialize)]
+struct Reclaimable {
+    images: i64,
+    images_total: i64,
+    containers: i64,
+    volumes: i64,
+    build_cache: i64,
+}
+
+impl From<&DiskUsage> for Reclaimable {
+    fn from(df: &DiskUsage) -> Self {
+        Reclaimable {
+            images: df.images.reclaimable,
+            images_total: df.images.total_size,
+            containers: df.containers.reclaimable,
+            volumes: df.volumes.reclaimable,
+            build_cache: df.build_cache.reclaimable,
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
+    let resolved = crate::connect::resolve(global)?;
+    let docker = crate::connect::client(&resolved)?;
+    let mut report = Report {
+        swab_version: env!("CARGO_PKG_VERSION"),
+        endpoint: resolved.endpoint.to_string(),
+        endpoint_source: resolved.source.to_string(),
+        reachable: false,
+        error: None,
+        daemon: None,
+    };
+    let code = match inspect(&docker).await {
+        Ok(daemon) => {
+            report.reachable = true;
+            report.daemon = Some(daemon);
+            exit::SUCCESS
+        }
+        Err(err) => {
+            report.reachable = !err.is_unreachable();
+            report.error = Some(err.to_string());
+            if err.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::FAILURE
+            }
+        }
+    };
+    let text = match args.format {
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => render(&report),
+    };
+    print(&text)?;
+    if let Some(error) = &report.error {
+        eprintln!("swab: error: {error}");
+    }
+    Ok(code)
+}
+
+async fn inspect(docker: &Docker) -> Result<Daemon, Error> {
+    let ping = docker.ping().await?;
+    let negotiated = docker.api_version().await?;
+    let (version, info) = tokio::try_join!(docker.version(), docker.info())?;
+    // Disk usage can take a while on big hosts and is informational: a failure here is
+    // reported as missing numbers, not as an unhealthy daemon.
+    let reclaimable = match docker.disk_usage(false).await {
+        Ok(df) => Some(Reclaimable::from(&df)),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read /system/df");
+            None
+        }
+    };
+    Ok(Daemon {
+        server_version: version.version,
+        api_version: Versions {
+            server: ping.api_version.unwrap_or(version.api_version),
+            server_min: version.min_api_version,
+            negotiated: negotiated.to_string(),
+            client_min: ApiVersion::MIN.to_string(),
+            client_max: ApiVersion::MAX.to_string(),
+        },
+        os: info.operating_system,
+        os_type: version.os,
+        arch: version.arch,
+        kernel: info.kernel_version,
+        storage_driver: info.driver,
+        docker_root_dir: info.docker_root_dir,
+        containers: Containers {
+            total: info.containers,
+            running: info.containers_running,
+            paused: info.containers_paused,
+            stopped: info.containers_stopped,
+        },
+        images: info.images,
+        reclaimable,
+    })
+}
+
+fn render(report: &Report) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("endpoint", report.endpoint.clone()),
+        ("chosen by", report.endpoint_source.clone()),
+        (
+            "reachable",
+            if report.reachable { "yes" } else { "no" }.to_owned(),
+        ),
+    ];
+    if let Some(d) = &report.daemon {
+        let v = &d.api_version;
+        rows.extend([
+            ("daemon", format!("Docker Engine {}", d.server_version)),
+            (
+                "API version",
+                format!(
+                    "{} negotiated (daemon {}, min {}; swab {}-{})",
+                    v.negotiated, v.server, v.server_min, v.client_min, v.client_max
+                ),
+            ),
+            (
+                "OS/arch",
+                format!("{}/{} ({}, kernel {})", d.os_type, d.arch, d.os, d.kernel),
+            ),
+            ("storage driver", d.storage_driver.clone()),
+            ("root dir", d.docker_root_dir.clone()),
+            (
+                "containers",
+                format!(
+                    "{} ({} running, {} stopped, {} paused)",
+                    d.containers.total,
+                    d.containers.running,
+                    d.containers.stopped,
+                    d.containers.paused
+                ),
+            ),
+            ("images", d.images.to_string()),
+        ]);
+        rows.push((
+            "reclaimable",
+            d.reclaimable.as_ref().map_or_else(
+                || "unknown (/system/df failed; see the log)".to_owned(),
+                |r| {
+                    format!(
+                        "images {} of {}, containers {}, volumes {}, build cache {}",
+                        bytes(r.images),
+                        bytes(r.images_total),
+                        bytes(r.containers),
+                        bytes(r.volumes),
+                        bytes(r.build_cache)
+                    )
+                },
+            ),
+        ));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in rows {
+        let _ = writeln!(out, "{key:<width$}  {value}");
+    }
+    out
+}

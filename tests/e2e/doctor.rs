@@ -1,0 +1,152 @@
+//! `swab doctor`.
+
+use crate::harness::swab;
+
+#[test]
+fn missing_socket_exits_3_and_names_the_path() {
+    let out = swab()
+        .args([
+            "--host",
+            "unix:///nonexistent/swab-e2e/docker.sock",
+            "doctor",
+        ])
+        .run();
+    out.code(3)
+        .stdout_contains("reachable  no")
+        .stderr_contains("/nonexistent/swab-e2e/docker.sock")
+        .stderr_contains("is the Docker daemon running?");
+}
+
+#[test]
+fn no_daemon_anywhere_falls_back_to_the_system_socket_or_finds_one() {
+    // With a hermetic HOME and no DOCKER_HOST, resolution ends at a known socket location.
+    let out = swab().args(["doctor", "--format", "json"]).run();
+    let json = out.json();
+    let source = json["endpoint_source"].as_str().unwrap();
+    assert!(
+        source.starts_with("default") || source.starts_with("first existing socket"),
+        "{source}"
+    );
+    if json["reachable"] == false {
+        out.code(3);
+    }
+}
+
+#[test]
+fn unsupported_host_scheme_is_a_usage_error() {
+    swab()
+        .args(["-H", "ssh://user@host", "doctor"])
+        .run()
+        .code(2)
+        .stderr_contains("ssh:// hosts are not supported");
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    swab().args(["doctor", "--bogus"]).run().code(2);
+}
+
+#[test]
+fn bad_docker_api_version_is_a_usage_error() {
+    swab()
+        .args(["-H", "unix:///nonexistent.sock", "doctor"])
+        .env("DOCKER_API_VERSION", "one.forty")
+        .run()
+        .code(2)
+        .stderr_contains("DOCKER_API_VERSION");
+}
+
+#[cfg(feature = "docker-tests")]
+mod with_daemon {
+    use super::*;
+    use crate::harness::insta_filters;
+    use swab_testkit::env;
+
+    #[test]
+    fn text_report_against_the_private_daemon() {
+        let out = swab().args(["-H", &env().docker_host, "doctor"]).run();
+        out.code(0)
+            .stdout_contains("reachable       yes")
+            .stdout_contains("1.41 negotiated (daemon 1.41");
+        insta::with_settings!({ filters => insta_filters() }, {
+            insta::assert_snapshot!(out.stdout);
+        });
+    }
+
+    #[test]
+    fn json_report_and_docker_host_env() {
+        let out = swab()
+            .args(["doctor", "--format", "json"])
+            .env("DOCKER_HOST", &env().docker_host)
+            .run();
+        out.code(0);
+        let json = out.json();
+        assert_eq!(json["reachable"], true);
+        assert_eq!(json["endpoint_source"], "DOCKER_HOST environment variable");
+        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
+        assert_eq!(json["daemon"]["storage_driver"], "overlay2");
+        let root = json["daemon"]["docker_root_dir"].as_str().unwrap();
+        assert!(root.starts_with(&env().dir.display().to_string()), "{root}");
+        assert!(
+            json["daemon"]["reclaimable"]["images_total"]
+                .as_i64()
+                .unwrap()
+                > 0
+        );
+    }
+
+    #[test]
+    fn current_docker_context_from_config_json() {
+        let name = "swab-e2e";
+        let hash = swab_docker::endpoint::context_dir_name(name);
+        let meta = format!(
+            r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{}","SkipTLSVerify":false}}}}}}"#,
+            env().docker_host
+        );
+        let out = swab()
+            .home_file(
+                ".docker/config.json",
+                &format!(r#"{{"currentContext":"{name}"}}"#),
+            )
+            .home_file(&format!(".docker/contexts/meta/{hash}/meta.json"), &meta)
+            .args(["doctor", "--format", "json"])
+            .run();
+        out.code(0);
+        let json = out.json();
+        assert!(
+            json["endpoint_source"]
+                .as_str()
+                .unwrap()
+                .starts_with("docker context \"swab-e2e\""),
+            "{json}"
+        );
+        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
+    }
+
+    #[test]
+    fn tls_endpoint_from_docker_tls_verify() {
+        let out = swab()
+            .args(["doctor", "--format", "json"])
+            .env("DOCKER_HOST", &env().tls_host)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", env().tls_dir.display().to_string())
+            .run();
+        out.code(0);
+        let json = out.json();
+        assert!(
+            json["endpoint"].as_str().unwrap().ends_with("(TLS)"),
+            "{json}"
+        );
+        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
+    }
+
+    #[test]
+    fn a_closed_stdout_is_not_an_error() {
+        let out = swab()
+            .args(["-H", &env().docker_host, "doctor", "--format", "json"])
+            .closed_stdout()
+            .run();
+        out.code(0);
+        assert!(!out.stderr.contains("Broken pipe"), "{}", out.stderr);
+    }
+}

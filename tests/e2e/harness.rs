@@ -1,0 +1,156 @@
+//! A fluent harness around the real `swab` binary.
+//!
+//! Every run starts from a hermetic environment: the caller's `DOCKER_*` variables are
+//! removed and `HOME` points at a fresh temp dir, so a developer's own docker context can
+//! never leak into a test (or a test into their daemon).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+pub struct Swab {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    home: tempfile::TempDir,
+    close_stdout: bool,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn swab() -> Swab {
+    Swab {
+        args: Vec::new(),
+        env: Vec::new(),
+        home: tempfile::tempdir().unwrap(),
+        close_stdout: false,
+    }
+}
+
+impl Swab {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.args
+            .extend(args.into_iter().map(|s| s.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<str>) -> Self {
+        self.env.push((key.to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Writes a file below HOME.
+    pub fn home_file(self, rel: &str, text: &str) -> Self {
+        let path: PathBuf = self.home.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    /// Closes the binary's stdout right away, like `swab ... | head -0`.
+    pub fn closed_stdout(mut self) -> Self {
+        self.close_stdout = true;
+        self
+    }
+
+    pub fn run(self) -> Outcome {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_swab"));
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("cannot start swab");
+        let mut stdout = String::new();
+        if self.close_stdout {
+            drop(child.stdout.take());
+        } else {
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .unwrap();
+        }
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Outcome {
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Redactions for snapshots: temp paths, versions and sizes differ between machines.
+pub fn insta_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"/tmp/swab-test\.[A-Za-z0-9]+", "[TESTDIR]"),
+        (r"/tmp/\.tmp[A-Za-z0-9]+", "[HOME]"),
+        (r"Docker Engine [0-9][^\s]*", "Docker Engine [VERSION]"),
+        (r"kernel [^)]+", "kernel [KERNEL]"),
+        (r"\((Debian|Ubuntu|[A-Z])[^,]*, ", "([OS], "),
+        (r"linux/[a-z0-9_]+", "linux/[ARCH]"),
+        (r"[0-9]+(\.[0-9])? (B|kB|MB|GB|TB)", "[SIZE]"),
+        (
+            r"(containers +)[0-9]+ \([0-9]+ running, [0-9]+ stopped, [0-9]+ paused\)",
+            "$1[COUNTS]",
+        ),
+        (r"(images +)[0-9]+\n", "$1[N]\n"),
+    ]
+}
