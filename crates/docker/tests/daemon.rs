@@ -473,9 +473,16 @@ async fn images_list_inspect_tag_and_remove() {
     assert!(docker.inspect_image(&format!("{repo}:one")).await.is_ok());
     env().cli(&["rm", &blocker]);
 
-    // Last tag: untagged and deleted.
+    // Last tag: untagged and deleted (noprune only keeps untagged *parents*; imported
+    // images have none).
     let removed = docker
-        .remove_image(&format!("{repo}:one"), RemoveImageOptions::default())
+        .remove_image(
+            &format!("{repo}:one"),
+            RemoveImageOptions {
+                force: false,
+                noprune: true,
+            },
+        )
         .await
         .unwrap();
     assert!(
@@ -529,6 +536,19 @@ async fn pull_from_local_registry_streams_progress_and_distribution_inspect_matc
     assert!(last.contains("Downloaded newer image"), "{last}");
     let pulled = docker.inspect_image(&reference).await.unwrap();
     assert!(pulled.repo_digests.contains(&pushed_digest));
+    // The list carries digests too (swab compares them with the registry's).
+    let listed = docker
+        .list_images(&ListImagesOptions {
+            all: true,
+            filters: Filters::new().with("reference", reference.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].digests().any(|d| d == pushed_digest),
+        "{listed:?}"
+    );
 
     // Pulling again: up to date.
     let status = docker.pull_image_to_end(&reference, None).await.unwrap();
