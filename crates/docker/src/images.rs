@@ -101,7 +101,9 @@ fn strip_tag(name: &str) -> &str {
 }
 
 impl Docker {
-    /// `GET /images/json` with digests.
+    /// `GET /images/json` with digests. Note: with a `reference` filter the daemon also
+    /// drops `RepoDigests` entries that do not match the pattern; list unfiltered when
+    /// digests matter.
     pub async fn list_images(&self, options: &ListImagesOptions) -> Result<Vec<ImageSummary>> {
         let query = Query::new()
             .add("all", options.all)
