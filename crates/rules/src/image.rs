@@ -104,10 +104,14 @@ fn valid_tag_chars(tag: &str, allow_wildcards: bool) -> bool {
 
 fn valid_digest(digest: &str, allow_wildcards: bool) -> bool {
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return allow_wildcards && !digest.is_empty() && digest.chars().all(|c| c == '*' || c == '?');
+        return allow_wildcards
+            && !digest.is_empty()
+            && digest.chars().all(|c| c == '*' || c == '?');
     };
     let ok = |c: char, extra: &[char]| {
-        c.is_ascii_alphanumeric() || extra.contains(&c) || (allow_wildcards && matches!(c, '*' | '?'))
+        c.is_ascii_alphanumeric()
+            || extra.contains(&c)
+            || (allow_wildcards && matches!(c, '*' | '?'))
     };
     !algorithm.is_empty()
         && !hex.is_empty()
@@ -312,9 +316,7 @@ impl ImagePattern {
                 Some((first, rest)) if is_registry(first) => (canonical_registry(first), rest),
                 _ => (DEFAULT_REGISTRY, name),
             };
-            if registry == DEFAULT_REGISTRY
-                && !path.contains('/')
-                && !path.starts_with(['*', '?'])
+            if registry == DEFAULT_REGISTRY && !path.contains('/') && !path.starts_with(['*', '?'])
             {
                 format!("{registry}/library/{path}")
             } else {
@@ -388,16 +390,28 @@ mod tests {
             ("nginx:1.25", "docker.io/library/nginx:1.25"),
             ("library/nginx", "docker.io/library/nginx:latest"),
             ("docker.io/nginx", "docker.io/library/nginx:latest"),
-            ("docker.io/library/nginx:latest", "docker.io/library/nginx:latest"),
-            ("index.docker.io/library/nginx", "docker.io/library/nginx:latest"),
+            (
+                "docker.io/library/nginx:latest",
+                "docker.io/library/nginx:latest",
+            ),
+            (
+                "index.docker.io/library/nginx",
+                "docker.io/library/nginx:latest",
+            ),
             ("myorg/app", "docker.io/myorg/app:latest"),
             ("myorg/team/app:2", "docker.io/myorg/team/app:2"),
             ("localhost/x", "localhost/x:latest"),
             ("localhost:5000/x", "localhost:5000/x:latest"),
             ("localhost:5000/x:1.0", "localhost:5000/x:1.0"),
-            ("registry.example.com/prod/api:v1", "registry.example.com/prod/api:v1"),
+            (
+                "registry.example.com/prod/api:v1",
+                "registry.example.com/prod/api:v1",
+            ),
             ("ghcr.io/owner/app", "ghcr.io/owner/app:latest"),
-            ("nginx@sha256:abcdef0123456789", "docker.io/library/nginx@sha256:abcdef0123456789"),
+            (
+                "nginx@sha256:abcdef0123456789",
+                "docker.io/library/nginx@sha256:abcdef0123456789",
+            ),
             (
                 "nginx:1.25@sha256:abcdef0123456789",
                 "docker.io/library/nginx:1.25@sha256:abcdef0123456789",
@@ -429,7 +443,10 @@ mod tests {
     fn familiar_form() {
         assert_eq!(image("docker.io/library/nginx:1").familiar(), "nginx:1");
         assert_eq!(image("myorg/app").familiar(), "myorg/app:latest");
-        assert_eq!(image("localhost:5000/x").familiar(), "localhost:5000/x:latest");
+        assert_eq!(
+            image("localhost:5000/x").familiar(),
+            "localhost:5000/x:latest"
+        );
     }
 
     #[test]
@@ -469,9 +486,21 @@ mod tests {
             ("myorg/*", "myorg/deep/path:1", true),
             ("myorg/*", "otherorg/app", false),
             ("myorg/*", "ghcr.io/myorg/app", false),
-            ("registry.example.com/prod/*", "registry.example.com/prod/api:v1", true),
-            ("registry.example.com/prod/*", "registry.example.com/prod/team/api", true),
-            ("registry.example.com/prod/*", "registry.example.com/dev/api", false),
+            (
+                "registry.example.com/prod/*",
+                "registry.example.com/prod/api:v1",
+                true,
+            ),
+            (
+                "registry.example.com/prod/*",
+                "registry.example.com/prod/team/api",
+                true,
+            ),
+            (
+                "registry.example.com/prod/*",
+                "registry.example.com/dev/api",
+                false,
+            ),
             ("postgres:*", "postgres:16", true),
             ("postgres:*", "postgres@sha256:abcd", false),
             ("*", "ghcr.io/x/y:z", true),
@@ -497,7 +526,15 @@ mod tests {
 
     #[test]
     fn invalid_patterns() {
-        for text in ["", "MyOrg/*", "nginx:", "a b", "nginx:[1]", "nginx@", "x//y"] {
+        for text in [
+            "",
+            "MyOrg/*",
+            "nginx:",
+            "a b",
+            "nginx:[1]",
+            "nginx@",
+            "x//y",
+        ] {
             assert!(ImagePattern::parse(text).is_err(), "{text:?} should fail");
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use crate::glob;
 use crate::image::{ImagePattern, ImageRef};
@@ -19,7 +20,7 @@ pub const PROTECT_LABEL: &str = "swab.protect";
 /// Errs on the side of protecting: `swab.protect=true`, `=1`, `=yes` and even
 /// an empty or misspelt value protect; only `false`, `0`, `no` and `off`
 /// (any case) do not.
-pub fn has_protect_label(labels: &HashMap<String, String>) -> bool {
+pub fn has_protect_label<S: BuildHasher>(labels: &HashMap<String, String, S>) -> bool {
     labels.get(PROTECT_LABEL).is_some_and(|value| {
         !matches!(
             value.trim().to_ascii_lowercase().as_str(),
@@ -153,7 +154,7 @@ impl LabelSelector {
     }
 
     /// Whether the labels satisfy this selector.
-    pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
+    pub fn matches<S: BuildHasher>(&self, labels: &HashMap<String, String, S>) -> bool {
         match self {
             Self::Present(key) => labels.contains_key(key),
             Self::Absent(key) => !labels.contains_key(key),
@@ -163,7 +164,10 @@ impl LabelSelector {
     }
 
     /// Whether every selector in the list holds (an empty list holds).
-    pub fn all_match(selectors: &[Self], labels: &HashMap<String, String>) -> bool {
+    pub fn all_match<S: BuildHasher>(
+        selectors: &[Self],
+        labels: &HashMap<String, String, S>,
+    ) -> bool {
         selectors.iter().all(|selector| selector.matches(labels))
     }
 }
@@ -200,16 +204,16 @@ pub struct Protect {
 }
 
 impl Protect {
-    fn protects_labels(&self, labels: &HashMap<String, String>) -> bool {
+    fn protects_labels<S: BuildHasher>(&self, labels: &HashMap<String, String, S>) -> bool {
         has_protect_label(labels) || self.labels.iter().any(|selector| selector.matches(labels))
     }
 
     /// Whether an image is protected: any of its references matches
     /// `protect.images`, or its labels match.
-    pub fn protects_image<'a>(
+    pub fn protects_image<'a, S: BuildHasher>(
         &self,
         references: impl IntoIterator<Item = &'a ImageRef>,
-        labels: &HashMap<String, String>,
+        labels: &HashMap<String, String, S>,
     ) -> bool {
         if self.protects_labels(labels) {
             return true;
@@ -223,11 +227,11 @@ impl Protect {
     /// Whether a container is protected: by its name, its labels, or the
     /// image it runs (a container of a protected image is protected too, so
     /// `protect.images: [postgres:*]` also keeps postgres containers).
-    pub fn protects_container(
+    pub fn protects_container<S: BuildHasher>(
         &self,
         name: &str,
         image: Option<&ImageRef>,
-        labels: &HashMap<String, String>,
+        labels: &HashMap<String, String, S>,
     ) -> bool {
         self.protects_labels(labels)
             || self.containers.iter().any(|pattern| pattern.matches(name))
@@ -235,13 +239,21 @@ impl Protect {
     }
 
     /// Whether a volume is protected by name or labels.
-    pub fn protects_volume(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+    pub fn protects_volume<S: BuildHasher>(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String, S>,
+    ) -> bool {
         self.protects_labels(labels) || self.volumes.iter().any(|pattern| pattern.matches(name))
     }
 
     /// Whether a network is protected by name or labels. Docker's built-in
     /// networks `bridge`, `host` and `none` are always protected.
-    pub fn protects_network(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+    pub fn protects_network<S: BuildHasher>(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String, S>,
+    ) -> bool {
         matches!(name, "bridge" | "host" | "none")
             || self.protects_labels(labels)
             || self.networks.iter().any(|pattern| pattern.matches(name))
@@ -265,12 +277,18 @@ mod tests {
             LabelSelector::parse("ci=true"),
             Ok(LabelSelector::Equals("ci".into(), "true".into()))
         );
-        assert_eq!(LabelSelector::parse("!keep"), Ok(LabelSelector::Absent("keep".into())));
+        assert_eq!(
+            LabelSelector::parse("!keep"),
+            Ok(LabelSelector::Absent("keep".into()))
+        );
         assert_eq!(
             LabelSelector::parse("tier!=prod"),
             Ok(LabelSelector::NotEquals("tier".into(), "prod".into()))
         );
-        assert_eq!(LabelSelector::parse("owner"), Ok(LabelSelector::Present("owner".into())));
+        assert_eq!(
+            LabelSelector::parse("owner"),
+            Ok(LabelSelector::Present("owner".into()))
+        );
         assert_eq!(
             LabelSelector::parse("a.b/c=x=y"),
             Ok(LabelSelector::Equals("a.b/c".into(), "x=y".into()))
@@ -279,7 +297,9 @@ mod tests {
             LabelSelector::parse("empty="),
             Ok(LabelSelector::Equals("empty".into(), String::new()))
         );
-        for bad in ["", "!", "=x", "!=x", "!a=b", "a==b", "a!==b", "a b", "a b=c"] {
+        for bad in [
+            "", "!", "=x", "!=x", "!a=b", "a==b", "a!==b", "a b", "a b=c",
+        ] {
             assert!(LabelSelector::parse(bad).is_err(), "{bad:?} should fail");
         }
     }
@@ -333,7 +353,7 @@ mod tests {
         for value in ["false", "0", "no", "Off"] {
             assert!(!protect.protects_container("x", None, &labels(&[(PROTECT_LABEL, value)])));
         }
-        assert!(protect.protects_image([], &labels(&[(PROTECT_LABEL, "true")])));
+        assert!(protect.protects_image(std::iter::empty(), &labels(&[(PROTECT_LABEL, "true")])));
         assert!(protect.protects_volume("v", &labels(&[(PROTECT_LABEL, "true")])));
         assert!(protect.protects_network("n", &labels(&[(PROTECT_LABEL, "true")])));
     }

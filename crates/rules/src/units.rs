@@ -99,14 +99,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         Some((whole, fraction)) => (whole, fraction),
         None => (number, ""),
     };
-    if whole.is_empty() || fraction.contains('.') || (number.contains('.') && fraction.is_empty())
-    {
+    if whole.is_empty() || fraction.contains('.') || (number.contains('.') && fraction.is_empty()) {
         return Err(format!("`{number}` is not a number"));
     }
     if whole.len() > 20 || fraction.len() > 9 {
         return Err("the number is too long".to_owned());
     }
-    let whole: u128 = whole.parse().map_err(|_| format!("`{number}` is not a number"))?;
+    let whole: u128 = whole
+        .parse()
+        .map_err(|_| format!("`{number}` is not a number"))?;
     let mut bytes = whole * u128::from(multiplier);
     if !fraction.is_empty() {
         let digits = u32::try_from(fraction.len()).unwrap_or(9);
@@ -191,9 +192,13 @@ impl Percent {
             || !digits_only(fraction)
             || (number.contains('.') && fraction.is_empty())
         {
-            return Err(format!("`{number}` is not a number with at most two decimals"));
+            return Err(format!(
+                "`{number}` is not a number with at most two decimals"
+            ));
         }
-        let whole: u16 = whole.parse().map_err(|_| format!("`{number}` is not a number"))?;
+        let whole: u16 = whole
+            .parse()
+            .map_err(|_| format!("`{number}` is not a number"))?;
         let mut fraction_value: u16 = if fraction.is_empty() {
             0
         } else {
@@ -218,7 +223,7 @@ impl fmt::Display for Percent {
         let fraction = self.0 % 100;
         if fraction == 0 {
             write!(f, "{whole}%")
-        } else if fraction % 10 == 0 {
+        } else if fraction.is_multiple_of(10) {
             write!(f, "{whole}.{}%", fraction / 10)
         } else {
             write!(f, "{whole}.{fraction:02}%")
@@ -242,7 +247,11 @@ mod tests {
             ("24h", 86_400),
         ];
         for (text, seconds) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(*seconds)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(*seconds)),
+                "{text}"
+            );
         }
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1_500)));
     }
@@ -290,8 +299,17 @@ mod tests {
     #[test]
     fn bad_sizes() {
         for text in [
-            "", "20", "GB", "20XB", "1.2.3GB", "1.GB", ".5GB", "-1GB", "20 G B",
-            "99999999999999999999PB", "18446744073709551616B",
+            "",
+            "20",
+            "GB",
+            "20XB",
+            "1.2.3GB",
+            "1.GB",
+            ".5GB",
+            "-1GB",
+            "20 G B",
+            "99999999999999999999PB",
+            "18446744073709551616B",
         ] {
             assert!(parse_size(text).is_err(), "{text:?} should fail");
         }
@@ -311,8 +329,13 @@ mod tests {
         assert_eq!(Percent::parse("0%").map(Percent::hundredths), Ok(0));
         assert_eq!(Percent::parse("100%").map(Percent::hundredths), Ok(10_000));
         assert_eq!(Percent::parse("92.5%").map(Percent::hundredths), Ok(9_250));
-        assert_eq!(Percent::parse("92.25 %").map(Percent::hundredths), Ok(9_225));
-        for text in ["85", "101%", "100.01%", "-5%", "%", "abc%", "1.234%", "1000%", "5.%"] {
+        assert_eq!(
+            Percent::parse("92.25 %").map(Percent::hundredths),
+            Ok(9_225)
+        );
+        for text in [
+            "85", "101%", "100.01%", "-5%", "%", "abc%", "1.234%", "1000%", "5.%",
+        ] {
             assert!(Percent::parse(text).is_err(), "{text:?} should fail");
         }
         assert_eq!(Percent::parse("92.5%").unwrap().to_string(), "92.5%");
