@@ -413,7 +413,7 @@ impl Resolver<'_> {
 
     fn rule_set(&mut self, root: &Node) -> Option<RuleSet> {
         if root.kind == Kind::Null {
-            self.error(root.pos, ErrorKind::EmptyDocument);
+            self.error(Position::new(1, 1), ErrorKind::EmptyDocument);
             return None;
         }
         let top = self.entries("the file", root, TOP_KEYS, "the top level")?;
@@ -484,6 +484,10 @@ impl Resolver<'_> {
                         expected: "a list of rules".to_owned(),
                     },
                 );
+                None
+            }
+            Some(entry) if entry.value.kind == Kind::Null => {
+                self.error(entry.key_pos, ErrorKind::EmptyRules);
                 None
             }
             Some(entry) => self.rules(entry.value),

@@ -71,7 +71,7 @@ impl Schedule {
             .build();
         let cron = parser
             .parse(expression)
-            .map_err(|error| ScheduleError::Invalid(error.to_string()))?;
+            .map_err(|error| ScheduleError::Invalid(cron_reason(&error)))?;
         let reference = DateTime::from_timestamp(946_684_800, 0)
             .unwrap_or_default()
             .naive_utc();
@@ -135,6 +135,21 @@ impl Schedule {
     /// Croner's English description of the expression.
     pub fn describe(&self) -> String {
         self.cron.describe()
+    }
+}
+
+/// Croner's reason in swab's words: croner's messages are terse
+/// ("Component error: Number out of bounds."), so the common ones are
+/// replaced by something a user can act on.
+fn cron_reason(error: &croner::errors::CronError) -> String {
+    use croner::errors::CronError;
+    match error {
+        CronError::EmptyPattern => "the expression is empty".to_owned(),
+        CronError::ComponentError(message) if message.contains("out of bounds") => {
+            "a value is out of range (second/minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7)"
+                .to_owned()
+        }
+        other => other.to_string().trim_end_matches('.').to_owned(),
     }
 }
 
