@@ -968,7 +968,7 @@ impl Resolver<'_> {
                 "dangling" => matcher.dangling = self.boolean("dangling", value),
                 "names" => matcher.names = self.name_patterns("names", value).unwrap_or_default(),
                 "images" => {
-                    matcher.images = self.image_patterns("images", value).unwrap_or_default()
+                    matcher.images = self.image_patterns("images", value).unwrap_or_default();
                 }
                 _ => matcher.labels = self.label_selectors("labels", value).unwrap_or_default(),
             }
