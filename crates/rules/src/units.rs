@@ -39,12 +39,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| error.to_string())
 }
 
-/// Renders a duration compactly for descriptions (`2h`, `7days`, `1h 30m`).
+/// Renders a duration compactly for descriptions: `2h`, `7d`, `1h 30m`,
+/// `1m 30s`, `250ms`. Sub-millisecond parts are dropped.
 pub fn format_duration(duration: Duration) -> String {
-    if duration.is_zero() {
-        return "0s".to_owned();
+    const UNITS: [(&str, u64); 4] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut seconds = duration.as_secs();
+    let mut parts = Vec::new();
+    for (unit, size) in UNITS {
+        if seconds >= size {
+            parts.push(format!("{}{unit}", seconds / size));
+            seconds %= size;
+        }
     }
-    humantime::format_duration(duration).to_string()
+    let millis = duration.subsec_millis();
+    if millis > 0 {
+        parts.push(format!("{millis}ms"));
+    }
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn longest_digit_run(text: &str) -> usize {
@@ -275,6 +290,15 @@ mod tests {
         }
         // Ten digits in several tokens still fit comfortably.
         assert!(parse_duration("9999999999y 9999999999y").is_ok());
+    }
+
+    #[test]
+    fn duration_formatting() {
+        assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(format_duration(Duration::from_secs(5_400)), "1h 30m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
     #[test]
