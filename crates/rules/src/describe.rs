@@ -1,0 +1,225 @@
+//! Human one-line descriptions of rules and the `swab validate` report.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Action, ContainerStatus, Rule, RuleSet, Target, Trigger, VolumeScope};
+use crate::units::{format_duration, format_size};
+
+fn list<T: ToString>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+impl Rule {
+    /// One line saying what the rule selects and does, e.g.
+    /// "containers with status exited|dead, exited more than 2h ago, named ci-*".
+    pub fn describe(&self) -> String {
+        let m = &self.matcher;
+        let mut parts: Vec<String> = Vec::new();
+        let subject = match self.action {
+            Action::PruneContainers => {
+                parts.push(format!(
+                    "with status {}",
+                    list(&m.status.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                ));
+                if let Some(age) = m.older_than {
+                    let only_created = m.status == [ContainerStatus::Created];
+                    let any_created = m.status.contains(&ContainerStatus::Created);
+                    let verb = if only_created {
+                        "created"
+                    } else if any_created {
+                        "exited (or created, if never started)"
+                    } else {
+                        "exited"
+                    };
+                    parts.push(format!("{verb} more than {} ago", format_duration(age)));
+                }
+                "containers"
+            }
+            Action::PruneImages => {
+                match m.dangling {
+                    Some(true) => parts.push("dangling".to_owned()),
+                    Some(false) => parts.push("tagged".to_owned()),
+                    None => {}
+                }
+                if let Some(idle) = m.unused_for {
+                    parts.push(format!("unused for {}", format_duration(idle)));
+                }
+                "images"
+            }
+            Action::Update => "containers to update",
+            Action::Restart => {
+                if let Some(age) = m.older_than {
+                    parts.push(format!("up for more than {}", format_duration(age)));
+                }
+                "running containers to restart"
+            }
+            Action::PruneVolumes => {
+                if let Some(age) = m.older_than {
+                    parts.push(format!("created more than {} ago", format_duration(age)));
+                }
+                match self.volumes {
+                    Some(VolumeScope::NamedSelected) => "unused volumes (named ones included)",
+                    _ => "unused anonymous volumes",
+                }
+            }
+            Action::PruneNetworks => {
+                if let Some(age) = m.older_than {
+                    parts.push(format!("created more than {} ago", format_duration(age)));
+                }
+                "unused networks"
+            }
+            Action::PruneBuildCache => {
+                if let Some(idle) = m.unused_for {
+                    parts.push(format!("unused for {}", format_duration(idle)));
+                }
+                if let Some(age) = m.older_than {
+                    parts.push(format!("created more than {} ago", format_duration(age)));
+                }
+                "build cache"
+            }
+        };
+        if !m.names.is_empty() {
+            parts.push(format!("named {}", list(&m.names)));
+        }
+        if !m.images.is_empty() {
+            let what = if self.action == Action::PruneImages {
+                "matching"
+            } else {
+                "running image"
+            };
+            parts.push(format!("{what} {}", list(&m.images)));
+        }
+        if !m.labels.is_empty() {
+            let labels: Vec<String> = m.labels.iter().map(ToString::to_string).collect();
+            parts.push(format!("labelled {}", labels.join(" and ")));
+        }
+        if let Some(keep) = self.keep_latest {
+            parts.push(format!("keeping the {keep} newest per repository"));
+        }
+        let mut line = subject.to_owned();
+        if !parts.is_empty() {
+            line.push(' ');
+            line.push_str(&parts.join(", "));
+        }
+        self.describe_effects(&mut line);
+        line
+    }
+
+    /// Appends what the rule does beyond selecting: update options, the
+    /// trigger and target, the removal cap.
+    fn describe_effects(&self, line: &mut String) {
+        if let Some(update) = &self.update {
+            let _ = write!(
+                line,
+                "; pull newer images and recreate, healthy within {}",
+                format_duration(update.health_timeout)
+            );
+            match &update.rollback_tag {
+                Some(tag) => {
+                    let _ = write!(line, ", keep previous as {}", tag.template());
+                }
+                None => line.push_str(", no rollback tag"),
+            }
+            if update.cleanup {
+                line.push_str(", remove old image");
+            }
+        }
+        if let Some(trigger) = self.when {
+            let _ = match trigger {
+                Trigger::DiskUsageAbove(p) => write!(line, "; only when disk usage is above {p}"),
+                Trigger::ImagesSizeAbove(s) => {
+                    write!(line, "; only when images take more than {}", format_size(s))
+                }
+            };
+            let _ = match self.target {
+                Some(Target::DiskUsageBelow(p)) => {
+                    write!(line, ", least recently used first until below {p}")
+                }
+                Some(Target::ImagesSizeBelow(s)) => {
+                    write!(
+                        line,
+                        ", least recently used first until below {}",
+                        format_size(s)
+                    )
+                }
+                None => Ok(()),
+            };
+        }
+        if let Some(max) = self.max_removals {
+            let _ = write!(line, "; at most {max}");
+        }
+    }
+}
+
+/// The report `swab validate` prints for a valid rule set: per rule its
+/// name, action, description and the next three fire times (in the rule
+/// set's time zone), plus the protection summary. `now` is passed in so the
+/// output is reproducible.
+pub fn render_validation(set: &RuleSet, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let count = set.rules.len();
+    let _ = writeln!(
+        out,
+        "{}: OK, {count} rule{} (time zone {})",
+        set.source_name,
+        if count == 1 { "" } else { "s" },
+        set.timezone.name()
+    );
+    for rule in &set.rules {
+        let _ = writeln!(out, "\n{} ({})", rule.name, rule.action);
+        let _ = writeln!(out, "  {}", rule.describe());
+        match &rule.schedule {
+            None => {
+                let _ = writeln!(out, "  schedule: none (runs only when invoked)");
+            }
+            Some(schedule) => {
+                let jitter = rule
+                    .jitter
+                    .map(|j| format!(", plus up to {} jitter", format_duration(j)))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "  schedule: {}{jitter}", schedule.expression());
+                let times = schedule.next_fire_times(now, 3);
+                if times.is_empty() {
+                    let _ = writeln!(out, "  next: never");
+                }
+                for time in times {
+                    let local = time.with_timezone(&set.timezone);
+                    let _ = writeln!(out, "  next: {}", local.format("%Y-%m-%d %H:%M:%S %Z"));
+                }
+            }
+        }
+    }
+    let p = &set.protect;
+    let mut protected = vec!["label swab.protect".to_owned()];
+    for (what, items) in [
+        (
+            "images",
+            p.images.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ),
+        (
+            "containers",
+            p.containers.iter().map(ToString::to_string).collect(),
+        ),
+        (
+            "volumes",
+            p.volumes.iter().map(ToString::to_string).collect(),
+        ),
+        (
+            "networks",
+            p.networks.iter().map(ToString::to_string).collect(),
+        ),
+        ("labels", p.labels.iter().map(ToString::to_string).collect()),
+    ] {
+        if !items.is_empty() {
+            protected.push(format!("{what} {}", items.join(", ")));
+        }
+    }
+    let _ = writeln!(out, "\nprotected: {}", protected.join("; "));
+    out
+}

@@ -1,0 +1,325 @@
+//! Stage two's output: the typed, validated rule set the engine consumes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::diag::Position;
+use crate::image::{ImagePattern, ImageRef};
+use crate::schedule::Schedule;
+use crate::select::{LabelSelector, NamePattern, Protect};
+use crate::units::Percent;
+
+/// A validated rule file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    /// Where it came from (file name, `<stdin>`, `<default>`).
+    pub source_name: String,
+    /// The schema version; always 1 today.
+    pub version: u32,
+    /// The time zone schedules are evaluated in (default UTC).
+    pub timezone: Tz,
+    /// The global protection list.
+    pub protect: Protect,
+    /// The rules, in file order (at least one).
+    pub rules: Vec<Rule>,
+    /// Where to report runs; empty when not configured.
+    pub notify: Vec<Notify>,
+}
+
+impl RuleSet {
+    /// Looks a rule up by name.
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.name == name)
+    }
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Remove stopped containers.
+    PruneContainers,
+    /// Remove images no container uses.
+    PruneImages,
+    /// Pull newer images and recreate the containers using them.
+    Update,
+    /// Restart running containers.
+    Restart,
+    /// Remove volumes no container uses (anonymous only, unless selected by
+    /// name or label; see [`VolumeScope`]).
+    PruneVolumes,
+    /// Remove networks no container uses.
+    PruneNetworks,
+    /// Remove BuildKit build cache.
+    PruneBuildCache,
+}
+
+impl Action {
+    /// Every action, in documentation order.
+    pub const ALL: [Self; 7] = [
+        Self::PruneContainers,
+        Self::PruneImages,
+        Self::Update,
+        Self::Restart,
+        Self::PruneVolumes,
+        Self::PruneNetworks,
+        Self::PruneBuildCache,
+    ];
+
+    /// The YAML spelling, e.g. `prune-containers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PruneContainers => "prune-containers",
+            Self::PruneImages => "prune-images",
+            Self::Update => "update",
+            Self::Restart => "restart",
+            Self::PruneVolumes => "prune-volumes",
+            Self::PruneNetworks => "prune-networks",
+            Self::PruneBuildCache => "prune-build-cache",
+        }
+    }
+
+    /// Parses the YAML spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+
+    /// Whether the action deletes things (as opposed to update/restart).
+    pub fn removes(self) -> bool {
+        !matches!(self, Self::Update | Self::Restart)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container state a `prune-containers` rule may remove. Running, paused
+/// and restarting containers are never pruned, so they are not expressible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContainerStatus {
+    /// Created but never started; age counts from `Created`.
+    Created,
+    /// Exited; age counts from `State.FinishedAt`.
+    Exited,
+    /// Dead; age counts from `State.FinishedAt`.
+    Dead,
+}
+
+impl ContainerStatus {
+    /// The Docker spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses Docker's `State.Status` spelling; `None` for states swab never
+    /// prunes (`running`, `paused`, `restarting`, `removing`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "created" => Some(Self::Created),
+            "exited" => Some(Self::Exited),
+            "dead" => Some(Self::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// Which volumes a `prune-volumes` rule may touch.
+///
+/// Named volumes usually hold data someone cares about, so they are only
+/// eligible when the rule selects them explicitly by name or label; the
+/// engine must enforce this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VolumeScope {
+    /// Only anonymous volumes (64-hex names created for `VOLUME` lines).
+    AnonymousOnly,
+    /// Named volumes too, because `match.names` or `match.labels` selects them.
+    NamedSelected,
+}
+
+/// The `match:` section. Every given condition must hold (AND); within
+/// `names` and `images` any pattern may match (OR); every `labels`
+/// selector must hold (AND). Empty lists and `None` mean "no condition".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Match {
+    /// Container states to prune; `[exited, dead]` by default for
+    /// `prune-containers`, empty (meaning "not applicable") otherwise.
+    pub status: Vec<ContainerStatus>,
+    /// Minimum age; what "age" means depends on the action (see docs).
+    pub older_than: Option<Duration>,
+    /// Images: time since last used; build cache: time since last used.
+    pub unused_for: Option<Duration>,
+    /// Images: `Some(true)` only dangling, `Some(false)` only tagged.
+    pub dangling: Option<bool>,
+    /// Container, volume or network name globs (any may match).
+    pub names: Vec<NamePattern>,
+    /// Image reference globs (any may match).
+    pub images: Vec<ImagePattern>,
+    /// Label selectors (all must match).
+    pub labels: Vec<LabelSelector>,
+}
+
+impl Match {
+    /// Whether `status` allows this container state.
+    pub fn matches_status(&self, status: ContainerStatus) -> bool {
+        self.status.is_empty() || self.status.contains(&status)
+    }
+
+    /// Whether `names` allows this name (true when `names` is empty).
+    pub fn matches_name(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|pattern| pattern.matches(name))
+    }
+
+    /// Whether `images` allows any of these references (true when empty).
+    pub fn matches_image<'a>(&self, references: impl IntoIterator<Item = &'a ImageRef>) -> bool {
+        if self.images.is_empty() {
+            return true;
+        }
+        let references: Vec<&ImageRef> = references.into_iter().collect();
+        self.images
+            .iter()
+            .any(|pattern| pattern.matches_any(references.iter().copied()))
+    }
+
+    /// Whether every label selector holds (true when empty).
+    pub fn matches_labels<S: BuildHasher>(&self, labels: &HashMap<String, String, S>) -> bool {
+        LabelSelector::all_match(&self.labels, labels)
+    }
+
+    /// Whether `older_than` allows this age (true when unset).
+    pub fn is_old_enough(&self, age: Duration) -> bool {
+        self.older_than.is_none_or(|minimum| age >= minimum)
+    }
+
+    /// Whether `unused_for` allows this idle time (true when unset).
+    pub fn is_unused_long_enough(&self, idle: Duration) -> bool {
+        self.unused_for.is_none_or(|minimum| idle >= minimum)
+    }
+}
+
+/// The `when:` condition: the rule only acts while it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Usage of the filesystem holding Docker's root dir is above this
+    /// (needs a local daemon).
+    DiskUsageAbove(Percent),
+    /// The sum of image sizes from `/system/df` is above this many bytes.
+    ImagesSizeAbove(u64),
+}
+
+/// The `target:` of a triggered rule: remove least-recently-used first until
+/// this holds, then stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Stop once disk usage is below this.
+    DiskUsageBelow(Percent),
+    /// Stop once the images' total size is below this many bytes.
+    ImagesSizeBelow(u64),
+}
+
+/// A rollback tag template; `{tag}` is replaced by the old image's tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTag(pub(crate) String);
+
+impl RollbackTag {
+    /// The default, `{tag}-swab-previous`.
+    pub fn default_template() -> Self {
+        Self("{tag}-swab-previous".to_owned())
+    }
+
+    /// The template as written.
+    pub fn template(&self) -> &str {
+        &self.0
+    }
+
+    /// The tag for a previous image tagged `tag`; `None` when the result
+    /// would exceed Docker's 128-character limit.
+    pub fn render(&self, tag: &str) -> Option<String> {
+        let rendered = self.0.replace("{tag}", tag);
+        (rendered.len() <= 128).then_some(rendered)
+    }
+}
+
+/// Options only `update` rules have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateOptions {
+    /// Tag to keep the previous image under; `None` when `rollback_tag: null`.
+    pub rollback_tag: Option<RollbackTag>,
+    /// How long a recreated container must stay healthy (or running, without
+    /// a health check) before the update counts as done. Default 60s.
+    pub health_timeout: Duration,
+    /// Remove the old image once nothing uses it (never the rollback tag).
+    pub cleanup: bool,
+}
+
+/// What a notification is sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyOn {
+    /// A run changed something (removed, updated or restarted).
+    Changes,
+    /// A run had failures.
+    Failures,
+}
+
+/// The payload format of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyFormat {
+    /// swab's JSON run report.
+    Json,
+    /// A Slack incoming-webhook message.
+    Slack,
+}
+
+/// One `notify:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// An http:// or https:// URL.
+    pub url: String,
+    /// When to send; both by default.
+    pub on: Vec<NotifyOn>,
+    /// Payload format; JSON by default.
+    pub format: NotifyFormat,
+}
+
+/// One validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Unique name, `[a-z0-9_-]+`.
+    pub name: String,
+    /// What it does.
+    pub action: Action,
+    /// When it runs by itself; `None` means only when invoked.
+    pub schedule: Option<Schedule>,
+    /// Which objects it selects.
+    pub matcher: Match,
+    /// `prune-images`: keep this many newest image IDs per repository.
+    pub keep_latest: Option<u32>,
+    /// Only act while this holds.
+    pub when: Option<Trigger>,
+    /// With `when`: stop removing once this holds.
+    pub target: Option<Target>,
+    /// `update` options; `Some` exactly for `update` rules.
+    pub update: Option<UpdateOptions>,
+    /// `update`/`restart`: stop timeout; `None` means the container's own
+    /// `StopTimeout`, else 10s.
+    pub stop_timeout: Option<Duration>,
+    /// Stop the rule (and report) beyond this many removals, updates or
+    /// restarts.
+    pub max_removals: Option<u64>,
+    /// Random delay of up to this much before each scheduled run.
+    pub jitter: Option<Duration>,
+    /// `prune-volumes`: whether named volumes are eligible; `Some` exactly
+    /// for `prune-volumes` rules.
+    pub volumes: Option<VolumeScope>,
+    /// Where the rule starts in its file.
+    pub position: Position,
+}

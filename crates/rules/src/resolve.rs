@@ -1,0 +1,1146 @@
+//! Stage two: the located value tree to a typed [`RuleSet`], collecting
+//! every error with its position instead of stopping at the first.
+//!
+//! Each section is read through [`Resolver::entries`], which reports unknown
+//! and duplicate keys; each value through a typed reader (`duration`,
+//! `size`, ...) that reports the value's own position. A rule is only built
+//! when it produced no error, and the set only when the whole file did not.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
+use crate::image::ImagePattern;
+use crate::model::{
+    Action, ContainerStatus, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
+    Target, Trigger, UpdateOptions, VolumeScope,
+};
+use crate::node::{Kind, Node};
+use crate::schedule::Schedule;
+use crate::select::{LabelSelector, NamePattern, Protect};
+use crate::units::{self, Percent};
+
+const TOP_KEYS: &[&str] = &["version", "timezone", "protect", "rules", "notify"];
+const PROTECT_KEYS: &[&str] = &["images", "containers", "volumes", "networks", "labels"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "action",
+    "schedule",
+    "match",
+    "keep_latest",
+    "when",
+    "target",
+    "rollback_tag",
+    "health_timeout",
+    "stop_timeout",
+    "cleanup",
+    "max_removals",
+    "jitter",
+];
+const MATCH_KEYS: &[&str] = &[
+    "status",
+    "older_than",
+    "unused_for",
+    "dangling",
+    "names",
+    "images",
+    "labels",
+];
+const WHEN_KEYS: &[&str] = &["disk_usage_above", "images_size_above"];
+const TARGET_KEYS: &[&str] = &["disk_usage_below", "images_size_below"];
+const NOTIFY_KEYS: &[&str] = &["url", "on", "format"];
+
+/// Default `health_timeout` of `update` rules.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest rule name accepted.
+const MAX_RULE_NAME: usize = 64;
+
+/// Which actions take a key that is not valid everywhere; `None` for keys
+/// every action takes.
+fn applicable_actions(key: &str) -> Option<&'static [Action]> {
+    use Action::{
+        PruneBuildCache, PruneContainers, PruneImages, PruneNetworks, PruneVolumes, Restart, Update,
+    };
+    Some(match key {
+        "status" => &[PruneContainers],
+        "older_than" => &[
+            PruneContainers,
+            Restart,
+            PruneVolumes,
+            PruneNetworks,
+            PruneBuildCache,
+        ],
+        "unused_for" => &[PruneImages, PruneBuildCache],
+        "dangling" | "keep_latest" => &[PruneImages],
+        "names" => &[
+            PruneContainers,
+            Update,
+            Restart,
+            PruneVolumes,
+            PruneNetworks,
+        ],
+        "images" => &[PruneContainers, PruneImages, Update, Restart],
+        "labels" => &[
+            PruneContainers,
+            PruneImages,
+            Update,
+            Restart,
+            PruneVolumes,
+            PruneNetworks,
+        ],
+        "when" | "target" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
+        "rollback_tag" | "health_timeout" | "cleanup" => &[Update],
+        "stop_timeout" => &[Update, Restart],
+        _ => return None,
+    })
+}
+
+fn join_backticked<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("`{}`", item.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The closest known word, if it is close enough to be a plausible typo.
+fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase().replace('-', "_");
+    known
+        .into_iter()
+        .map(|candidate| {
+            let normalized = candidate.to_ascii_lowercase().replace('-', "_");
+            (strsim::damerau_levenshtein(&word, &normalized), candidate)
+        })
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// One key of a mapping that passed the unknown/duplicate checks.
+struct Entry<'n> {
+    key: &'n str,
+    key_pos: Position,
+    value: &'n Node,
+}
+
+/// The checked entries of one mapping.
+struct Entries<'n> {
+    items: Vec<Entry<'n>>,
+}
+
+impl<'n> Entries<'n> {
+    fn get(&self, key: &str) -> Option<&Entry<'n>> {
+        self.items.iter().find(|entry| entry.key == key)
+    }
+}
+
+struct Resolver<'a> {
+    source_name: &'a str,
+    errors: Vec<RuleError>,
+    rule: Option<RuleRef>,
+    timezone: Tz,
+}
+
+impl Resolver<'_> {
+    fn error(&mut self, pos: Position, kind: ErrorKind) {
+        self.errors.push(RuleError {
+            source_name: self.source_name.to_owned(),
+            position: Some(pos),
+            rule: self.rule.clone(),
+            kind,
+        });
+    }
+
+    fn wrong_type(&mut self, key: &str, node: &Node, expected: &str) {
+        self.error(
+            node.pos,
+            ErrorKind::WrongType {
+                key: key.to_owned(),
+                found: node.kind.describe().to_owned(),
+                expected: expected.to_owned(),
+            },
+        );
+    }
+
+    /// Reads a mapping, reporting non-string, duplicate and unknown keys.
+    /// A null value (`protect:` with nothing under it) is an empty mapping.
+    fn entries<'n>(
+        &mut self,
+        key: &str,
+        node: &'n Node,
+        known: &[&str],
+        section: &str,
+    ) -> Option<Entries<'n>> {
+        let pairs: &[(Node, Node)] = match &node.kind {
+            Kind::Map(pairs) => pairs,
+            Kind::Null => &[],
+            _ => {
+                self.wrong_type(key, node, "a mapping");
+                return None;
+            }
+        };
+        let mut items: Vec<Entry<'n>> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (key_node, value) in pairs {
+            let Kind::Str(name) = &key_node.kind else {
+                self.wrong_type(&format!("a key in {section}"), key_node, "a string key");
+                continue;
+            };
+            if seen.contains(&name.as_str()) {
+                self.error(key_node.pos, ErrorKind::DuplicateKey { key: name.clone() });
+                continue;
+            }
+            seen.push(name);
+            if !known.contains(&name.as_str()) {
+                let hint = unknown_key_hint(name, known, section);
+                self.error(
+                    key_node.pos,
+                    ErrorKind::UnknownKey {
+                        key: name.clone(),
+                        section: section.to_owned(),
+                        hint,
+                    },
+                );
+                continue;
+            }
+            items.push(Entry {
+                key: name,
+                key_pos: key_node.pos,
+                value,
+            });
+        }
+        Some(Entries { items })
+    }
+
+    fn string<'n>(&mut self, key: &str, node: &'n Node, expected: &str) -> Option<&'n str> {
+        if let Kind::Str(text) = &node.kind {
+            Some(text)
+        } else {
+            self.wrong_type(key, node, expected);
+            None
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    fn strings<'n>(
+        &mut self,
+        key: &str,
+        node: &'n Node,
+        expected: &str,
+    ) -> Option<Vec<(&'n str, Position)>> {
+        match &node.kind {
+            Kind::Str(text) => Some(vec![(text.as_str(), node.pos)]),
+            Kind::Seq(items) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (index, item) in items.iter().enumerate() {
+                    if let Kind::Str(text) = &item.kind {
+                        out.push((text.as_str(), item.pos));
+                    } else {
+                        self.wrong_type(&format!("{key}[{index}]"), item, expected);
+                        ok = false;
+                    }
+                }
+                ok.then_some(out)
+            }
+            _ => {
+                self.wrong_type(key, node, &format!("a list of {expected}"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, node: &Node) -> Option<Duration> {
+        let text = self.string(
+            key,
+            node,
+            "a duration with a unit, such as `90s`, `2h` or `7d`",
+        )?;
+        match units::parse_duration(text) {
+            Ok(duration) => Some(duration),
+            Err(reason) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::InvalidDuration {
+                        key: key.to_owned(),
+                        value: text.to_owned(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, key: &str, node: &Node) -> Option<u64> {
+        let text = self.string(key, node, "a size with a unit, such as `500MB` or `20GB`")?;
+        match units::parse_size(text) {
+            Ok(size) => Some(size),
+            Err(reason) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::InvalidSize {
+                        key: key.to_owned(),
+                        value: text.to_owned(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn percent(&mut self, key: &str, node: &Node) -> Option<Percent> {
+        let text = self.string(key, node, "a percentage such as `85%`")?;
+        match Percent::parse(text) {
+            Ok(percent) => Some(percent),
+            Err(reason) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::InvalidPercent {
+                        key: key.to_owned(),
+                        value: text.to_owned(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str, node: &Node) -> Option<bool> {
+        if let Kind::Bool(value) = node.kind {
+            Some(value)
+        } else {
+            self.wrong_type(key, node, "`true` or `false`");
+            None
+        }
+    }
+
+    fn integer(&mut self, key: &str, node: &Node, min: u64, max: u64) -> Option<u64> {
+        let expected = format!("a whole number from {min} to {max}");
+        let Kind::Int(value) = node.kind else {
+            self.wrong_type(key, node, &expected);
+            return None;
+        };
+        match u64::try_from(value) {
+            Ok(value) if (min..=max).contains(&value) => Some(value),
+            _ => {
+                self.error(
+                    node.pos,
+                    ErrorKind::OutOfRange {
+                        key: key.to_owned(),
+                        value: value.to_string(),
+                        expected,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn image_patterns(&mut self, key: &str, node: &Node) -> Option<Vec<ImagePattern>> {
+        let items = self.strings(key, node, "image patterns such as `nginx:1.*`")?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (text, pos) in items {
+            match ImagePattern::parse(text) {
+                Ok(pattern) => out.push(pattern),
+                Err(error) => {
+                    ok = false;
+                    self.error(
+                        pos,
+                        ErrorKind::InvalidPattern {
+                            key: key.to_owned(),
+                            value: text.to_owned(),
+                            reason: error.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn name_patterns(&mut self, key: &str, node: &Node) -> Option<Vec<NamePattern>> {
+        let items = self.strings(key, node, "name patterns such as `ci-*`")?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (text, pos) in items {
+            match NamePattern::parse(text) {
+                Ok(pattern) => out.push(pattern),
+                Err(error) => {
+                    ok = false;
+                    self.error(
+                        pos,
+                        ErrorKind::InvalidPattern {
+                            key: key.to_owned(),
+                            value: text.to_owned(),
+                            reason: error.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn label_selectors(&mut self, key: &str, node: &Node) -> Option<Vec<LabelSelector>> {
+        let items = self.strings(key, node, "label selectors such as `ci=true`")?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (text, pos) in items {
+            match LabelSelector::parse(text) {
+                Ok(selector) => out.push(selector),
+                Err(error) => {
+                    ok = false;
+                    self.error(
+                        pos,
+                        ErrorKind::InvalidLabelSelector {
+                            value: text.to_owned(),
+                            reason: error.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn rule_set(&mut self, root: &Node) -> Option<RuleSet> {
+        if root.kind == Kind::Null {
+            self.error(Position::new(1, 1), ErrorKind::EmptyDocument);
+            return None;
+        }
+        let top = self.entries("the file", root, TOP_KEYS, "the top level")?;
+
+        let version = match top.get("version") {
+            None => {
+                self.error(
+                    root.pos,
+                    ErrorKind::MissingKey {
+                        key: "version".to_owned(),
+                        expected: "`version: 1` at the top of the file".to_owned(),
+                    },
+                );
+                None
+            }
+            Some(entry) => match &entry.value.kind {
+                Kind::Int(1) => Some(1),
+                Kind::Int(other) => {
+                    let found = other.to_string();
+                    self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
+                    None
+                }
+                Kind::Float(other) => {
+                    let found = other.to_string();
+                    self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
+                    None
+                }
+                _ => {
+                    self.wrong_type("version", entry.value, "the number 1");
+                    None
+                }
+            },
+        };
+
+        if let Some(entry) = top.get("timezone")
+            && let Some(name) = self.string("timezone", entry.value, "an IANA time zone name")
+        {
+            if let Ok(tz) = Tz::from_str(name) {
+                self.timezone = tz;
+            } else {
+                let hint = timezone_hint(name);
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownTimezone {
+                        value: name.to_owned(),
+                        hint,
+                    },
+                );
+            }
+        }
+
+        let protect = match top.get("protect") {
+            Some(entry) => self.protect(entry.value),
+            None => Some(Protect::default()),
+        };
+
+        let notify = match top.get("notify") {
+            Some(entry) => self.notify(entry.value),
+            None => Some(Vec::new()),
+        };
+
+        let rules = match top.get("rules") {
+            None => {
+                self.error(
+                    root.pos,
+                    ErrorKind::MissingKey {
+                        key: "rules".to_owned(),
+                        expected: "a list of rules".to_owned(),
+                    },
+                );
+                None
+            }
+            Some(entry) if entry.value.kind == Kind::Null => {
+                self.error(entry.key_pos, ErrorKind::EmptyRules);
+                None
+            }
+            Some(entry) => self.rules(entry.value),
+        };
+
+        Some(RuleSet {
+            source_name: self.source_name.to_owned(),
+            version: version?,
+            timezone: self.timezone,
+            protect: protect?,
+            rules: rules?,
+            notify: notify?,
+        })
+    }
+
+    fn protect(&mut self, node: &Node) -> Option<Protect> {
+        let entries = self.entries("protect", node, PROTECT_KEYS, "`protect`")?;
+        let mut protect = Protect::default();
+        let mut ok = true;
+        for entry in &entries.items {
+            let value = entry.value;
+            let done = match entry.key {
+                "images" => self
+                    .image_patterns("images", value)
+                    .map(|v| protect.images = v),
+                "containers" => self
+                    .name_patterns("containers", value)
+                    .map(|v| protect.containers = v),
+                "volumes" => self
+                    .name_patterns("volumes", value)
+                    .map(|v| protect.volumes = v),
+                "networks" => self
+                    .name_patterns("networks", value)
+                    .map(|v| protect.networks = v),
+                _ => self
+                    .label_selectors("labels", value)
+                    .map(|v| protect.labels = v),
+            };
+            ok &= done.is_some();
+        }
+        ok.then_some(protect)
+    }
+
+    fn notify(&mut self, node: &Node) -> Option<Vec<Notify>> {
+        let Kind::Seq(items) = &node.kind else {
+            self.wrong_type("notify", node, "a list of {url, on, format} entries");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.notify_entry(item) {
+                Some(entry) => out.push(entry),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn notify_entry(&mut self, node: &Node) -> Option<Notify> {
+        let before = self.errors.len();
+        let entries = self.entries("notify entry", node, NOTIFY_KEYS, "a `notify` entry")?;
+        let url = match entries.get("url") {
+            None => {
+                self.error(
+                    node.pos,
+                    ErrorKind::MissingKey {
+                        key: "url".to_owned(),
+                        expected: "an http:// or https:// URL to send reports to".to_owned(),
+                    },
+                );
+                None
+            }
+            Some(entry) => self
+                .string("url", entry.value, "an http(s) URL")
+                .and_then(|url| {
+                    if is_http_url(url) {
+                        Some(url.to_owned())
+                    } else {
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::InvalidUrl {
+                                value: url.to_owned(),
+                            },
+                        );
+                        None
+                    }
+                }),
+        };
+        let mut on = vec![NotifyOn::Changes, NotifyOn::Failures];
+        if let Some(entry) = entries.get("on")
+            && let Some(items) = self.strings("on", entry.value, "`changes` or `failures`")
+        {
+            on.clear();
+            for (text, pos) in items {
+                match text {
+                    "changes" => on.push(NotifyOn::Changes),
+                    "failures" => on.push(NotifyOn::Failures),
+                    _ => self.error(
+                        pos,
+                        ErrorKind::UnknownValue {
+                            key: "on".to_owned(),
+                            value: text.to_owned(),
+                            expected: "`changes` or `failures`".to_owned(),
+                        },
+                    ),
+                }
+            }
+            if on.is_empty() && self.errors.len() == before {
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::OutOfRange {
+                        key: "on".to_owned(),
+                        value: "an empty list".to_owned(),
+                        expected: "`changes`, `failures` or both".to_owned(),
+                    },
+                );
+            }
+        }
+        let mut format = NotifyFormat::Json;
+        if let Some(entry) = entries.get("format")
+            && let Some(text) = self.string("format", entry.value, "`json` or `slack`")
+        {
+            match text {
+                "json" => format = NotifyFormat::Json,
+                "slack" => format = NotifyFormat::Slack,
+                _ => self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownValue {
+                        key: "format".to_owned(),
+                        value: text.to_owned(),
+                        expected: "`json` or `slack`".to_owned(),
+                    },
+                ),
+            }
+        }
+        let url = url?;
+        (self.errors.len() == before).then_some(Notify { url, on, format })
+    }
+
+    fn rules(&mut self, node: &Node) -> Option<Vec<Rule>> {
+        let Kind::Seq(items) = &node.kind else {
+            if node.kind == Kind::Null {
+                self.error(node.pos, ErrorKind::EmptyRules);
+            } else {
+                self.wrong_type("rules", node, "a list of rules");
+            }
+            return None;
+        };
+        if items.is_empty() {
+            self.error(node.pos, ErrorKind::EmptyRules);
+            return None;
+        }
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut rules = Vec::new();
+        let mut ok = true;
+        for (index, item) in items.iter().enumerate() {
+            let rule = self.rule(index, item, &mut names);
+            self.rule = None;
+            match rule {
+                Some(rule) => rules.push(rule),
+                None => ok = false,
+            }
+        }
+        ok.then_some(rules)
+    }
+
+    #[allow(clippy::too_many_lines)] // one linear pass over the rule's keys
+    fn rule(
+        &mut self,
+        index: usize,
+        node: &Node,
+        names: &mut HashMap<String, u32>,
+    ) -> Option<Rule> {
+        let before = self.errors.len();
+        self.rule = Some(rule_ref(index, node));
+        let entries = self.entries("rule", node, RULE_KEYS, "a rule")?;
+
+        // name
+        let name = match entries.get("name") {
+            None => {
+                self.error(
+                    node.pos,
+                    ErrorKind::MissingKey {
+                        key: "name".to_owned(),
+                        expected: "a unique rule name such as `stopped-ci-containers`".to_owned(),
+                    },
+                );
+                None
+            }
+            Some(entry) => {
+                let value = entry.value;
+                self.string("name", value, "a rule name such as `stopped-ci-containers`")
+                    .and_then(|name| {
+                        if !is_rule_name(name) {
+                            self.error(
+                                value.pos,
+                                ErrorKind::InvalidRuleName {
+                                    value: name.to_owned(),
+                                },
+                            );
+                            return None;
+                        }
+                        if let Some(&first_line) = names.get(name) {
+                            self.error(
+                                value.pos,
+                                ErrorKind::DuplicateRuleName {
+                                    name: name.to_owned(),
+                                    first_line,
+                                },
+                            );
+                            return None;
+                        }
+                        names.insert(name.to_owned(), value.pos.line);
+                        Some(name.to_owned())
+                    })
+            }
+        };
+
+        // action
+        let action_entry = entries.get("action");
+        let action = match action_entry {
+            None => {
+                self.error(
+                    node.pos,
+                    ErrorKind::MissingKey {
+                        key: "action".to_owned(),
+                        expected: format!(
+                            "one of {}",
+                            join_backticked(Action::ALL.map(Action::as_str))
+                        ),
+                    },
+                );
+                None
+            }
+            Some(entry) => self
+                .string(
+                    "action",
+                    entry.value,
+                    "an action such as `prune-containers`",
+                )
+                .and_then(|text| {
+                    let action = Action::parse(text);
+                    if action.is_none() {
+                        let hint = match suggest(text, Action::ALL.map(Action::as_str)) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!(
+                                "expected one of {}",
+                                join_backticked(Action::ALL.map(Action::as_str))
+                            ),
+                        };
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::UnknownAction {
+                                value: text.to_owned(),
+                                hint,
+                            },
+                        );
+                    }
+                    action
+                }),
+        };
+
+        // Keys that do not fit the action, at the key's position.
+        if let Some(action) = action {
+            for entry in &entries.items {
+                self.check_applicable(entry.key, entry.key_pos, action);
+            }
+        }
+
+        let schedule = entries.get("schedule").and_then(|entry| {
+            let text = self.string(
+                "schedule",
+                entry.value,
+                "a crontab expression such as `0 3 * * *`",
+            )?;
+            match Schedule::parse(text, self.timezone) {
+                Ok(schedule) => Some(schedule),
+                Err(error) => {
+                    self.error(
+                        entry.value.pos,
+                        ErrorKind::InvalidSchedule {
+                            value: text.to_owned(),
+                            reason: error.to_string(),
+                        },
+                    );
+                    None
+                }
+            }
+        });
+
+        let matcher = match entries.get("match") {
+            Some(entry) => self.matcher(entry.value, action),
+            None => Some(Match::default()),
+        };
+        let mut matcher = matcher.unwrap_or_default();
+        if action == Some(Action::PruneContainers) && matcher.status.is_empty() {
+            matcher.status = vec![ContainerStatus::Exited, ContainerStatus::Dead];
+        }
+
+        let keep_latest = entries
+            .get("keep_latest")
+            .and_then(|entry| self.integer("keep_latest", entry.value, 1, 10_000))
+            .and_then(|value| u32::try_from(value).ok());
+        let max_removals = entries
+            .get("max_removals")
+            .and_then(|entry| self.integer("max_removals", entry.value, 1, 1_000_000_000));
+
+        let when = entries
+            .get("when")
+            .and_then(|entry| self.trigger(entry.value));
+        let target = entries.get("target").and_then(|entry| {
+            let target = self.target(entry.value)?;
+            if entries.get("when").is_none() {
+                self.error(entry.key_pos, ErrorKind::TargetWithoutWhen);
+            }
+            Some((target, entry.value.pos))
+        });
+        if let (Some(trigger), Some((target, pos))) = (when, target) {
+            check_target_below(self, trigger, target, pos);
+        }
+        let target = target.map(|(target, _)| target);
+
+        let rollback_tag = match entries.get("rollback_tag") {
+            None => Some(RollbackTag::default_template()),
+            Some(entry) => match &entry.value.kind {
+                Kind::Null => None,
+                Kind::Str(text) => {
+                    if let Err(reason) = check_rollback_template(text) {
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::InvalidRollbackTag {
+                                value: text.clone(),
+                                reason,
+                            },
+                        );
+                    }
+                    Some(RollbackTag(text.clone()))
+                }
+                Kind::Map(_) => {
+                    self.wrong_type(
+                        "rollback_tag",
+                        entry.value,
+                        "a quoted tag template such as \"{tag}-swab-previous\" (unquoted `{` starts a YAML mapping)",
+                    );
+                    None
+                }
+                _ => {
+                    self.wrong_type("rollback_tag", entry.value, "a tag template string or null");
+                    None
+                }
+            },
+        };
+        let health_timeout = entries
+            .get("health_timeout")
+            .and_then(|entry| self.duration("health_timeout", entry.value));
+        let stop_timeout = entries
+            .get("stop_timeout")
+            .and_then(|entry| self.duration("stop_timeout", entry.value));
+        let cleanup = entries
+            .get("cleanup")
+            .and_then(|entry| self.boolean("cleanup", entry.value));
+        let jitter = entries
+            .get("jitter")
+            .and_then(|entry| self.duration("jitter", entry.value));
+        if let Some(entry) = entries.get("jitter")
+            && entries.get("schedule").is_none()
+        {
+            self.error(entry.key_pos, ErrorKind::JitterWithoutSchedule);
+        }
+
+        if action == Some(Action::Restart)
+            && matcher.names.is_empty()
+            && matcher.images.is_empty()
+            && matcher.labels.is_empty()
+            && let Some(entry) = action_entry
+        {
+            self.error(entry.value.pos, ErrorKind::RestartWithoutSelector);
+        }
+
+        if self.errors.len() != before {
+            return None;
+        }
+        let action = action?;
+        let update = (action == Action::Update).then(|| UpdateOptions {
+            rollback_tag,
+            health_timeout: health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT),
+            cleanup: cleanup.unwrap_or(false),
+        });
+        let volumes = (action == Action::PruneVolumes).then_some(
+            if matcher.names.is_empty() && matcher.labels.is_empty() {
+                VolumeScope::AnonymousOnly
+            } else {
+                VolumeScope::NamedSelected
+            },
+        );
+        Some(Rule {
+            name: name?,
+            action,
+            schedule,
+            matcher,
+            keep_latest,
+            when,
+            target,
+            update,
+            stop_timeout,
+            max_removals,
+            jitter,
+            volumes,
+            position: node.pos,
+        })
+    }
+
+    fn check_applicable(&mut self, key: &str, pos: Position, action: Action) {
+        if let Some(actions) = applicable_actions(key)
+            && !actions.contains(&action)
+        {
+            let applies_to = if actions.len() == 1 {
+                format!("`{}` only", actions[0])
+            } else {
+                join_backticked(actions.iter().map(|a| a.as_str()))
+            };
+            self.error(
+                pos,
+                ErrorKind::NotApplicable {
+                    key: key.to_owned(),
+                    action: action.to_string(),
+                    applies_to,
+                },
+            );
+        }
+    }
+
+    fn matcher(&mut self, node: &Node, action: Option<Action>) -> Option<Match> {
+        let before = self.errors.len();
+        let entries = self.entries("match", node, MATCH_KEYS, "`match`")?;
+        let mut matcher = Match::default();
+        for entry in &entries.items {
+            if let Some(action) = action {
+                self.check_applicable(entry.key, entry.key_pos, action);
+            }
+            let value = entry.value;
+            match entry.key {
+                "status" => {
+                    if let Some(items) = self.strings("status", value, "container states") {
+                        for (text, pos) in items {
+                            match ContainerStatus::parse(text) {
+                                Some(status) if !matcher.status.contains(&status) => {
+                                    matcher.status.push(status);
+                                }
+                                Some(_) => {}
+                                None => self.error(
+                                    pos,
+                                    ErrorKind::UnknownValue {
+                                        key: "status".to_owned(),
+                                        value: text.to_owned(),
+                                        expected: "`exited`, `dead` or `created` (running containers are never pruned)"
+                                            .to_owned(),
+                                    },
+                                ),
+                            }
+                        }
+                        if matcher.status.is_empty() && self.errors.len() == before {
+                            self.error(
+                                value.pos,
+                                ErrorKind::OutOfRange {
+                                    key: "status".to_owned(),
+                                    value: "an empty list".to_owned(),
+                                    expected: "at least one of `exited`, `dead`, `created`"
+                                        .to_owned(),
+                                },
+                            );
+                        }
+                    }
+                }
+                "older_than" => matcher.older_than = self.duration("older_than", value),
+                "unused_for" => matcher.unused_for = self.duration("unused_for", value),
+                "dangling" => matcher.dangling = self.boolean("dangling", value),
+                "names" => matcher.names = self.name_patterns("names", value).unwrap_or_default(),
+                "images" => {
+                    matcher.images = self.image_patterns("images", value).unwrap_or_default();
+                }
+                _ => matcher.labels = self.label_selectors("labels", value).unwrap_or_default(),
+            }
+        }
+        (self.errors.len() == before).then_some(matcher)
+    }
+
+    fn trigger(&mut self, node: &Node) -> Option<Trigger> {
+        let entries = self.entries("when", node, WHEN_KEYS, "`when`")?;
+        let [entry] = entries.items.as_slice() else {
+            self.error(
+                node.pos,
+                ErrorKind::ConditionCount {
+                    key: "when".to_owned(),
+                    expected: join_backticked(WHEN_KEYS),
+                },
+            );
+            return None;
+        };
+        if entry.key == "disk_usage_above" {
+            self.percent(entry.key, entry.value)
+                .map(Trigger::DiskUsageAbove)
+        } else {
+            self.size(entry.key, entry.value)
+                .map(Trigger::ImagesSizeAbove)
+        }
+    }
+
+    fn target(&mut self, node: &Node) -> Option<Target> {
+        let entries = self.entries("target", node, TARGET_KEYS, "`target`")?;
+        let [entry] = entries.items.as_slice() else {
+            self.error(
+                node.pos,
+                ErrorKind::ConditionCount {
+                    key: "target".to_owned(),
+                    expected: join_backticked(TARGET_KEYS),
+                },
+            );
+            return None;
+        };
+        if entry.key == "disk_usage_below" {
+            self.percent(entry.key, entry.value)
+                .map(Target::DiskUsageBelow)
+        } else {
+            self.size(entry.key, entry.value)
+                .map(Target::ImagesSizeBelow)
+        }
+    }
+}
+
+fn check_target_below(
+    resolver: &mut Resolver<'_>,
+    trigger: Trigger,
+    target: Target,
+    pos: Position,
+) {
+    let conflict = match (trigger, target) {
+        (Trigger::DiskUsageAbove(above), Target::DiskUsageBelow(below)) => {
+            (below >= above).then(|| (below.to_string(), above.to_string()))
+        }
+        (Trigger::ImagesSizeAbove(above), Target::ImagesSizeBelow(below)) => {
+            (below >= above).then(|| (units::format_size(below), units::format_size(above)))
+        }
+        _ => None,
+    };
+    if let Some((target, trigger)) = conflict {
+        resolver.error(pos, ErrorKind::TargetNotBelowTrigger { target, trigger });
+    }
+}
+
+/// `[a-z0-9_-]+`, at most 64 characters.
+fn is_rule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_RULE_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn rule_ref(index: usize, node: &Node) -> RuleRef {
+    if let Kind::Map(pairs) = &node.kind {
+        for (key, value) in pairs {
+            if let (Kind::Str(key), Kind::Str(name)) = (&key.kind, &value.kind)
+                && key == "name"
+            {
+                return RuleRef::Named(name.clone());
+            }
+        }
+    }
+    RuleRef::Index(index + 1)
+}
+
+fn unknown_key_hint(key: &str, known: &[&str], section: &str) -> String {
+    if let Some(close) = suggest(key, known.iter().copied()) {
+        return format!("did you mean `{close}`?");
+    }
+    let placed = |list: &[&str]| list.contains(&key);
+    match section {
+        "a rule" if placed(MATCH_KEYS) => return format!("`{key}` belongs under `match:`"),
+        "a rule" if placed(WHEN_KEYS) => return format!("`{key}` belongs under `when:`"),
+        "a rule" if placed(TARGET_KEYS) => return format!("`{key}` belongs under `target:`"),
+        "`match`" if placed(RULE_KEYS) => {
+            return format!("`{key}` belongs to the rule itself, not under `match:`");
+        }
+        "the top level" if placed(RULE_KEYS) => {
+            return format!("`{key}` belongs inside a rule under `rules:`");
+        }
+        _ => {}
+    }
+    format!("expected one of {}", join_backticked(known))
+}
+
+fn timezone_hint(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    if let Some(exact) = names
+        .clone()
+        .find(|candidate| candidate.to_ascii_lowercase() == lower)
+    {
+        return format!("did you mean `{exact}`? (names are case-sensitive)");
+    }
+    match suggest(name, names) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None => {
+            "expected an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`".to_owned()
+        }
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+fn check_rollback_template(template: &str) -> Result<(), String> {
+    let rendered = template.replace("{tag}", "x");
+    if rendered.contains(['{', '}']) {
+        return Err("the only placeholder is `{tag}`".to_owned());
+    }
+    if rendered.is_empty() || rendered.len() > 128 {
+        return Err("a tag must be 1 to 128 characters".to_owned());
+    }
+    let first_ok = rendered
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok
+        || !rendered
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err("tags may only contain letters, digits, `_`, `.` and `-`, and not start with `.` or `-`".to_owned());
+    }
+    Ok(())
+}
+
+/// Resolves a parsed tree into a rule set, or every error found.
+pub(crate) fn resolve(source_name: &str, root: &Node) -> Result<RuleSet, Diagnostics> {
+    let mut resolver = Resolver {
+        source_name,
+        errors: Vec::new(),
+        rule: None,
+        timezone: Tz::UTC,
+    };
+    let set = resolver.rule_set(root);
+    match set {
+        Some(set) if resolver.errors.is_empty() => Ok(set),
+        _ => Err(Diagnostics::from_errors(resolver.errors)),
+    }
+}

@@ -1,0 +1,413 @@
+//! Every error kind, with its exact line, column and message.
+
+use swab_rules::{Diagnostics, ErrorKind, Position, load_bytes, load_str};
+
+/// Loads `text` and returns the rendered error lines.
+fn errors(text: &str) -> Vec<String> {
+    match load_str("t.yaml", text) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(diagnostics) => diagnostics.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A rule file with one rule whose body is `body` (indented by 4).
+fn one_rule(body: &str) -> String {
+    let mut text = String::from("version: 1\nrules:\n  - name: r\n");
+    for line in body.lines() {
+        text.push_str("    ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one table, one case per error kind
+fn one_error_each() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown key with suggestion",
+            one_rule("action: prune-containers\nmatch:\n  olderthan: 2h"),
+            "t.yaml:6:7: rule 'r': unknown key `olderthan` in `match`; did you mean `older_than`?",
+        ),
+        (
+            "unknown key, misplaced",
+            one_rule("action: prune-containers\nolder_than: 2h"),
+            "t.yaml:5:5: rule 'r': unknown key `older_than` in a rule; `older_than` belongs under `match:`",
+        ),
+        (
+            "unknown top-level key",
+            "version: 1\nfoo: 1\nrules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:2:1: unknown key `foo` in the top level; expected one of `version`, `timezone`, `protect`, `rules`, `notify`",
+        ),
+        (
+            "wrong type: number for duration",
+            one_rule("action: prune-containers\nmatch:\n  older_than: 30"),
+            "t.yaml:6:19: rule 'r': `older_than` is a number; expected a duration with a unit, such as `90s`, `2h` or `7d`",
+        ),
+        (
+            "wrong type: mapping for list",
+            one_rule("action: prune-containers\nmatch:\n  names: {a: b}"),
+            "t.yaml:6:14: rule 'r': `names` is a mapping; expected a list of name patterns such as `ci-*`",
+        ),
+        (
+            "wrong type: list element",
+            one_rule("action: prune-containers\nmatch:\n  names: [ci, 7]"),
+            "t.yaml:6:19: rule 'r': `names[1]` is a number; expected name patterns such as `ci-*`",
+        ),
+        (
+            "wrong type: boolean",
+            one_rule("action: prune-images\nmatch:\n  dangling: \"yes\""),
+            "t.yaml:6:17: rule 'r': `dangling` is a string; expected `true` or `false`",
+        ),
+        (
+            "bad duration",
+            one_rule("action: prune-containers\nmatch:\n  older_than: 7 dayz"),
+            "t.yaml:6:19: rule 'r': `older_than`: invalid duration `7 dayz` (unknown time unit \"dayz\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); expected a duration such as `90s`, `2h`, `7d` or `1w 2d`",
+        ),
+        (
+            "overflowing duration never panics",
+            one_rule("action: prune-containers\nmatch:\n  older_than: 18446744073709551615s1000ms"),
+            "t.yaml:6:19: rule 'r': `older_than`: invalid duration `18446744073709551615s1000ms` (a number has more than 10 digits); expected a duration such as `90s`, `2h`, `7d` or `1w 2d`",
+        ),
+        (
+            "bad size",
+            one_rule("action: prune-images\nwhen:\n  images_size_above: 20XB"),
+            "t.yaml:6:26: rule 'r': `images_size_above`: invalid size `20XB` (unknown unit `XB`); expected a size such as `500MB`, `20GB` or `1.5GiB`",
+        ),
+        (
+            "bad percentage",
+            one_rule("action: prune-images\nwhen:\n  disk_usage_above: 185%"),
+            "t.yaml:6:25: rule 'r': `disk_usage_above`: invalid percentage `185%` (185% is more than 100%); expected 0% to 100%, such as `85%`",
+        ),
+        (
+            "bad cron",
+            one_rule("action: prune-images\nschedule: \"61 * * * *\""),
+            "t.yaml:5:15: rule 'r': invalid schedule `61 * * * *`: a value is out of range (second/minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7); expected a crontab expression such as `0 3 * * *`, `*/5 * * * * *` (with seconds) or `@daily`",
+        ),
+        (
+            "cron that never fires",
+            one_rule("action: prune-images\nschedule: 0 0 30 2 *"),
+            "t.yaml:5:15: rule 'r': invalid schedule `0 0 30 2 *`: no date ever matches it; expected a crontab expression such as `0 3 * * *`, `*/5 * * * * *` (with seconds) or `@daily`",
+        ),
+        (
+            "bad time zone",
+            "version: 1\ntimezone: Europe/Berlim\nrules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:2:11: unknown time zone `Europe/Berlim`; did you mean `Europe/Berlin`?",
+        ),
+        (
+            "duplicate rule name, at the second",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\n  - name: r\n    action: prune-containers\n".into(),
+            "t.yaml:5:11: rule 'r': duplicate rule name `r` (first used on line 3); rule names must be unique",
+        ),
+        (
+            "bad rule name",
+            "version: 1\nrules:\n  - name: Old_Stuff\n    action: prune-images\n".into(),
+            "t.yaml:3:11: rule 'Old_Stuff': invalid rule name `Old_Stuff`; expected lowercase letters, digits, `-` and `_`, such as `stopped-ci-containers`",
+        ),
+        (
+            "keep_latest on prune-containers",
+            one_rule("action: prune-containers\nkeep_latest: 3"),
+            "t.yaml:5:5: rule 'r': `keep_latest` does not apply to action `prune-containers`; it applies to `prune-images` only",
+        ),
+        (
+            "rollback_tag on prune-images",
+            one_rule("action: prune-images\nrollback_tag: prev"),
+            "t.yaml:5:5: rule 'r': `rollback_tag` does not apply to action `prune-images`; it applies to `update` only",
+        ),
+        (
+            "match key that does not fit the action",
+            one_rule("action: prune-images\nmatch:\n  status: [exited]"),
+            "t.yaml:6:7: rule 'r': `status` does not apply to action `prune-images`; it applies to `prune-containers` only",
+        ),
+        (
+            "target without when",
+            one_rule("action: prune-images\ntarget:\n  disk_usage_below: 70%"),
+            "t.yaml:5:5: rule 'r': `target` needs a `when` condition; add `when:` (such as `disk_usage_above: 85%`) or remove `target`",
+        ),
+        (
+            "target not below trigger",
+            one_rule("action: prune-images\nwhen: {disk_usage_above: 80%}\ntarget: {disk_usage_below: 90%}"),
+            "t.yaml:6:13: rule 'r': `target` 90% is not below `when` 80%; expected a lower target so the rule can stop",
+        ),
+        (
+            "when with two conditions",
+            one_rule("action: prune-images\nwhen:\n  disk_usage_above: 80%\n  images_size_above: 10GB"),
+            "t.yaml:6:7: rule 'r': `when` needs exactly one condition; expected one of `disk_usage_above`, `images_size_above`",
+        ),
+        (
+            "empty rule list",
+            "version: 1\nrules: []\n".into(),
+            "t.yaml:2:8: `rules` is empty; expected at least one rule",
+        ),
+        (
+            "rules key without value",
+            "version: 1\nrules:\n".into(),
+            "t.yaml:2:1: `rules` is empty; expected at least one rule",
+        ),
+        (
+            "unsupported version",
+            "version: 2\nrules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:1:10: unsupported version `2`; expected `version: 1`",
+        ),
+        (
+            "version as string",
+            "version: \"1\"\nrules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:1:10: `version` is a string; expected the number 1",
+        ),
+        (
+            "missing version",
+            "rules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:1:1: missing required key `version`; expected `version: 1` at the top of the file",
+        ),
+        (
+            "missing rules",
+            "version: 1\n".into(),
+            "t.yaml:1:1: missing required key `rules`; expected a list of rules",
+        ),
+        (
+            "missing name",
+            "version: 1\nrules:\n  - action: prune-images\n".into(),
+            "t.yaml:3:5: rule #1: missing required key `name`; expected a unique rule name such as `stopped-ci-containers`",
+        ),
+        (
+            "missing action",
+            "version: 1\nrules:\n  - name: r\n".into(),
+            "t.yaml:3:5: rule 'r': missing required key `action`; expected one of `prune-containers`, `prune-images`, `update`, `restart`, `prune-volumes`, `prune-networks`, `prune-build-cache`",
+        ),
+        (
+            "unknown action",
+            one_rule("action: prune-image"),
+            "t.yaml:4:13: rule 'r': unknown action `prune-image`; did you mean `prune-images`?",
+        ),
+        (
+            "duplicate key",
+            one_rule("action: prune-images\naction: update"),
+            "t.yaml:5:5: rule 'r': duplicate key `action`; each key may appear only once",
+        ),
+        (
+            "bad label selector",
+            one_rule("action: prune-containers\nmatch:\n  labels: [\"ci=true\", \"!keep=1\"]"),
+            "t.yaml:6:27: rule 'r': invalid label selector `!keep=1`: `!keep=1` mixes operators; use `key`, `!key`, `key=value` or `key!=value`; expected `key`, `!key`, `key=value` or `key!=value`",
+        ),
+        (
+            "bad image pattern",
+            "version: 1\nprotect:\n  images: [\"MyOrg/*\"]\nrules:\n  - name: r\n    action: prune-images\n".into(),
+            "t.yaml:3:12: `images`: invalid pattern `MyOrg/*`: repository `MyOrg/*` has uppercase letters; Docker repository names are lowercase",
+        ),
+        (
+            "bad container status",
+            one_rule("action: prune-containers\nmatch:\n  status: [exited, running]"),
+            "t.yaml:6:24: rule 'r': `status`: unknown value `running`; expected `exited`, `dead` or `created` (running containers are never pruned)",
+        ),
+        (
+            "jitter without schedule",
+            one_rule("action: prune-images\njitter: 5m"),
+            "t.yaml:5:5: rule 'r': `jitter` only delays scheduled runs; add a `schedule` or remove `jitter`",
+        ),
+        (
+            "restart without selector",
+            one_rule("action: restart\nschedule: \"@weekly\""),
+            "t.yaml:4:13: rule 'r': `restart` without `match.names`, `match.images` or `match.labels` would restart every running container; expected at least one of them",
+        ),
+        (
+            "unquoted rollback template",
+            one_rule("action: update\nrollback_tag: {tag}"),
+            "t.yaml:5:19: rule 'r': `rollback_tag` is a mapping; expected a quoted tag template such as \"{tag}-swab-previous\" (unquoted `{` starts a YAML mapping)",
+        ),
+        (
+            "bad rollback template",
+            one_rule("action: update\nrollback_tag: \"{version}-old\""),
+            "t.yaml:5:19: rule 'r': invalid rollback_tag `{version}-old`: the only placeholder is `{tag}`; expected a tag template such as `{tag}-swab-previous`, or null",
+        ),
+        (
+            "number out of range",
+            one_rule("action: prune-images\nkeep_latest: 0"),
+            "t.yaml:5:18: rule 'r': `keep_latest` is 0; expected a whole number from 1 to 10000",
+        ),
+        (
+            "notify url",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: ftp://example.com\n".into(),
+            "t.yaml:6:10: invalid notify url `ftp://example.com`; expected an http:// or https:// URL with a host",
+        ),
+        (
+            "notify format",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    format: xml\n".into(),
+            "t.yaml:7:13: `format`: unknown value `xml`; expected `json` or `slack`",
+        ),
+        (
+            "syntax error",
+            "version: 1\nrules:\n  - name: [r\n    action: prune-images\n".into(),
+            "t.yaml:4:11: invalid YAML: illegal placement of ':' indicator",
+        ),
+        (
+            "empty document",
+            "# only a comment\n".into(),
+            "t.yaml:1:1: the rule file is empty; expected a mapping with `version: 1` and `rules:`",
+        ),
+        (
+            "two documents",
+            "version: 1\n---\nversion: 1\n".into(),
+            "t.yaml:3:1: invalid YAML: found a second YAML document (`---`); a rule file holds exactly one",
+        ),
+        (
+            "not a mapping",
+            "- a\n- b\n".into(),
+            "t.yaml:1:1: `the file` is a list; expected a mapping",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, text, expected) in &cases {
+        let got = errors(text);
+        if got != [*expected] {
+            failures.push(format!(
+                "{what}:\n  expected {expected:?}\n  got      {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn three_mistakes_three_located_errors() {
+    let text = "\
+version: 1
+timezone: Europe/Berlin
+rules:
+  - name: stopped-ci-containers
+    action: prune-containers
+    schedule: \"*/30 * * * *\"
+    match:
+      status: [exited, dead]
+      older_than: 2 hourz
+      names: [\"ci-*\"]
+  - name: old-images
+    action: prune-images
+    keep_latest: 3
+    match:
+      unused_for: 7d
+      danglin: true
+  - name: stopped-ci-containers
+    action: prune-volumes
+";
+    let diagnostics = load_str("ci.yaml", text).unwrap_err();
+    let positions: Vec<_> = diagnostics
+        .iter()
+        .map(|e| (e.position, e.rule.as_ref().map(ToString::to_string)))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            (
+                Some(Position::new(9, 19)),
+                Some("rule 'stopped-ci-containers'".to_owned())
+            ),
+            (
+                Some(Position::new(16, 7)),
+                Some("rule 'old-images'".to_owned())
+            ),
+            (
+                Some(Position::new(17, 11)),
+                Some("rule 'stopped-ci-containers'".to_owned())
+            ),
+        ]
+    );
+    assert!(matches!(
+        diagnostics.errors()[0].kind,
+        ErrorKind::InvalidDuration { .. }
+    ));
+    assert!(matches!(
+        diagnostics.errors()[1].kind,
+        ErrorKind::UnknownKey { .. }
+    ));
+    assert!(matches!(
+        diagnostics.errors()[2].kind,
+        ErrorKind::DuplicateRuleName { .. }
+    ));
+    let rendered = diagnostics.to_string();
+    assert_eq!(rendered.lines().count(), 3);
+    assert!(rendered.contains("ci.yaml:16:7: rule 'old-images': unknown key `danglin` in `match`; did you mean `dangling`?"));
+}
+
+#[test]
+fn errors_in_several_rules_and_sections_are_all_reported() {
+    let text = "\
+version: 1
+protect:
+  contianers: [db-*]
+rules:
+  - name: a
+    action: prune-containers
+    keep_latest: 1
+  - name: b
+    action: prune-images
+    match:
+      older_than: 1d
+notify:
+  - url: https://x.example
+    on: [changes, sometimes]
+";
+    let lines: Vec<String> = load_str("t.yaml", text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "t.yaml:3:3: unknown key `contianers` in `protect`; did you mean `containers`?",
+            "t.yaml:7:5: rule 'a': `keep_latest` does not apply to action `prune-containers`; it applies to `prune-images` only",
+            "t.yaml:11:7: rule 'b': `older_than` does not apply to action `prune-images`; it applies to `prune-containers`, `restart`, `prune-volumes`, `prune-networks`, `prune-build-cache`",
+            "t.yaml:14:19: `on`: unknown value `sometimes`; expected `changes` or `failures`",
+        ]
+    );
+}
+
+#[test]
+fn input_guards() {
+    let big = vec![b'#'; swab_rules::MAX_INPUT_BYTES + 1];
+    let diagnostics = load_bytes("big.yaml", &big).unwrap_err();
+    assert_eq!(
+        diagnostics.to_string(),
+        "big.yaml: input is 1048577 bytes; rule files must be at most 1 MiB (1048576 bytes)"
+    );
+
+    let diagnostics = load_bytes("bin.yaml", b"version: 1\nru\0les:\n").unwrap_err();
+    assert_eq!(
+        diagnostics.to_string(),
+        "bin.yaml:2:3: input contains a NUL byte; expected a YAML text file"
+    );
+
+    let diagnostics = load_bytes("latin1.yaml", b"version: 1\n# caf\xe9\n").unwrap_err();
+    assert_eq!(
+        diagnostics.to_string(),
+        "latin1.yaml:2:6: input is not valid UTF-8; expected UTF-8 encoded YAML"
+    );
+
+    let diagnostics = load_str("nul.yaml", "a: \"\0\"").unwrap_err();
+    assert!(matches!(diagnostics.errors()[0].kind, ErrorKind::Binary));
+
+    // Deep nesting is stopped by the parser's depth budget, not the stack.
+    let deep = format!(
+        "version: 1\nrules: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let diagnostics: Diagnostics = load_str("deep.yaml", &deep).unwrap_err();
+    assert_eq!(diagnostics.len(), 1);
+}
+
+#[test]
+fn reader_and_stdin_names() {
+    let text = b"version: 1\nrules: []\n";
+    let error = swab_rules::load_reader(swab_rules::STDIN_NAME, &text[..]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "<stdin>:2:8: `rules` is empty; expected at least one rule"
+    );
+    let big = vec![b' '; 3 * swab_rules::MAX_INPUT_BYTES];
+    let error = swab_rules::load_reader("big", &big[..]).unwrap_err();
+    assert!(error.to_string().contains("at most 1 MiB"), "{error}");
+    let missing = swab_rules::load_file("/nonexistent/rules.yaml").unwrap_err();
+    assert!(matches!(missing, swab_rules::LoadError::Read { .. }));
+}

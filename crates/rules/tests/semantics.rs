@@ -1,0 +1,192 @@
+//! What a valid file resolves to: defaults, typed values, descriptions.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::DateTime;
+use swab_rules::{
+    Action, ContainerStatus, ImageRef, NotifyFormat, NotifyOn, Target, Trigger, VolumeScope,
+    load_str,
+};
+
+const FULL: &str = r#"
+version: 1
+timezone: Europe/Berlin
+protect:
+  images: ["postgres:*", "registry.example.com/prod/*"]
+  containers: ["db-*"]
+  labels: ["com.example.keep"]
+rules:
+  - name: stopped-ci-containers
+    action: prune-containers
+    schedule: "*/30 * * * *"
+    jitter: 5m
+    match:
+      older_than: 2h
+      names: ["ci-*"]
+      labels: ["ci=true", "!keep", "tier!=prod", "owner"]
+    max_removals: 500
+  - name: old-images
+    action: prune-images
+    match:
+      unused_for: 7d
+      dangling: false
+      images: ["myorg/*", "nginx:1.*"]
+    keep_latest: 3
+    when:
+      images_size_above: 20GB
+    target:
+      images_size_below: 10GB
+  - name: nightly-update
+    action: update
+    schedule: "0 3 * * *"
+    match:
+      labels: ["swab.update=true"]
+    rollback_tag: null
+    stop_timeout: 10s
+  - name: anonymous-volumes
+    action: prune-volumes
+  - name: named-volumes
+    action: prune-volumes
+    match:
+      names: ["tmp-*"]
+  - name: disk
+    action: prune-build-cache
+    when: {disk_usage_above: 85%}
+    target: {disk_usage_below: 70%}
+notify:
+  - url: https://hooks.example.com/x
+  - url: http://localhost:8080/swab
+    on: [failures]
+    format: slack
+"#;
+
+#[test]
+fn full_example_resolves() {
+    let set = load_str("full.yaml", FULL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.version, 1);
+    assert_eq!(set.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(set.rules.len(), 6);
+
+    let ci = set.rule("stopped-ci-containers").unwrap();
+    assert_eq!(ci.action, Action::PruneContainers);
+    assert_eq!(
+        ci.matcher.status,
+        [ContainerStatus::Exited, ContainerStatus::Dead]
+    );
+    assert_eq!(ci.matcher.older_than, Some(Duration::from_secs(7_200)));
+    assert_eq!(ci.jitter, Some(Duration::from_secs(300)));
+    assert_eq!(ci.max_removals, Some(500));
+    assert!(ci.matcher.matches_name("/ci-42"));
+    assert!(!ci.matcher.matches_name("web"));
+    let labels: HashMap<String, String> = [("ci", "true"), ("owner", "me")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    assert!(ci.matcher.matches_labels(&labels));
+    assert_eq!(ci.update, None);
+    assert_eq!(ci.volumes, None);
+    assert_eq!(
+        ci.describe(),
+        "containers with status exited|dead, exited more than 2h ago, named ci-*, labelled ci=true and !keep and tier!=prod and owner; at most 500"
+    );
+
+    let images = set.rule("old-images").unwrap();
+    assert_eq!(images.keep_latest, Some(3));
+    assert_eq!(images.when, Some(Trigger::ImagesSizeAbove(20_000_000_000)));
+    assert_eq!(images.target, Some(Target::ImagesSizeBelow(10_000_000_000)));
+    assert!(
+        images
+            .matcher
+            .matches_image([&ImageRef::parse("nginx:1.25").unwrap()])
+    );
+    assert!(
+        !images
+            .matcher
+            .matches_image([&ImageRef::parse("nginx:2").unwrap()])
+    );
+    assert!(images.matcher.status.is_empty());
+    assert_eq!(
+        images.describe(),
+        "images tagged, unused for 7d, matching myorg/*|nginx:1.*, keeping the 3 newest per repository; only when images take more than 20GB, least recently used first until below 10GB"
+    );
+
+    let update = set.rule("nightly-update").unwrap();
+    let options = update.update.as_ref().unwrap();
+    assert_eq!(options.rollback_tag, None);
+    assert_eq!(options.health_timeout, swab_rules::DEFAULT_HEALTH_TIMEOUT);
+    assert!(!options.cleanup);
+    assert_eq!(update.stop_timeout, Some(Duration::from_secs(10)));
+
+    assert_eq!(
+        set.rule("anonymous-volumes").unwrap().volumes,
+        Some(VolumeScope::AnonymousOnly)
+    );
+    assert_eq!(
+        set.rule("named-volumes").unwrap().volumes,
+        Some(VolumeScope::NamedSelected)
+    );
+
+    let disk = set.rule("disk").unwrap();
+    assert!(matches!(disk.when, Some(Trigger::DiskUsageAbove(p)) if p.hundredths() == 8_500));
+
+    assert_eq!(set.notify.len(), 2);
+    assert_eq!(set.notify[0].on, [NotifyOn::Changes, NotifyOn::Failures]);
+    assert_eq!(set.notify[0].format, NotifyFormat::Json);
+    assert_eq!(set.notify[1].on, [NotifyOn::Failures]);
+    assert_eq!(set.notify[1].format, NotifyFormat::Slack);
+
+    let none = HashMap::new();
+    let postgres = ImageRef::parse("postgres:16").unwrap();
+    assert!(set.protect.protects_image([&postgres], &none));
+    assert!(set.protect.protects_container("db-main", None, &none));
+    assert!(
+        set.protect
+            .protects_container("app", Some(&postgres), &none)
+    );
+}
+
+#[test]
+fn default_update_options() {
+    let set = load_str(
+        "u.yaml",
+        "version: 1\nrules:\n  - name: u\n    action: update\n",
+    )
+    .unwrap();
+    let options = set.rules[0].update.as_ref().unwrap();
+    assert_eq!(
+        options.rollback_tag.as_ref().map(|t| t.render("1.25")),
+        Some(Some("1.25-swab-previous".to_owned()))
+    );
+    assert_eq!(options.health_timeout, Duration::from_secs(60));
+    assert_eq!(set.rules[0].stop_timeout, None);
+}
+
+#[test]
+fn validation_report() {
+    let set = load_str("full.yaml", FULL).unwrap();
+    // 2024-03-30 23:10 UTC: the night Berlin springs forward.
+    let now = DateTime::parse_from_rfc3339("2024-03-30T23:10:00Z")
+        .unwrap()
+        .to_utc();
+    let report = swab_rules::render_validation(&set, now);
+    let expected_start = "\
+full.yaml: OK, 6 rules (time zone Europe/Berlin)
+
+stopped-ci-containers (prune-containers)
+  containers with status exited|dead, exited more than 2h ago, named ci-*, labelled ci=true and !keep and tier!=prod and owner; at most 500
+  schedule: */30 * * * *, plus up to 5m jitter
+  next: 2024-03-31 00:30:00 CET
+  next: 2024-03-31 01:00:00 CET
+  next: 2024-03-31 01:30:00 CET
+
+old-images (prune-images)
+";
+    assert!(report.starts_with(expected_start), "{report}");
+    assert!(report.contains(
+        "nightly-update (update)\n  containers to update labelled swab.update=true; pull newer images and recreate, healthy within 1m, no rollback tag\n  schedule: 0 3 * * *\n  next: 2024-03-31 03:00:00 CEST\n  next: 2024-04-01 03:00:00 CEST\n  next: 2024-04-02 03:00:00 CEST\n"
+    ), "{report}");
+    assert!(report.contains("anonymous-volumes (prune-volumes)\n  unused anonymous volumes\n  schedule: none (runs only when invoked)\n"), "{report}");
+    assert!(report.ends_with(
+        "\nprotected: label swab.protect; images postgres:*, registry.example.com/prod/*; containers db-*; labels com.example.keep\n"
+    ), "{report}");
+}
