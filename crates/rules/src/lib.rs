@@ -1,6 +1,6 @@
 //! swab's rule language. Pure: turns YAML text into validated, typed rules.
 //!
-//! Parsing has two stages. [`node`] turns text into a tree of YAML values
+//! Parsing has two stages. `node` turns text into a tree of YAML values
 //! that remember their line and column (serde-saphyr's `Spanned`); the
 //! resolver (`resolve`) walks that tree, checks every key and value and
 //! builds the typed [`RuleSet`]. The split exists so that all mistakes in a
