@@ -13,6 +13,8 @@ pub struct Swab {
     env: Vec<(String, String)>,
     home: tempfile::TempDir,
     close_stdout: bool,
+    stdin: Option<String>,
+    in_home: bool,
 }
 
 pub struct Outcome {
@@ -27,6 +29,8 @@ pub fn swab() -> Swab {
         env: Vec::new(),
         home: tempfile::tempdir().unwrap(),
         close_stdout: false,
+        stdin: None,
+        in_home: false,
     }
 }
 
@@ -54,6 +58,19 @@ impl Swab {
         self
     }
 
+    /// Feeds `text` on stdin.
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.to_owned());
+        self
+    }
+
+    /// Runs in the temp HOME, so relative paths name files written with `home_file`.
+    pub fn in_home(mut self) -> Self {
+        self.in_home = true;
+        self
+    }
+
+    #[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
     /// Closes the binary's stdout right away, like `swab ... | head -0`.
     pub fn closed_stdout(mut self) -> Self {
         self.close_stdout = true;
@@ -66,13 +83,25 @@ impl Swab {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        if self.in_home {
+            cmd.current_dir(self.home.path());
+        }
         let mut child = cmd.spawn().expect("cannot start swab");
+        if let Some(text) = &self.stdin {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
         let mut stdout = String::new();
         if self.close_stdout {
             drop(child.stdout.take());
@@ -137,6 +166,7 @@ impl Outcome {
     }
 }
 
+#[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
 /// Redactions for snapshots: temp paths, versions and sizes differ between machines.
 pub fn insta_filters() -> Vec<(&'static str, &'static str)> {
     vec![

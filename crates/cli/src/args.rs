@@ -52,6 +52,25 @@ pub enum OutputFormat {
 pub enum Command {
     /// Check the connection to the Docker daemon and show what swab sees.
     Doctor(DoctorArgs),
+    /// Check rule files: print each rule, what it matches and its next fire times, or every
+    /// error with its file, line and column (exit 2).
+    Validate(ValidateArgs),
+    /// Work with rule sets.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Rule file to check; repeatable; `-` reads stdin. Default: the built-in rules.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Print the built-in rule set that commands use without --rules.
+    ShowDefault,
 }
 
 #[derive(Debug, Args)]

@@ -7,12 +7,13 @@ mod doctor;
 mod exit;
 mod logging;
 mod output;
+mod rules_cmd;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, RulesCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
+            Command::Validate(args) => rules_cmd::validate(&args.rules),
+            Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }
     });
     match result {
