@@ -157,6 +157,18 @@ pub struct ContainerSummary {
     /// Mounts.
     #[serde(deserialize_with = "null_default")]
     pub mounts: Vec<MountPoint>,
+    /// Network attachments by network name.
+    pub network_settings: NetworkSettings,
+    /// The part of the host config the list reports.
+    pub host_config: SummaryHostConfig,
+}
+
+/// `HostConfig` as reported by the container list.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct SummaryHostConfig {
+    /// `default`, `bridge`, `host`, `none`, `container:<id>` or a network name.
+    pub network_mode: String,
 }
 
 impl ContainerSummary {

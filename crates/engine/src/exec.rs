@@ -1,0 +1,513 @@
+//! The executor: carries out a [`Plan`] through the narrow [`Engine`] trait.
+//!
+//! The Docker client implements [`Engine`]; [`DryRun`] implements it by recording calls and
+//! succeeding, so `--dry-run` runs exactly the code path of a real run and reports what a
+//! real run on the same state would do.
+//!
+//! Safety rules enforced here, because the world may change between plan and execution:
+//! - nothing is ever forced; a conflict (the daemon's 409: in use, running again) or a
+//!   vanished object makes the action `skipped` with the daemon's own reason;
+//! - containers go first, then restarts, then images children-before-parents, then volumes,
+//!   networks and build cache; a parent image is skipped when one of its children was not
+//!   removed, since removing the parent's tag would only strip the tag;
+//! - an image with several tags is checked for containers created since planning before any
+//!   tag is removed, and if the last removal still meets a conflict, the removed tags are put
+//!   back; a dangling image is checked for tags added since planning before it is deleted by
+//!   ID. No tag is ever lost.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use swab_docker::models::ImageDeleteItem;
+use swab_docker::transport::BoxFuture;
+use swab_docker::{
+    Docker, Error, Filters, ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
+};
+
+use crate::plan::{Op, Plan, PlannedAction};
+use crate::report::{ActionReport, Status};
+
+/// The operations the executor needs. Deliberately small: every method is one API call.
+pub trait Engine: Send + Sync {
+    /// Whether this engine only records (dry run).
+    fn is_dry_run(&self) -> bool;
+    /// Removes a stopped container, keeping its volumes. Never forced.
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Restarts a container.
+    fn restart_container(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), Error>>;
+    /// Names of containers (any state) created from `image_id` or its descendants.
+    fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>>;
+    /// Current tags of an image.
+    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>>;
+    /// `DELETE /images/{reference}` without force.
+    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>>;
+    /// Tags an image (to restore a tag).
+    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Removes a volume. Never forced.
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Removes a network.
+    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Prunes build cache; returns bytes freed.
+    fn prune_build_cache(&self, unused_for: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>>;
+}
+
+impl Engine for Docker {
+    fn is_dry_run(&self) -> bool {
+        false
+    }
+
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            self.remove_container(
+                &id,
+                RemoveContainerOptions {
+                    volumes: false,
+                    force: false,
+                },
+            )
+            .await
+        })
+    }
+
+    fn restart_container(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        let id = id.to_owned();
+        Box::pin(async move { Docker::restart_container(self, &id, timeout).await })
+    }
+
+    fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        let image_id = image_id.to_owned();
+        Box::pin(async move {
+            let list = self
+                .list_containers(&ListContainersOptions {
+                    all: true,
+                    size: false,
+                    filters: Filters::new().with("ancestor", image_id),
+                })
+                .await?;
+            Ok(list.iter().map(|c| c.name().to_owned()).collect())
+        })
+    }
+
+    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        let image_id = image_id.to_owned();
+        Box::pin(async move {
+            let image = self.inspect_image(&image_id).await?;
+            Ok(image
+                .repo_tags
+                .into_iter()
+                .filter(|t| t != "<none>:<none>")
+                .collect())
+        })
+    }
+
+    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
+        let reference = reference.to_owned();
+        Box::pin(async move {
+            Docker::remove_image(
+                self,
+                &reference,
+                RemoveImageOptions {
+                    force: false,
+                    noprune: false,
+                },
+            )
+            .await
+        })
+    }
+
+    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let image_id = image_id.to_owned();
+        let (repo, tag) = swab_docker::split_reference(tag);
+        let (repo, tag) = (repo.to_owned(), tag.to_owned());
+        Box::pin(async move { Docker::tag_image(self, &image_id, &repo, &tag).await })
+    }
+
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let name = name.to_owned();
+        Box::pin(async move { Docker::remove_volume(self, &name, false).await })
+    }
+
+    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let id = id.to_owned();
+        Box::pin(async move { Docker::remove_network(self, &id).await })
+    }
+
+    fn prune_build_cache(&self, unused_for: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(async move {
+            let mut filters = Filters::new();
+            if let Some(d) = unused_for {
+                filters = filters.with("until", format!("{}s", d.as_secs()));
+            }
+            Ok(Docker::prune_build_cache(self, &filters)
+                .await?
+                .space_reclaimed)
+        })
+    }
+}
+
+/// A dry-run engine: records every call it would make and succeeds, answering the
+/// executor's questions from the plan's own view of the world.
+#[derive(Debug, Default)]
+pub struct DryRun {
+    calls: Mutex<Vec<String>>,
+}
+
+impl DryRun {
+    /// A fresh recorder.
+    pub fn new() -> DryRun {
+        DryRun::default()
+    }
+
+    /// The mutating calls a real run would make, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, call: String) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call);
+        }
+    }
+}
+
+impl Engine for DryRun {
+    fn is_dry_run(&self) -> bool {
+        true
+    }
+
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_container {id}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn restart_container(
+        &self,
+        id: &str,
+        _timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("restart_container {id}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn containers_using(&self, _image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn image_tags(&self, _image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
+        self.record(format!("remove_image {reference}"));
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("tag_image {image_id} {tag}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_volume {name}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_network {id}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn prune_build_cache(
+        &self,
+        _unused_for: Option<Duration>,
+    ) -> BoxFuture<'_, Result<u64, Error>> {
+        self.record("prune_build_cache".to_owned());
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// Executes `plan` with at most `parallel` operations in flight, calling `progress` after each
+/// action. Returns one report entry per planned action, in plan order.
+pub async fn execute(
+    plan: &Plan,
+    engine: &dyn Engine,
+    parallel: usize,
+    progress: &(dyn Fn(&ActionReport) + Sync),
+) -> Vec<ActionReport> {
+    let parallel = parallel.max(1);
+    let mut results: HashMap<usize, ActionReport> = HashMap::new();
+    let indexed: Vec<(usize, &PlannedAction)> = plan.actions.iter().enumerate().collect();
+    let of = |pred: fn(&Op) -> bool| -> Vec<(usize, &PlannedAction)> {
+        indexed
+            .iter()
+            .copied()
+            .filter(|(_, a)| pred(&a.op))
+            .collect()
+    };
+
+    run_wave(
+        of(|op| matches!(op, Op::RemoveContainer { .. })),
+        engine,
+        parallel,
+        progress,
+        &mut results,
+    )
+    .await;
+    run_wave(
+        of(|op| matches!(op, Op::RestartContainer { .. })),
+        engine,
+        parallel,
+        progress,
+        &mut results,
+    )
+    .await;
+
+    // Images in waves: an image goes once none of its planned children is still pending.
+    let mut pending: Vec<(usize, &PlannedAction)> = of(|op| matches!(op, Op::RemoveImage { .. }));
+    let parent_of = |a: &PlannedAction| match &a.op {
+        Op::RemoveImage { parent, .. } => parent.clone(),
+        _ => None,
+    };
+    let mut outcome: HashMap<String, Status> = HashMap::new();
+    while !pending.is_empty() {
+        let waiting_parents: HashSet<String> =
+            pending.iter().filter_map(|(_, a)| parent_of(a)).collect();
+        let (mut ready, rest): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, a)| !waiting_parents.contains(a.op.id()));
+        pending = rest;
+        if ready.is_empty() {
+            // Only possible with a parent cycle, which Docker cannot produce; never spin.
+            ready = std::mem::take(&mut pending);
+        }
+        // Children that did not go strand their parents: skip those without a call.
+        let children_failed: HashSet<String> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(outcome.get(a.op.id()), Some(s) if !matches!(s, Status::Done | Status::Planned)))
+            .filter_map(parent_of)
+            .collect();
+        let (blocked, ready): (Vec<_>, Vec<_>) = ready
+            .into_iter()
+            .partition(|(_, a)| children_failed.contains(a.op.id()));
+        for (index, action) in blocked {
+            let report = ActionReport::from_action(
+                action,
+                Status::Skipped,
+                Some("a child image was not removed, so this parent stays".to_owned()),
+                None,
+            );
+            progress(&report);
+            outcome.insert(action.op.id().to_owned(), report.status);
+            results.insert(index, report);
+        }
+        let before: HashSet<usize> = results.keys().copied().collect();
+        run_wave(ready, engine, parallel, progress, &mut results).await;
+        for (index, report) in &results {
+            if !before.contains(index) {
+                outcome.insert(report.id.clone(), report.status);
+            }
+        }
+    }
+
+    run_wave(
+        of(|op| matches!(op, Op::RemoveVolume { .. })),
+        engine,
+        parallel,
+        progress,
+        &mut results,
+    )
+    .await;
+    run_wave(
+        of(|op| matches!(op, Op::RemoveNetwork { .. })),
+        engine,
+        parallel,
+        progress,
+        &mut results,
+    )
+    .await;
+    run_wave(
+        of(|op| matches!(op, Op::PruneBuildCache { .. })),
+        engine,
+        parallel,
+        progress,
+        &mut results,
+    )
+    .await;
+
+    let mut ordered: Vec<(usize, ActionReport)> = results.into_iter().collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn run_wave(
+    wave: Vec<(usize, &PlannedAction)>,
+    engine: &dyn Engine,
+    parallel: usize,
+    progress: &(dyn Fn(&ActionReport) + Sync),
+    results: &mut HashMap<usize, ActionReport>,
+) {
+    let done: Vec<(usize, ActionReport)> = stream::iter(wave)
+        .map(|(index, action)| async move {
+            let report = run_one(action, engine).await;
+            progress(&report);
+            (index, report)
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    results.extend(done);
+}
+
+/// The status for a successful call.
+fn success(engine: &dyn Engine) -> Status {
+    if engine.is_dry_run() {
+        Status::Planned
+    } else {
+        Status::Done
+    }
+}
+
+/// Turns a daemon error into skipped (the world changed: in use, gone, running again) or
+/// failed (anything else).
+fn classify(err: &Error) -> Status {
+    match err {
+        // Removing a network with endpoints answers 403 Forbidden.
+        Error::NotFound { .. } | Error::Conflict { .. } | Error::Daemon { status: 403, .. } => {
+            Status::Skipped
+        }
+        _ => Status::Failed,
+    }
+}
+
+async fn run_one(action: &PlannedAction, engine: &dyn Engine) -> ActionReport {
+    let result: Result<Option<u64>, Error> = match &action.op {
+        Op::RemoveContainer { id } => engine.remove_container(id).await.map(|()| action.bytes),
+        Op::RestartContainer { id, timeout } => {
+            engine.restart_container(id, *timeout).await.map(|()| None)
+        }
+        Op::RemoveVolume { id } => engine.remove_volume(id).await.map(|()| action.bytes),
+        Op::RemoveNetwork { id } => engine.remove_network(id).await.map(|()| None),
+        Op::PruneBuildCache { unused_for, .. } => {
+            engine.prune_build_cache(*unused_for).await.map(Some)
+        }
+        Op::RemoveImage { id, tags, .. } => {
+            return remove_image(action, id, tags, engine).await;
+        }
+    };
+    match result {
+        Ok(bytes) => ActionReport::from_action(action, success(engine), None, bytes),
+        Err(err) => ActionReport::from_action(action, classify(&err), Some(err.to_string()), None),
+    }
+}
+
+/// Removes an image without ever losing a tag: see the module docs.
+async fn remove_image(
+    action: &PlannedAction,
+    id: &str,
+    tags: &[String],
+    engine: &dyn Engine,
+) -> ActionReport {
+    let skipped = |why: String| ActionReport::from_action(action, Status::Skipped, Some(why), None);
+    let failed = |why: String| ActionReport::from_action(action, Status::Failed, Some(why), None);
+
+    if tags.is_empty() {
+        // Deleting by ID would also delete a tag added since planning: look first.
+        match engine.image_tags(id).await {
+            Ok(now) if !now.is_empty() => {
+                return skipped(format!("tagged {} since planning", now.join(", ")));
+            }
+            Ok(_) => {}
+            Err(err) => {
+                return ActionReport::from_action(
+                    action,
+                    classify(&err),
+                    Some(err.to_string()),
+                    None,
+                );
+            }
+        }
+        return match engine.remove_image(id).await {
+            Ok(_) => ActionReport::from_action(action, success(engine), None, action.bytes),
+            Err(err) => {
+                ActionReport::from_action(action, classify(&err), Some(err.to_string()), None)
+            }
+        };
+    }
+
+    if tags.len() > 1 {
+        // Untagging succeeds even while a container uses the image, as long as another tag
+        // remains: check for users before touching any tag.
+        match engine.containers_using(id).await {
+            Ok(users) if !users.is_empty() => {
+                return skipped(format!(
+                    "in use by container {} (created since planning)",
+                    users.join(", ")
+                ));
+            }
+            Ok(_) => {}
+            Err(err) => return failed(err.to_string()),
+        }
+    }
+
+    let mut untagged: Vec<&str> = Vec::new();
+    let (last, others) = tags.split_last().expect("tags is not empty");
+    for tag in others {
+        match engine.remove_image(tag).await {
+            Ok(_) => untagged.push(tag),
+            // Someone else removed the tag already: nothing to restore.
+            Err(err) if err.is_not_found() => {}
+            Err(err) => {
+                let restored = restore_tags(engine, id, &untagged).await;
+                return ActionReport::from_action(
+                    action,
+                    classify(&err),
+                    Some(format!("{err}{restored}")),
+                    None,
+                );
+            }
+        }
+    }
+    match engine.remove_image(last).await {
+        Ok(_) => ActionReport::from_action(action, success(engine), None, action.bytes),
+        Err(err) => {
+            let restored = restore_tags(engine, id, &untagged).await;
+            ActionReport::from_action(
+                action,
+                classify(&err),
+                Some(format!("{err}{restored}")),
+                None,
+            )
+        }
+    }
+}
+
+/// Puts back tags removed before a conflict. Returns a note for the report.
+async fn restore_tags(engine: &dyn Engine, id: &str, tags: &[&str]) -> String {
+    if tags.is_empty() {
+        return String::new();
+    }
+    let mut failed = Vec::new();
+    for tag in tags {
+        if let Err(err) = engine.tag_image(id, tag).await {
+            tracing::error!(image = id, tag, error = %err, "could not restore a removed tag");
+            failed.push(format!("{tag} ({err})"));
+        }
+    }
+    if failed.is_empty() {
+        format!("; restored tags {}", tags.join(", "))
+    } else {
+        format!("; COULD NOT restore tags {}", failed.join(", "))
+    }
+}

@@ -1,0 +1,158 @@
+//! The run report: the JSON contract for CI jobs, and the data behind the text output.
+//!
+//! ```json
+//! {"swab_version", "dry_run", "host", "started_at", "finished_at",
+//!  "actions": [{"rule","action","id","name","reason","status","error","bytes"}],
+//!  "kept": [{"rule","id","name","reason"}],
+//!  "notes": [{"rule","message"}],
+//!  "summary": {"containers_removed", ..., "bytes_reclaimed", "skipped", "failed"}}
+//! ```
+//! `status` is one of `planned` (dry run), `done`, `skipped`, `failed`, `rolled_back`.
+
+use serde::Serialize;
+
+use crate::plan::{Kept, Note, PlannedAction};
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Dry run: would be done.
+    Planned,
+    /// Done.
+    Done,
+    /// Not done because the world changed (in use, gone, running again), with the daemon's
+    /// reason. Not a failure.
+    Skipped,
+    /// Tried and failed.
+    Failed,
+    /// An update that failed and was undone.
+    RolledBack,
+}
+
+/// One action's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionReport {
+    /// The rule.
+    pub rule: String,
+    /// `remove_container`, `remove_image`, ...
+    pub action: &'static str,
+    /// Object ID.
+    pub id: String,
+    /// Readable name.
+    pub name: String,
+    /// Why it was planned.
+    pub reason: String,
+    /// How it ended.
+    pub status: Status,
+    /// The error or skip reason, if any.
+    pub error: Option<String>,
+    /// Bytes freed (estimated for images, measured for build cache), when known.
+    pub bytes: Option<u64>,
+}
+
+impl ActionReport {
+    /// A report entry for a planned action.
+    pub fn from_action(
+        action: &PlannedAction,
+        status: Status,
+        error: Option<String>,
+        bytes: Option<u64>,
+    ) -> ActionReport {
+        ActionReport {
+            rule: action.rule.clone(),
+            action: action.op.kind(),
+            id: action.op.id().to_owned(),
+            name: action.name.clone(),
+            reason: action.reason.clone(),
+            status,
+            error,
+            bytes,
+        }
+    }
+}
+
+/// Totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Containers removed (dry run: that would be).
+    pub containers_removed: u64,
+    /// Images removed.
+    pub images_removed: u64,
+    /// Volumes removed.
+    pub volumes_removed: u64,
+    /// Networks removed.
+    pub networks_removed: u64,
+    /// Images pulled by updates.
+    pub images_pulled: u64,
+    /// Images tagged by updates.
+    pub images_tagged: u64,
+    /// Containers recreated by updates.
+    pub containers_recreated: u64,
+    /// Containers restarted.
+    pub containers_restarted: u64,
+    /// Bytes freed (estimated where the daemon does not say).
+    pub bytes_reclaimed: u64,
+    /// Actions skipped.
+    pub skipped: u64,
+    /// Actions failed.
+    pub failed: u64,
+}
+
+impl Summary {
+    /// Totals of `actions`. Planned (dry-run) actions count as what they would do.
+    pub fn of(actions: &[ActionReport]) -> Summary {
+        let mut s = Summary::default();
+        for a in actions {
+            match a.status {
+                Status::Skipped => s.skipped += 1,
+                Status::Failed | Status::RolledBack => s.failed += 1,
+                Status::Done | Status::Planned => {
+                    match a.action {
+                        "remove_container" => s.containers_removed += 1,
+                        "remove_image" => s.images_removed += 1,
+                        "remove_volume" => s.volumes_removed += 1,
+                        "remove_network" => s.networks_removed += 1,
+                        "pull_image" => s.images_pulled += 1,
+                        "tag_image" => s.images_tagged += 1,
+                        "recreate_container" => s.containers_recreated += 1,
+                        "restart_container" => s.containers_restarted += 1,
+                        _ => {}
+                    }
+                    s.bytes_reclaimed += a.bytes.unwrap_or(0);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// swab's version.
+    pub swab_version: &'static str,
+    /// Dry run: nothing was changed.
+    pub dry_run: bool,
+    /// The daemon endpoint.
+    pub host: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: String,
+    /// Every action, in plan order.
+    pub actions: Vec<ActionReport>,
+    /// Objects considered and kept.
+    pub kept: Vec<Kept>,
+    /// Rule-level remarks.
+    pub notes: Vec<Note>,
+    /// Totals.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// True when some action failed (exit code 1).
+    pub fn has_failures(&self) -> bool {
+        self.summary.failed > 0
+    }
+}

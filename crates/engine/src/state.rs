@@ -1,0 +1,284 @@
+//! swab's memory between runs: when each image was last used.
+//!
+//! Docker does not record when an image was last used, and an image's `Created` is its build
+//! time, which says nothing about use (an image built two years ago and pulled a minute ago is
+//! not unused). swab keeps its own record: at every snapshot, images referenced by containers
+//! are marked used, and the daemon mode adds event-stream observations (pull, tag, container
+//! create/start/stop). The record lives in a small JSON file written atomically (temp file in
+//! the same directory, fsync, rename), so a crash never leaves a truncated file.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Snapshot;
+
+/// The on-disk format version.
+pub const STATE_VERSION: u32 = 1;
+
+/// What swab remembers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// Per image ID.
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageRecord>,
+}
+
+/// What swab remembers about one image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Last time the image was seen in use or pulled/tagged, unix seconds.
+    pub last_used: u64,
+}
+
+/// Why the state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Reading, writing or renaming failed.
+    #[error("cannot {action} state file {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON of the expected shape.
+    #[error("state file {path} is corrupt (move it away to start afresh)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file was written by a newer swab.
+    #[error(
+        "state file {path} has format version {found}, newer than this swab understands ({STATE_VERSION})"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> State {
+        State {
+            version: STATE_VERSION,
+            images: BTreeMap::new(),
+        }
+    }
+
+    /// When `image_id` was last recorded as used.
+    pub fn last_used(&self, image_id: &str) -> Option<SystemTime> {
+        self.images
+            .get(image_id)
+            .filter(|r| r.last_used > 0)
+            .map(|r| SystemTime::UNIX_EPOCH + Duration::from_secs(r.last_used))
+    }
+
+    /// Records a use of `image_id` at `at` (keeps the newer of old and new).
+    pub fn mark_used(&mut self, image_id: &str, at: SystemTime) {
+        let at = unix(at);
+        let record = self.images.entry(image_id.to_owned()).or_default();
+        record.last_used = record.last_used.max(at);
+    }
+
+    /// Folds a snapshot in: images referenced by running containers are used *now*;
+    /// images referenced by stopped containers were used when those containers last ran
+    /// (their exit time when known, else their creation time); pull/tag times known from
+    /// inspects count as use. Records of images that no longer exist are dropped.
+    pub fn observe(&mut self, snapshot: &Snapshot, now: SystemTime) {
+        for c in &snapshot.containers {
+            let at = if c.is_active() {
+                Some(now)
+            } else {
+                c.finished_at.or(c.created)
+            };
+            if let Some(at) = at {
+                self.mark_used(&c.image_id, at);
+            }
+        }
+        for image in &snapshot.images {
+            if let Some(at) = image.last_tagged {
+                self.mark_used(&image.id, at);
+            }
+        }
+        let present: std::collections::HashSet<&str> =
+            snapshot.images.iter().map(|i| i.id.as_str()).collect();
+        self.images.retain(|id, _| present.contains(id.as_str()));
+    }
+
+    /// Reads the state file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<State, StateError> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
+            Err(source) => {
+                return Err(StateError::Io {
+                    action: "read",
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let state: State = serde_json::from_slice(&text).map_err(|source| StateError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
+        if state.version > STATE_VERSION {
+            return Err(StateError::TooNew {
+                path: path.to_owned(),
+                found: state.version,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state file atomically, creating its directory.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let io = |action, source| StateError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create", e))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| io("encode", e.into()))?;
+        tmp.write_all(&json).map_err(|e| io("write", e))?;
+        tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
+        tmp.persist(path).map_err(|e| io("replace", e.error))?;
+        Ok(())
+    }
+}
+
+/// The default state file: `$SWAB_STATE` if set; for root `/var/lib/swab/state.json`;
+/// otherwise `$XDG_STATE_HOME/swab/state.json` (default `~/.local/state/swab/state.json`).
+pub fn default_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWAB_STATE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/swab/state.json");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("swab/state.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Container, Image};
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn observe_marks_running_now_and_stopped_at_their_exit() {
+        let snapshot = Snapshot {
+            containers: vec![
+                Container {
+                    id: "c1".into(),
+                    image_id: "sha256:run".into(),
+                    state: "running".into(),
+                    created: Some(at(10)),
+                    ..Container::default()
+                },
+                Container {
+                    id: "c2".into(),
+                    image_id: "sha256:stop".into(),
+                    state: "exited".into(),
+                    created: Some(at(10)),
+                    finished_at: Some(at(500)),
+                    ..Container::default()
+                },
+            ],
+            images: vec![
+                Image {
+                    id: "sha256:run".into(),
+                    ..Image::default()
+                },
+                Image {
+                    id: "sha256:stop".into(),
+                    ..Image::default()
+                },
+                Image {
+                    id: "sha256:pulled".into(),
+                    last_tagged: Some(at(700)),
+                    ..Image::default()
+                },
+            ],
+            ..Snapshot::default()
+        };
+        let mut state = State::new();
+        state.mark_used("sha256:gone", at(5));
+        state.observe(&snapshot, at(1000));
+        assert_eq!(state.last_used("sha256:run"), Some(at(1000)));
+        assert_eq!(state.last_used("sha256:stop"), Some(at(500)));
+        assert_eq!(state.last_used("sha256:pulled"), Some(at(700)));
+        assert_eq!(
+            state.last_used("sha256:gone"),
+            None,
+            "records of deleted images are dropped"
+        );
+        // Never moves backwards.
+        state.mark_used("sha256:run", at(1));
+        assert_eq!(state.last_used("sha256:run"), Some(at(1000)));
+    }
+
+    #[test]
+    fn save_and_load_round_trip_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/state.json");
+        assert_eq!(State::load(&path).unwrap(), State::new());
+        let mut state = State::new();
+        state.mark_used("sha256:a", at(42));
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), state);
+        // Only the state file is left in the directory: no temp files.
+        let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn corrupt_and_future_files_are_errors_not_silently_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::Corrupt { .. })
+        ));
+        std::fs::write(&path, r#"{"version": 99, "images": {}}"#).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::TooNew { found: 99, .. })
+        ));
+    }
+}

@@ -1,0 +1,614 @@
+//! The planner's semantics, one test each. Pure: snapshots are built in code, rules parsed
+//! from YAML, and "now" is a fixed instant. No Docker.
+// `ago` returns an Option because snapshot timestamps are optional; `set`/`state` are fine.
+#![allow(clippy::unnecessary_wraps, clippy::similar_names)]
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use swab_engine::plan::{Op, Plan, plan};
+use swab_engine::snapshot::{Container, Disk, Filesystem, Image, Network, Snapshot, Volume};
+use swab_engine::state::State;
+use swab_rules::RuleSet;
+
+const NOW: u64 = 1_800_000_000;
+const MIN: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+fn ago(secs: u64) -> Option<SystemTime> {
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW - secs))
+}
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+fn rules(yaml: &str) -> RuleSet {
+    swab_rules::load_str("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(snapshot: &Snapshot, set: &RuleSet) -> Plan {
+    run_with_state(snapshot, set, &State::new())
+}
+
+fn run_with_state(snapshot: &Snapshot, set: &RuleSet, state: &State) -> Plan {
+    let selected: Vec<_> = set.rules.iter().collect();
+    plan(snapshot, &selected, &set.protect, state, now())
+}
+
+fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn container(name: &str, state: &str, created: u64, finished: Option<u64>) -> Container {
+    Container {
+        id: format!("id-{name}"),
+        name: name.to_owned(),
+        image_id: "sha256:base".to_owned(),
+        image: "base:1".to_owned(),
+        state: state.to_owned(),
+        created: ago(created),
+        finished_at: finished.and_then(ago),
+        ..Container::default()
+    }
+}
+
+fn image(id: &str, tags: &[&str], created: u64) -> Image {
+    Image {
+        id: format!("sha256:{id}"),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        refs: tags
+            .iter()
+            .map(|t| swab_rules::ImageRef::parse(t).unwrap())
+            .collect(),
+        created: ago(created),
+        size: 1000,
+        unique_size: 1000,
+        ..Image::default()
+    }
+}
+
+fn removed(plan: &Plan) -> Vec<String> {
+    plan.actions.iter().map(|a| a.name.clone()).collect()
+}
+
+fn kept_reason<'a>(plan: &'a Plan, name: &str) -> &'a str {
+    plan.kept.iter().find(|k| k.name == name).map_or_else(
+        || panic!("{name} not in kept: {:?}", plan.kept),
+        |k| k.reason.as_str(),
+    )
+}
+
+const STOPPED_1H: &str = "
+version: 1
+rules:
+  - name: stopped
+    action: prune-containers
+    match:
+      older_than: 1h
+";
+
+#[test]
+fn container_age_counts_from_exit_not_creation() {
+    let snapshot = Snapshot {
+        containers: vec![
+            // Created a month ago, exited five minutes ago: five minutes old.
+            container("recent-exit", "exited", 30 * DAY, Some(5 * MIN)),
+            container("old-exit", "exited", 30 * DAY, Some(2 * HOUR)),
+            container("dead", "dead", 3 * DAY, Some(3 * DAY)),
+        ],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(STOPPED_1H));
+    assert_eq!(removed(&plan), ["old-exit", "dead"]);
+    assert_eq!(
+        kept_reason(&plan, "recent-exit"),
+        "exited 5m ago, not older than 1h"
+    );
+    assert_eq!(plan.actions[0].reason, "exited 2h ago, older than 1h");
+    assert_eq!(plan.actions[1].reason, "dead, exited 3d ago, older than 1h");
+}
+
+#[test]
+fn running_paused_restarting_and_removing_are_never_candidates() {
+    let snapshot = Snapshot {
+        containers: ["running", "paused", "restarting", "removing"]
+            .iter()
+            .map(|s| container(s, s, 90 * DAY, Some(80 * DAY)))
+            .collect(),
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: all\n    action: prune-containers\n    match:\n      status: [exited, dead, created]\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+}
+
+#[test]
+fn created_never_started_counts_from_created() {
+    let snapshot = Snapshot {
+        containers: vec![
+            container("fresh", "created", 10 * MIN, None),
+            container("stale", "created", 3 * HOUR, None),
+        ],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      status: [created]\n      older_than: 1h\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["stale"]);
+    assert_eq!(
+        kept_reason(&plan, "fresh"),
+        "created 10m ago, not older than 1h"
+    );
+}
+
+#[test]
+fn unknown_exit_time_keeps_the_container() {
+    let snapshot = Snapshot {
+        containers: vec![container("uninspected", "exited", 30 * DAY, None)],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(STOPPED_1H));
+    assert!(plan.actions.is_empty());
+    assert_eq!(kept_reason(&plan, "uninspected"), "exited time unknown");
+}
+
+#[test]
+fn protection_by_label_pattern_and_image_always_wins() {
+    let mut labelled = container("labelled", "exited", DAY, Some(DAY));
+    labelled.labels = labels(&[("swab.protect", "true")]);
+    let mut db = container("db-main", "exited", DAY, Some(DAY));
+    db.image = "postgres:16".to_owned();
+    let mut pg = container("pg-other", "exited", DAY, Some(DAY));
+    pg.image = "postgres:16".to_owned();
+    let snapshot = Snapshot {
+        containers: vec![
+            labelled,
+            db,
+            pg,
+            container("victim", "exited", DAY, Some(DAY)),
+        ],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nprotect:\n  containers: [\"db-*\"]\n  images: [\"postgres:*\"]\nrules:\n  - name: s\n    action: prune-containers\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["victim"]);
+    assert_eq!(
+        kept_reason(&plan, "labelled"),
+        "protected by label swab.protect"
+    );
+    assert!(kept_reason(&plan, "db-main").contains("protect.containers pattern \"db-*\""));
+    assert!(kept_reason(&plan, "pg-other").contains("protect.images pattern \"postgres:*\""));
+}
+
+#[test]
+fn selectors_names_labels_and_images() {
+    let mut ci = container("ci-123", "exited", DAY, Some(DAY));
+    ci.labels = labels(&[("ci", "true")]);
+    let mut ci_keep = container("ci-456", "exited", DAY, Some(DAY));
+    ci_keep.labels = labels(&[("ci", "true"), ("keep", "")]);
+    let other = container("web", "exited", DAY, Some(DAY));
+    let snapshot = Snapshot {
+        containers: vec![ci, ci_keep, other],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: ci\n    action: prune-containers\n    match:\n      names: [\"ci-*\"]\n      labels: [\"ci=true\", \"!keep\"]\n      images: [\"base\"]\n",
+    );
+    assert_eq!(removed(&run(&snapshot, &set)), ["ci-123"]);
+}
+
+const UNUSED_IMAGES: &str = "
+version: 1
+rules:
+  - name: images
+    action: prune-images
+";
+
+#[test]
+fn an_image_used_by_any_container_stays_unless_that_container_goes_first() {
+    let mut stopped_user = container("old-user", "exited", 30 * DAY, Some(20 * DAY));
+    stopped_user.image_id = "sha256:a".to_owned();
+    let mut running_user = container("web", "running", 30 * DAY, None);
+    running_user.image_id = "sha256:b".to_owned();
+    let snapshot = Snapshot {
+        containers: vec![stopped_user, running_user],
+        images: vec![
+            image("a", &["app:1"], 40 * DAY),
+            image("b", &["web:1"], 40 * DAY),
+            image("c", &["unused:1"], 40 * DAY),
+        ],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(UNUSED_IMAGES));
+    assert_eq!(removed(&plan), ["unused:1"]);
+    assert_eq!(kept_reason(&plan, "app:1"), "in use by container old-user");
+    assert_eq!(kept_reason(&plan, "web:1"), "in use by container web");
+
+    // With a container rule in the same plan, the stopped user goes first and its image too.
+    let both = rules(&format!(
+        "{STOPPED_1H}\n  - name: images\n    action: prune-images\n"
+    ));
+    let plan = run(&snapshot, &both);
+    assert_eq!(removed(&plan), ["old-user", "app:1", "unused:1"]);
+    assert!(matches!(plan.actions[0].op, Op::RemoveContainer { .. }));
+}
+
+#[test]
+fn last_used_is_the_newest_of_build_pull_and_recorded_use() {
+    // Built two years ago, pulled a minute ago: not unused for 7d.
+    let mut pulled = image("pulled", &["fresh:1"], 730 * DAY);
+    pulled.last_tagged = ago(MIN);
+    let recorded = image("recorded", &["seen:1"], 730 * DAY);
+    let stale = image("stale", &["stale:1"], 730 * DAY);
+    let snapshot = Snapshot {
+        images: vec![pulled, recorded, stale],
+        ..Snapshot::default()
+    };
+    let mut state = State::new();
+    state.mark_used("sha256:recorded", ago(2 * DAY).unwrap());
+    let set = rules(
+        "version: 1\nrules:\n  - name: i\n    action: prune-images\n    match:\n      unused_for: 7d\n",
+    );
+    let plan = run_with_state(&snapshot, &set, &state);
+    assert_eq!(removed(&plan), ["stale:1"]);
+    assert_eq!(
+        kept_reason(&plan, "fresh:1"),
+        "last used 1m ago, not unused for 1w"
+    );
+    assert_eq!(
+        kept_reason(&plan, "seen:1"),
+        "last used 2d ago, not unused for 1w"
+    );
+}
+
+#[test]
+fn dangling_selector() {
+    let snapshot = Snapshot {
+        images: vec![image("tagged", &["x:1"], DAY), image("dangling", &[], DAY)],
+        ..Snapshot::default()
+    };
+    let only = |d: bool| {
+        let set = rules(&format!(
+            "version: 1\nrules:\n  - name: i\n    action: prune-images\n    match:\n      dangling: {d}\n"
+        ));
+        run(&snapshot, &set)
+            .actions
+            .iter()
+            .map(|a| a.op.id().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(only(true), ["sha256:dangling"]);
+    assert_eq!(only(false), ["sha256:tagged"]);
+}
+
+#[test]
+fn protecting_any_tag_protects_the_whole_image() {
+    let snapshot = Snapshot {
+        images: vec![image("multi", &["scratch:1", "postgres:16"], DAY)],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nprotect:\n  images: [\"postgres\"]\nrules:\n  - name: i\n    action: prune-images\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert!(plan.actions.is_empty());
+    assert!(kept_reason(&plan, "scratch:1").contains("protect.images pattern \"postgres\""));
+}
+
+#[test]
+fn a_multi_tag_image_is_one_action_carrying_all_its_tags() {
+    let snapshot = Snapshot {
+        images: vec![image("multi", &["a:1", "b:2", "a:latest"], DAY)],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(UNUSED_IMAGES));
+    assert_eq!(plan.actions.len(), 1);
+    let Op::RemoveImage { tags, .. } = &plan.actions[0].op else {
+        panic!()
+    };
+    assert_eq!(tags, &["a:1", "b:2", "a:latest"]);
+}
+
+#[test]
+fn keep_latest_keeps_n_newest_ids_per_repository_counting_multi_tag_once() {
+    let snapshot = Snapshot {
+        images: vec![
+            image("v1", &["app:1"], 5 * DAY),
+            image("v2", &["app:2"], 4 * DAY),
+            // One image with two tags of the same repository counts once.
+            image("v3", &["app:3", "app:latest"], 3 * DAY),
+            // Same creation time: the tie is broken by ID, deterministically.
+            image("v4a", &["app:4a"], 2 * DAY),
+            image("v4b", &["app:4b"], 2 * DAY),
+            image("other", &["other:1"], 9 * DAY),
+        ],
+        ..Snapshot::default()
+    };
+    let set =
+        rules("version: 1\nrules:\n  - name: i\n    action: prune-images\n    keep_latest: 2\n");
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["app:1", "app:2", "app:3"]);
+    assert!(
+        kept_reason(&plan, "app:4a")
+            .starts_with("one of the 2 newest images of docker.io/library/app")
+    );
+    assert!(kept_reason(&plan, "app:4b").starts_with("one of the 2 newest"));
+    assert!(kept_reason(&plan, "other:1").starts_with("one of the 2 newest"));
+}
+
+#[test]
+fn parents_go_only_with_all_their_children() {
+    let mut child = image("child", &["app:2"], DAY);
+    child.parent_id = Some("sha256:parent".to_owned());
+    let mut kept_child = image("kept-child", &["keep:1"], DAY);
+    kept_child.parent_id = Some("sha256:parent2".to_owned());
+    kept_child.labels = labels(&[("swab.protect", "true")]);
+    let snapshot = Snapshot {
+        images: vec![
+            image("parent", &["base:1"], 2 * DAY),
+            child,
+            image("parent2", &["base:2"], 2 * DAY),
+            kept_child,
+        ],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(UNUSED_IMAGES));
+    let names = removed(&plan);
+    assert!(
+        names.contains(&"app:2".to_owned()) && names.contains(&"base:1".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"base:2".to_owned()));
+    assert!(kept_reason(&plan, "base:2").starts_with("parent of image kept-child"));
+}
+
+#[test]
+fn an_object_selected_by_two_rules_is_acted_on_once() {
+    let snapshot = Snapshot {
+        containers: vec![container("twice", "exited", DAY, Some(DAY))],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: first\n    action: prune-containers\n  - name: second\n    action: prune-containers\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(plan.actions.len(), 1);
+    assert_eq!(plan.actions[0].rule, "first");
+}
+
+#[test]
+fn max_removals_caps_a_rule_and_reports_the_rest() {
+    let snapshot = Snapshot {
+        containers: (0..5)
+            .map(|i| container(&format!("c{i}"), "exited", DAY, Some(DAY)))
+            .collect(),
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: s\n    action: prune-containers\n    max_removals: 2\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(plan.actions.len(), 2);
+    assert_eq!(
+        plan.kept
+            .iter()
+            .filter(|k| k.reason == "max_removals (2) reached")
+            .count(),
+        3
+    );
+    assert!(
+        plan.notes[0]
+            .message
+            .contains("3 more left for the next run"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+fn pressure_snapshot(used_percent: u64) -> Snapshot {
+    let mut images: Vec<Image> = (0..4)
+        .map(|i| {
+            let mut img = image(&format!("i{i}"), &[&format!("img:{i}")], 100 * DAY);
+            img.unique_size = 10 * 1_000_000_000;
+            img.size = img.unique_size;
+            img
+        })
+        .collect();
+    // Least recently used last in the list: ordering must come from use, not position.
+    images[3].created = ago(200 * DAY);
+    images[0].last_tagged = ago(DAY);
+    Snapshot {
+        images,
+        disk: Some(Disk {
+            images_size: 40 * 1_000_000_000,
+            filesystem: Some(Filesystem {
+                total: 100 * 1_000_000_000,
+                used: used_percent * 1_000_000_000,
+            }),
+        }),
+        ..Snapshot::default()
+    }
+}
+
+const PRESSURE: &str = "
+version: 1
+rules:
+  - name: pressure
+    action: prune-images
+    when:
+      disk_usage_above: 85%
+    target:
+      disk_usage_below: 70%
+";
+
+#[test]
+fn disk_pressure_not_triggered_does_nothing_and_says_why() {
+    let plan = run(&pressure_snapshot(50), &rules(PRESSURE));
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.notes[0].message,
+        "not triggered: disk usage 50.0% is not above 85%"
+    );
+}
+
+#[test]
+fn disk_pressure_removes_least_recently_used_until_the_target_holds() {
+    // 90% used, target below 70%: just over 20 GB to free, 10 GB each -> three images.
+    let plan = run(&pressure_snapshot(90), &rules(PRESSURE));
+    assert_eq!(removed(&plan), ["img:3", "img:1", "img:2"]);
+    assert_eq!(
+        kept_reason(&plan, "img:0"),
+        "the target is reached without it"
+    );
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+}
+
+#[test]
+fn disk_pressure_target_out_of_reach_reports_how_far_it_got() {
+    // 99% used, below 10% wanted: 89 GB to free, only 40 GB of candidates.
+    let plan = run(
+        &pressure_snapshot(99),
+        &rules(&PRESSURE.replace("70%", "10%")),
+    );
+    assert_eq!(plan.actions.len(), 4);
+    assert!(
+        plan.notes[0]
+            .message
+            .starts_with("target not reached: after 4 removals about"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn disk_trigger_without_local_figures_does_nothing() {
+    let mut snapshot = pressure_snapshot(99);
+    snapshot.disk = Some(Disk {
+        images_size: 1,
+        filesystem: None,
+    });
+    let plan = run(&snapshot, &rules(PRESSURE));
+    assert!(plan.actions.is_empty());
+    assert!(
+        plan.notes[0]
+            .message
+            .contains("needs a daemon on this machine"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn images_size_trigger() {
+    let set = rules(
+        "version: 1\nrules:\n  - name: p\n    action: prune-images\n    when:\n      images_size_above: 30GB\n    target:\n      images_size_below: 25GB\n",
+    );
+    let plan = run(&pressure_snapshot(10), &set);
+    // 40 GB of images, below 25 GB: two 10 GB images.
+    assert_eq!(plan.actions.len(), 2);
+}
+
+#[test]
+fn volumes_anonymous_only_unless_named_ones_are_selected() {
+    let anon = "a".repeat(64);
+    let anon_used = "b".repeat(64);
+    let mut user = container("user", "running", DAY, None);
+    user.volumes = vec![anon_used.clone()];
+    let vol = |name: &str, anonymous: bool| Volume {
+        name: name.to_owned(),
+        created: ago(DAY),
+        anonymous,
+        ..Volume::default()
+    };
+    let snapshot = Snapshot {
+        containers: vec![user],
+        volumes: Some(vec![
+            vol(&anon, true),
+            vol(&anon_used, true),
+            vol("pgdata", false),
+            vol("cache-1", false),
+        ]),
+        ..Snapshot::default()
+    };
+    let set = rules("version: 1\nrules:\n  - name: v\n    action: prune-volumes\n");
+    let plan = run(&snapshot, &set);
+    assert_eq!(
+        plan.actions
+            .iter()
+            .map(|a| a.op.id().to_owned())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&anon)
+    );
+    assert_eq!(
+        kept_reason(&plan, &anon_used[..12]),
+        "mounted by container user"
+    );
+
+    let named = rules(
+        "version: 1\nrules:\n  - name: v\n    action: prune-volumes\n    match:\n      names: [\"cache-*\"]\n",
+    );
+    let plan = run(&snapshot, &named);
+    assert_eq!(removed(&plan), ["cache-1"]);
+}
+
+#[test]
+fn a_volume_of_a_container_removed_in_the_same_plan_may_go() {
+    let anon = "c".repeat(64);
+    let mut user = container("old", "exited", 9 * DAY, Some(8 * DAY));
+    user.volumes = vec![anon.clone()];
+    let snapshot = Snapshot {
+        containers: vec![user],
+        volumes: Some(vec![Volume {
+            name: anon.clone(),
+            anonymous: true,
+            created: ago(9 * DAY),
+            ..Volume::default()
+        }]),
+        ..Snapshot::default()
+    };
+    let set = rules(&format!(
+        "{STOPPED_1H}\n  - name: v\n    action: prune-volumes\n"
+    ));
+    let plan = run(&snapshot, &set);
+    assert_eq!(plan.actions.len(), 2);
+}
+
+#[test]
+fn networks_builtin_and_attached_stay() {
+    let mut user = container("user", "exited", DAY, Some(DAY));
+    user.networks = vec!["net-used".to_owned()];
+    let net = |id: &str, name: &str| Network {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        created: ago(DAY),
+        scope: "local".to_owned(),
+        ..Network::default()
+    };
+    let snapshot = Snapshot {
+        containers: vec![user],
+        networks: Some(vec![
+            net("n1", "bridge"),
+            net("net-used", "app_default"),
+            net("n3", "old_default"),
+        ]),
+        ..Snapshot::default()
+    };
+    let set = rules("version: 1\nrules:\n  - name: n\n    action: prune-networks\n");
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["old_default"]);
+    assert_eq!(kept_reason(&plan, "bridge"), "a built-in network");
+    assert_eq!(
+        kept_reason(&plan, "app_default"),
+        "container user is attached"
+    );
+}
