@@ -1,6 +1,9 @@
 //! End-to-end tests of the `swab` binary. Tests that need the private test daemon are
 //! behind the `docker-tests` feature; the others run anywhere.
+// A scenario test reads best as one story.
+#![allow(clippy::too_many_lines)]
 
 mod doctor;
 mod harness;
+mod run;
 mod validate;

@@ -52,6 +52,10 @@ pub enum OutputFormat {
 pub enum Command {
     /// Check the connection to the Docker daemon and show what swab sees.
     Doctor(DoctorArgs),
+    /// Show what `swab run` would do now, changing nothing (same as `swab run --dry-run`).
+    Plan(RunArgs),
+    /// Run the selected rules now (all by default), ignoring their schedules.
+    Run(RunCommand),
     /// Check rule files: print each rule, what it matches and its next fire times, or every
     /// error with its file, line and column (exit 2).
     Validate(ValidateArgs),
@@ -78,4 +82,41 @@ pub struct DoctorArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// Plan and report, but change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub args: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Rule file (`-` reads stdin). Default: the built-in rules (`swab rules show-default`).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+
+    /// Run only this rule; repeatable.
+    #[arg(long = "rule", value_name = "NAME")]
+    pub rule: Vec<String>,
+
+    /// Output format; `json` is the report CI jobs read.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Operations in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
+    /// State file with image last-used times. Default: $SWAB_STATE, else
+    /// /var/lib/swab/state.json for root, else $XDG_STATE_HOME/swab/state.json.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
+
+    /// List every object a rule considered and kept, with the reason.
+    #[arg(long)]
+    pub show_kept: bool,
 }

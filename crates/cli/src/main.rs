@@ -8,6 +8,7 @@ mod exit;
 mod logging;
 mod output;
 mod rules_cmd;
+mod run_cmd;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
+            Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
+            Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
             Command::Validate(args) => rules_cmd::validate(&args.rules),
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }

@@ -1,23 +1,8 @@
 //! Small formatting helpers shared by commands.
 
-/// Bytes as a short decimal size (`1.2 GB`), the unit Docker's own CLI uses.
+/// Bytes as a short decimal size; negative counts (the daemon's "not computed") print `?`.
 pub fn bytes(n: i64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    if n < 0 {
-        return "?".to_owned();
-    }
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    u64::try_from(n).map_or_else(|_| "?".to_owned(), swab_engine::format_bytes)
 }
 
 /// Writes `text` to stdout; a closed pipe (`swab doctor | head -1`) is not an error.

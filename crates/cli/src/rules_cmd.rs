@@ -2,10 +2,25 @@
 
 use std::path::{Path, PathBuf};
 
-use swab_rules::LoadError;
+use swab_rules::{LoadError, RuleSet};
 
-use crate::exit;
+use crate::exit::{self, UsageError};
 use crate::output::print;
+
+/// Loads one rule file (`-` is stdin), or the built-in default set when `path` is `None`.
+/// Invalid rules are a usage error (exit 2) that lists every located problem.
+pub fn load(path: Option<&Path>) -> anyhow::Result<RuleSet> {
+    match path {
+        None => Ok(swab_rules::default_rules()),
+        Some(path) => swab_rules::load_file(path).map_err(|err| match err {
+            LoadError::Invalid(diags) => UsageError(format!("invalid rules:\n{diags}")).into(),
+            LoadError::Read { path, source } => {
+                UsageError(format!("cannot read rule file {path}: {source}")).into()
+            }
+            other => anyhow::Error::from(other),
+        }),
+    }
+}
 
 /// `swab validate [--rules FILE]...`: every file is checked and every error printed.
 pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {

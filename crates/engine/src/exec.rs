@@ -511,3 +511,226 @@ async fn restore_tags(engine: &dyn Engine, id: &str, tags: &[&str]) -> String {
         format!("; COULD NOT restore tags {}", failed.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Summary;
+
+    /// An engine whose image removals answer from a script: a reference listed in
+    /// `conflicts` gets a 409, one in `failures` a 500. Every call is recorded.
+    #[derive(Default)]
+    struct Scripted {
+        conflicts: Vec<&'static str>,
+        failures: Vec<&'static str>,
+        users: Vec<String>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn answer(&self, call: String, reference: &str) -> Result<(), Error> {
+            self.calls.lock().unwrap().push(call);
+            if self.conflicts.contains(&reference) {
+                return Err(Error::Conflict {
+                    message: format!("{reference} is in use"),
+                });
+            }
+            if self.failures.contains(&reference) {
+                return Err(Error::Daemon {
+                    status: 500,
+                    what: "DELETE".into(),
+                    message: "disk on fire".into(),
+                });
+            }
+            Ok(())
+        }
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Engine for Scripted {
+        fn is_dry_run(&self) -> bool {
+            false
+        }
+        fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(format!("rm {id}"), id);
+            Box::pin(async move { r })
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            _: Option<Duration>,
+        ) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(format!("restart {id}"), id);
+            Box::pin(async move { r })
+        }
+        fn containers_using(&self, _: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+            let users = self.users.clone();
+            Box::pin(async move { Ok(users) })
+        }
+        fn image_tags(&self, _: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn remove_image(
+            &self,
+            reference: &str,
+        ) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
+            let r = self
+                .answer(format!("rmi {reference}"), reference)
+                .map(|()| Vec::new());
+            Box::pin(async move { r })
+        }
+        fn tag_image(&self, id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(format!("tag {id} {tag}"), tag);
+            Box::pin(async move { r })
+        }
+        fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(format!("rmv {name}"), name);
+            Box::pin(async move { r })
+        }
+        fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(format!("rmn {id}"), id);
+            Box::pin(async move { r })
+        }
+        fn prune_build_cache(&self, _: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
+            Box::pin(async { Ok(7) })
+        }
+    }
+
+    fn image(id: &str, tags: &[&str], parent: Option<&str>) -> PlannedAction {
+        PlannedAction {
+            rule: "r".into(),
+            op: Op::RemoveImage {
+                id: id.into(),
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                parent: parent.map(str::to_owned),
+            },
+            name: id.into(),
+            reason: "test".into(),
+            bytes: Some(10),
+        }
+    }
+
+    fn container(id: &str) -> PlannedAction {
+        PlannedAction {
+            rule: "r".into(),
+            op: Op::RemoveContainer { id: id.into() },
+            name: id.into(),
+            reason: "test".into(),
+            bytes: None,
+        }
+    }
+
+    async fn run(actions: Vec<PlannedAction>, engine: &dyn Engine) -> Vec<ActionReport> {
+        let plan = Plan {
+            actions,
+            ..Plan::default()
+        };
+        execute(&plan, engine, 4, &|_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_late_conflict_on_the_last_tag_restores_the_removed_tags() {
+        let engine = Scripted {
+            conflicts: vec!["app:3"],
+            ..Scripted::default()
+        };
+        let reports = run(
+            vec![image("sha256:i", &["app:1", "app:2", "app:3"], None)],
+            &engine,
+        )
+        .await;
+        assert_eq!(reports[0].status, Status::Skipped);
+        let error = reports[0].error.as_deref().unwrap();
+        assert!(error.contains("restored tags app:1, app:2"), "{error}");
+        assert_eq!(
+            engine.calls(),
+            [
+                "rmi app:1",
+                "rmi app:2",
+                "rmi app:3",
+                "tag sha256:i app:1",
+                "tag sha256:i app:2"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn users_found_before_untagging_skip_without_touching_any_tag() {
+        let engine = Scripted {
+            users: vec!["late-comer".into()],
+            ..Scripted::default()
+        };
+        let reports = run(vec![image("sha256:i", &["app:1", "app:2"], None)], &engine).await;
+        assert_eq!(reports[0].status, Status::Skipped);
+        assert!(reports[0].error.as_deref().unwrap().contains("late-comer"));
+        assert!(engine.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_failed_and_counted_while_conflicts_are_skips() {
+        let engine = Scripted {
+            failures: vec!["c1"],
+            conflicts: vec!["c2"],
+            ..Scripted::default()
+        };
+        let reports = run(
+            vec![container("c1"), container("c2"), container("c3")],
+            &engine,
+        )
+        .await;
+        let statuses: Vec<Status> = reports.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [Status::Failed, Status::Skipped, Status::Done]);
+        let summary = Summary::of(&reports);
+        assert_eq!(
+            (summary.failed, summary.skipped, summary.containers_removed),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn children_go_before_parents_and_a_failed_child_keeps_its_parent() {
+        let engine = Scripted {
+            failures: vec!["child-b:1"],
+            ..Scripted::default()
+        };
+        let actions = vec![
+            image("sha256:pa", &["parent-a:1"], None),
+            image("sha256:ca", &["child-a:1"], Some("sha256:pa")),
+            image("sha256:pb", &["parent-b:1"], None),
+            image("sha256:cb", &["child-b:1"], Some("sha256:pb")),
+        ];
+        let reports = run(actions, &engine).await;
+        let calls = engine.calls();
+        let pos = |c: &str| calls.iter().position(|x| x == c).unwrap();
+        assert!(pos("rmi child-a:1") < pos("rmi parent-a:1"), "{calls:?}");
+        assert!(!calls.contains(&"rmi parent-b:1".to_owned()), "{calls:?}");
+        assert_eq!(reports[2].status, Status::Skipped);
+        assert!(reports[2].error.as_deref().unwrap().contains("child image"));
+        // Reports come back in plan order.
+        assert_eq!(
+            reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["sha256:pa", "sha256:ca", "sha256:pb", "sha256:cb"]
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_records_and_reports_planned() {
+        let engine = DryRun::new();
+        let reports = run(
+            vec![container("c1"), image("sha256:i", &["a:1", "a:2"], None)],
+            &engine,
+        )
+        .await;
+        assert!(reports.iter().all(|r| r.status == Status::Planned));
+        assert_eq!(
+            engine.calls(),
+            [
+                "remove_container c1",
+                "remove_image a:1",
+                "remove_image a:2"
+            ]
+        );
+    }
+}

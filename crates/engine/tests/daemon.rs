@@ -1,0 +1,560 @@
+//! The engine against the private test daemon: snapshot, plan and execute for real.
+//! Every test selects only objects carrying its own `swab-test=<id>` label, because tests
+//! run in parallel against one daemon.
+#![cfg(feature = "docker-tests")]
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use swab_docker::endpoint::parse_host;
+use swab_docker::models::ImageDeleteItem;
+use swab_docker::transport::BoxFuture;
+use swab_docker::{ClientOptions, Docker, Error};
+use swab_engine::exec::{DryRun, Engine, execute};
+use swab_engine::plan::{Op, Plan, plan};
+use swab_engine::report::{ActionReport, Status};
+use swab_engine::snapshot::{LocalFilesystem, Snapshot, gather};
+use swab_engine::state::State;
+use swab_rules::RuleSet;
+use swab_testkit::{env, unique};
+
+fn docker() -> Docker {
+    let endpoint = parse_host(&env().docker_host, "SWAB_TEST_DOCKER_HOST", None).unwrap();
+    Docker::connect(&endpoint, &ClientOptions::default()).unwrap()
+}
+
+fn rules(yaml: &str) -> RuleSet {
+    swab_rules::load_str("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn plan_now(docker: &Docker, set: &RuleSet) -> (Snapshot, Plan) {
+    let selected: Vec<_> = set.rules.iter().collect();
+    let (snapshot, _) = gather(docker, &selected, &set.protect, &LocalFilesystem, 4)
+        .await
+        .unwrap();
+    let mut state = State::new();
+    let now = SystemTime::now();
+    state.observe(&snapshot, now);
+    let plan = plan(&snapshot, &selected, &set.protect, &state, now);
+    (snapshot, plan)
+}
+
+/// The real Docker engine, recording the mutating calls in the order they were made.
+struct Recording {
+    docker: Docker,
+    calls: Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn new(docker: Docker) -> Self {
+        Recording {
+            docker,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Engine for Recording {
+    fn is_dry_run(&self) -> bool {
+        false
+    }
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_container {id}"));
+        Engine::remove_container(&self.docker, id)
+    }
+    fn restart_container(&self, id: &str, t: Option<Duration>) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("restart_container {id}"));
+        Engine::restart_container(&self.docker, id, t)
+    }
+    fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        Engine::containers_using(&self.docker, image_id)
+    }
+    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        Engine::image_tags(&self.docker, image_id)
+    }
+    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
+        self.record(format!("remove_image {reference}"));
+        Engine::remove_image(&self.docker, reference)
+    }
+    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("tag_image {image_id} {tag}"));
+        Engine::tag_image(&self.docker, image_id, tag)
+    }
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_volume {name}"));
+        Engine::remove_volume(&self.docker, name)
+    }
+    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_network {id}"));
+        Engine::remove_network(&self.docker, id)
+    }
+    fn prune_build_cache(&self, unused_for: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
+        self.record("prune_build_cache".to_owned());
+        Engine::prune_build_cache(&self.docker, unused_for)
+    }
+}
+
+async fn run_plan(plan: &Plan, engine: &dyn Engine) -> Vec<ActionReport> {
+    execute(plan, engine, 4, &|_| {}).await
+}
+
+fn label(test_id: &str) -> String {
+    format!("swab-test={test_id}")
+}
+
+#[tokio::test]
+async fn age_counts_from_exit_not_creation_on_a_real_daemon() {
+    let docker = docker();
+    let test_id = unique("age");
+    let lbl = label(&test_id);
+    let late = unique("swab-late-exit");
+    let early = unique("swab-early-exit");
+    // `late` is created first but exits last: old by creation, young by exit.
+    env().cli(&[
+        "create",
+        "--name",
+        &late,
+        "--label",
+        &lbl,
+        &env().image,
+        "true",
+    ]);
+    env().cli(&[
+        "run",
+        "--name",
+        &early,
+        "--label",
+        &lbl,
+        &env().image,
+        "true",
+    ]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    env().cli(&["start", "-a", &late]);
+
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: old\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n      older_than: 3s\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    let names: Vec<&str> = plan.actions.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, [early.as_str()], "{plan:?}");
+    let kept = plan
+        .kept
+        .iter()
+        .find(|k| k.name == late)
+        .expect("late kept");
+    assert!(
+        kept.reason.starts_with("exited 0s ago") || kept.reason.starts_with("exited 1s ago"),
+        "{}",
+        kept.reason
+    );
+
+    let reports = run_plan(&plan, &docker).await;
+    assert_eq!(reports[0].status, Status::Done);
+    assert!(
+        docker
+            .inspect_container(&early)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(docker.inspect_container(&late).await.is_ok());
+    env().cli(&["rm", &late]);
+}
+
+#[tokio::test]
+async fn running_containers_are_never_removed_and_protection_wins() {
+    let docker = docker();
+    let test_id = unique("running");
+    let lbl = label(&test_id);
+    let live = unique("swab-live");
+    let guarded = unique("swab-guarded");
+    let victim = unique("swab-victim");
+    env().cli(&[
+        "run",
+        "-d",
+        "--name",
+        &live,
+        "--label",
+        &lbl,
+        &env().image,
+        "sleep",
+        "300",
+    ]);
+    env().cli(&[
+        "run",
+        "--name",
+        &guarded,
+        "--label",
+        &lbl,
+        "--label",
+        "swab.protect=true",
+        &env().image,
+        "true",
+    ]);
+    env().cli(&[
+        "run",
+        "--name",
+        &victim,
+        "--label",
+        &lbl,
+        &env().image,
+        "true",
+    ]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: all\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n      status: [exited, dead, created]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    let reports = run_plan(&plan, &docker).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].name, victim);
+    assert!(docker.inspect_container(&live).await.unwrap().state.running);
+    assert!(docker.inspect_container(&guarded).await.is_ok());
+    env().cli(&["rm", "-f", &live, &guarded]);
+}
+
+#[tokio::test]
+async fn multi_tag_image_is_removed_tag_by_tag_with_no_conflict() {
+    let docker = docker();
+    let test_id = unique("multitag");
+    let repo = unique("swab-multi");
+    let id = env().import_image(&format!("{repo}:a"), &[("swab-test", &test_id)]);
+    env().cli(&["tag", &format!("{repo}:a"), &format!("{repo}:b")]);
+    env().cli(&["tag", &format!("{repo}:a"), &format!("{repo}-other:c")]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 1);
+    let recording = Recording::new(docker.clone());
+    let reports = run_plan(&plan, &recording).await;
+    assert_eq!(reports[0].status, Status::Done, "{reports:?}");
+    assert_eq!(reports[0].error, None);
+    // Three DELETEs, one per tag, none forced, no conflict, and the image is gone.
+    assert_eq!(recording.calls().len(), 3, "{:?}", recording.calls());
+    assert!(docker.inspect_image(&id).await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn parent_child_chain_is_removed_child_first() {
+    let docker = docker();
+    let test_id = unique("chain");
+    let repo = unique("swab-chain");
+    let base = format!("{repo}-base:1");
+    let parent_id = env().import_image(&base, &[("swab-test", &test_id)]);
+    let builder = unique("swab-chain-builder");
+    env().cli(&["run", "--name", &builder, &base, "touch", "/layer"]);
+    let child = format!("{repo}-child:1");
+    let child_id = env().cli(&[
+        "commit",
+        "--change",
+        &format!("LABEL swab-test={test_id}"),
+        &builder,
+        &child,
+    ]);
+    env().cli(&["rm", &builder]);
+    let child_inspect = docker.inspect_image(&child_id).await.unwrap();
+    assert_eq!(
+        child_inspect.parent, parent_id,
+        "docker commit records the parent"
+    );
+
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 2, "{plan:?}");
+    let recording = Recording::new(docker.clone());
+    let reports = run_plan(&plan, &recording).await;
+    assert!(
+        reports.iter().all(|r| r.status == Status::Done),
+        "{reports:?}"
+    );
+    assert_eq!(
+        recording.calls(),
+        [
+            format!("remove_image {child}"),
+            format!("remove_image {base}")
+        ]
+    );
+    assert!(
+        docker
+            .inspect_image(&child_id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        docker
+            .inspect_image(&parent_id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+#[tokio::test]
+async fn a_container_created_after_planning_makes_image_removal_skipped_and_keeps_every_tag() {
+    let docker = docker();
+    let test_id = unique("race");
+    let single = format!("{}:1", unique("swab-race-single"));
+    let multi = unique("swab-race-multi");
+    let single_id = env().import_image(&single, &[("swab-test", &test_id), ("n", "1")]);
+    let multi_id = env().import_image(
+        &format!("{multi}:a"),
+        &[("swab-test", &test_id), ("n", "2")],
+    );
+    env().cli(&["tag", &format!("{multi}:a"), &format!("{multi}:b")]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 2);
+
+    // Between plan and execution, containers appear that use both images.
+    let user1 = unique("swab-race-user");
+    let user2 = unique("swab-race-user");
+    env().cli(&["create", "--name", &user1, &single, "true"]);
+    env().cli(&["create", "--name", &user2, &format!("{multi}:b"), "true"]);
+
+    let reports = run_plan(&plan, &docker).await;
+    for r in &reports {
+        assert_eq!(r.status, Status::Skipped, "{r:?}");
+        assert!(r.error.is_some());
+    }
+    assert_eq!(
+        docker.inspect_image(&single_id).await.unwrap().repo_tags,
+        std::slice::from_ref(&single)
+    );
+    let mut tags = docker.inspect_image(&multi_id).await.unwrap().repo_tags;
+    tags.sort();
+    assert_eq!(tags, [format!("{multi}:a"), format!("{multi}:b")]);
+    env().cli(&["rm", &user1, &user2]);
+    env().cli(&["rmi", &single, &format!("{multi}:a"), &format!("{multi}:b")]);
+}
+
+#[tokio::test]
+async fn a_container_started_after_planning_is_skipped_not_forced() {
+    let docker = docker();
+    let test_id = unique("restarted");
+    let lbl = label(&test_id);
+    let name = unique("swab-restarted");
+    env().cli(&[
+        "run",
+        "--name",
+        &name,
+        "--label",
+        &lbl,
+        &env().image,
+        "true",
+    ]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 1);
+    env().cli(&["start", &name]);
+    // `true` exits at once; keep it running by restarting it with a long command instead.
+    env().cli(&["rm", "-f", &name]);
+    env().cli(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &lbl,
+        &env().image,
+        "sleep",
+        "300",
+    ]);
+    // The plan names the old ID, which is gone: skipped as not found, the new one untouched.
+    let reports = run_plan(&plan, &docker).await;
+    assert_eq!(reports[0].status, Status::Skipped, "{reports:?}");
+    assert!(docker.inspect_container(&name).await.unwrap().state.running);
+
+    // Same ID, running again: the daemon's conflict makes it skipped.
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert!(
+        plan.actions.is_empty(),
+        "running containers are not planned"
+    );
+    env().cli(&["stop", "-t", "0", &name]);
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 1);
+    env().cli(&["start", &name]);
+    let reports = run_plan(&plan, &docker).await;
+    assert_eq!(reports[0].status, Status::Skipped);
+    assert!(
+        reports[0].error.as_deref().unwrap().contains("running"),
+        "{reports:?}"
+    );
+    assert!(docker.inspect_container(&name).await.unwrap().state.running);
+    env().cli(&["rm", "-f", &name]);
+}
+
+#[tokio::test]
+async fn dry_run_makes_the_same_calls_as_the_real_run() {
+    let docker = docker();
+    let test_id = unique("dryrun");
+    let lbl = label(&test_id);
+    for _ in 0..3 {
+        env().cli(&[
+            "run",
+            "--name",
+            &unique("swab-dry"),
+            "--label",
+            &lbl,
+            &env().image,
+            "true",
+        ]);
+    }
+    let repo = unique("swab-dry-img");
+    env().import_image(&format!("{repo}:1"), &[("swab-test", &test_id), ("n", "1")]);
+    env().import_image(&format!("{repo}:2"), &[("swab-test", &test_id), ("n", "2")]);
+    env().cli(&["tag", &format!("{repo}:2"), &format!("{repo}:two")]);
+    let anon = unique("swab-dry-vol");
+    env().cli(&["volume", "create", "--label", &lbl, &anon]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n  - name: i\n    action: prune-images\n    match:\n      labels: [\"{lbl}\"]\n  - name: v\n    action: prune-volumes\n    match:\n      labels: [\"{lbl}\"]\n"
+    ));
+    let (_, dry_plan) = plan_now(&docker, &set).await;
+    let recorder = DryRun::new();
+    let dry = run_plan(&dry_plan, &recorder).await;
+    assert!(dry.iter().all(|r| r.status == Status::Planned));
+    assert_eq!(dry_plan.actions.len(), 3 + 2 + 1, "{dry_plan:?}");
+
+    let (_, real_plan) = plan_now(&docker, &set).await;
+    // Same state, same action set (reasons mention ages, which move on by the second).
+    let ops = |p: &Plan| {
+        p.actions
+            .iter()
+            .map(|a| (a.rule.clone(), a.op.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ops(&real_plan), ops(&dry_plan));
+    let recording = Recording::new(docker.clone());
+    let real = run_plan(&real_plan, &recording).await;
+    assert!(real.iter().all(|r| r.status == Status::Done), "{real:?}");
+    let mut dry_calls = recorder.calls();
+    let mut real_calls = recording.calls();
+    dry_calls.sort();
+    real_calls.sort();
+    assert_eq!(dry_calls, real_calls);
+}
+
+#[tokio::test]
+async fn volumes_only_by_an_explicit_rule_and_named_ones_only_when_selected() {
+    let docker = docker();
+    let test_id = unique("vols");
+    let lbl = label(&test_id);
+    let named = unique("swab-named");
+    env().cli(&["volume", "create", "--label", &lbl, &named]);
+    let holder = unique("swab-anon-holder");
+    env().cli(&[
+        "create",
+        "--name",
+        &holder,
+        "--label",
+        &lbl,
+        "-v",
+        "/anon",
+        &env().image,
+        "true",
+    ]);
+    let anon = docker.inspect_container(&holder).await.unwrap().mounts[0]
+        .name
+        .clone();
+
+    // Pruning containers never touches their volumes.
+    let containers_only = rules(&format!(
+        "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      status: [created]\n      labels: [\"{lbl}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &containers_only).await;
+    run_plan(&plan, &docker).await;
+    assert!(
+        docker
+            .inspect_container(&holder)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        docker.inspect_volume(&anon).await.is_ok(),
+        "removing a container keeps its volumes"
+    );
+
+    // An unselected prune-volumes rule takes the anonymous volume, never the named one.
+    let anonymous_only = rules("version: 1\nrules:\n  - name: v\n    action: prune-volumes\n");
+    let (_, plan) = plan_now(&docker, &anonymous_only).await;
+    assert!(plan.actions.iter().all(|a| a.op.id() != named));
+    assert!(plan.actions.iter().any(|a| a.op.id() == anon));
+    let mine: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op.id() == anon)
+        .cloned()
+        .collect();
+    let only_mine = Plan {
+        actions: mine,
+        ..Plan::default()
+    };
+    run_plan(&only_mine, &docker).await;
+    assert!(
+        docker
+            .inspect_volume(&anon)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    let by_name = rules(&format!(
+        "version: 1\nrules:\n  - name: v\n    action: prune-volumes\n    match:\n      names: [\"{named}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &by_name).await;
+    assert_eq!(plan.actions.len(), 1);
+    assert!(matches!(&plan.actions[0].op, Op::RemoveVolume { id } if *id == named));
+    run_plan(&plan, &docker).await;
+    assert!(
+        docker
+            .inspect_volume(&named)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+#[tokio::test]
+async fn snapshot_uses_two_lists_and_inspects_only_candidates() {
+    let docker = docker();
+    let test_id = unique("calls");
+    let lbl = label(&test_id);
+    for _ in 0..3 {
+        env().cli(&[
+            "run",
+            "--name",
+            &unique("swab-calls"),
+            "--label",
+            &lbl,
+            &env().image,
+            "true",
+        ]);
+    }
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n      older_than: 0s\n"
+    ));
+    let selected: Vec<_> = set.rules.iter().collect();
+    let (_, stats) = gather(&docker, &selected, &set.protect, &LocalFilesystem, 4)
+        .await
+        .unwrap();
+    // Other tests' containers exist on the daemon, but only ours match the rule.
+    assert_eq!(stats.container_inspects, 3);
+    assert_eq!(stats.image_inspects, 0);
+    assert_eq!(stats.api_calls, 2 + 3);
+    let (_, plan) = plan_now(&docker, &set).await;
+    run_plan(&plan, &docker).await;
+}
