@@ -198,13 +198,19 @@ pub fn plan(
     planner.plan
 }
 
-/// Which exited/dead containers need an inspect for their exit time: those that some
-/// prune-containers rule with an age condition or a trigger would remove otherwise.
+/// Which containers need an inspect for a timestamp the list lacks: exited/dead ones that
+/// some prune-containers rule with an age condition or a trigger would remove otherwise (for
+/// the exit time), and running ones a restart rule with `older_than` selects (for the start
+/// time).
 pub fn containers_to_inspect(
     snapshot: &Snapshot,
     rules: &[&Rule],
     protect: &Protect,
 ) -> Vec<String> {
+    let restart_rules: Vec<&&Rule> = rules
+        .iter()
+        .filter(|r| r.action == Action::Restart && r.matcher.older_than.is_some())
+        .collect();
     let rules: Vec<&&Rule> = rules
         .iter()
         .filter(|r| {
@@ -217,16 +223,21 @@ pub fn containers_to_inspect(
         .containers
         .iter()
         .filter(|c| {
-            matches!(
+            let protected =
+                || protect.protects_container(&c.name, container_ref(c).as_ref(), &c.labels);
+            let exited = matches!(
                 c.status(),
                 Some(ContainerStatus::Exited | ContainerStatus::Dead)
-            )
-        })
-        .filter(|c| {
-            rules.iter().any(|r| {
-                container_selected(r, c, &images)
-                    && !protect.protects_container(&c.name, container_ref(c).as_ref(), &c.labels)
-            })
+            );
+            if exited {
+                rules.iter().any(|r| container_selected(r, c, &images)) && !protected()
+            } else {
+                c.state == "running"
+                    && restart_rules
+                        .iter()
+                        .any(|r| restart_selected(r, c, &images))
+                    && !protected()
+            }
         })
         .map(|c| c.id.clone())
         .collect()
@@ -374,12 +385,7 @@ impl<'a> Planner<'a> {
         let images = ImageIndex::new(self.snapshot);
         let mut candidates = Vec::new();
         for c in &self.snapshot.containers {
-            if c.state != "running"
-                || self.removed.contains(&c.id)
-                || !rule.matcher.matches_name(&c.name)
-                || !rule.matcher.matches_labels(&c.labels)
-                || !rule.matcher.matches_image(&images.container_refs(c))
-            {
+            if self.removed.contains(&c.id) || !restart_selected(rule, c, &images) {
                 continue;
             }
             let image_ref = container_ref(c);
@@ -391,6 +397,20 @@ impl<'a> Planner<'a> {
                 self.keep(rule, &c.id, &c.name, why);
                 continue;
             }
+            let mut reason = "running, matched by the rule".to_owned();
+            if let Some(minimum) = rule.matcher.older_than {
+                let Some(started) = c.started_at else {
+                    self.keep(rule, &c.id, &c.name, "start time unknown".to_owned());
+                    continue;
+                };
+                let up = age(self.now, Some(started));
+                if up < minimum {
+                    let why = format!("up {}, not longer than {}", human(up), human(minimum));
+                    self.keep(rule, &c.id, &c.name, why);
+                    continue;
+                }
+                reason = format!("up {}, longer than {}", human(up), human(minimum));
+            }
             candidates.push(Candidate {
                 action: PlannedAction {
                     rule: rule.name.clone(),
@@ -399,7 +419,7 @@ impl<'a> Planner<'a> {
                         timeout: rule.stop_timeout,
                     },
                     name: c.name.clone(),
-                    reason: "running, matched by the rule".to_owned(),
+                    reason,
                     bytes: None,
                 },
                 last_used: None,
@@ -938,6 +958,14 @@ fn container_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bo
         return false;
     };
     rule.matcher.matches_status(status)
+        && rule.matcher.matches_name(&c.name)
+        && rule.matcher.matches_labels(&c.labels)
+        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(&images.container_refs(c)))
+}
+
+/// The selectors of a restart rule: running, name, labels, image.
+fn restart_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool {
+    c.state == "running"
         && rule.matcher.matches_name(&c.name)
         && rule.matcher.matches_labels(&c.labels)
         && (rule.matcher.images.is_empty() || rule.matcher.matches_image(&images.container_refs(c)))

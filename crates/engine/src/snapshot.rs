@@ -47,6 +47,8 @@ pub struct Container {
     pub created: Option<SystemTime>,
     /// Last exit; only known for inspected containers.
     pub finished_at: Option<SystemTime>,
+    /// Last start; only known for inspected containers.
+    pub started_at: Option<SystemTime>,
     /// Labels.
     pub labels: HashMap<String, String>,
     /// Names of the volumes it mounts.
@@ -75,6 +77,7 @@ impl Container {
             state: c.state.clone(),
             created: from_unix(c.created),
             finished_at: None,
+            started_at: None,
             labels: c.labels.clone(),
             volumes: c
                 .mounts
@@ -275,6 +278,14 @@ pub async fn gather(
         images: images.iter().map(Image::from_summary).collect(),
         ..Snapshot::default()
     };
+    // The daemon's order is not stable for objects created in the same second; plans and
+    // reports should be the same for the same state.
+    snapshot
+        .containers
+        .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    snapshot
+        .images
+        .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
 
     if needs(Action::PruneVolumes) {
         let list = docker.list_volumes(&Filters::new()).await?;
@@ -354,10 +365,11 @@ async fn inspect_candidates(
     stats.image_inspects = image_ids.len();
     stats.api_calls += container_ids.len() + image_ids.len();
 
-    let finished: HashMap<String, Option<SystemTime>> = stream::iter(container_ids)
+    type Times = (Option<SystemTime>, Option<SystemTime>);
+    let times: HashMap<String, Times> = stream::iter(container_ids)
         .map(|id| async move {
             match docker.inspect_container(&id).await {
-                Ok(c) => Ok(Some((id, c.state.finished_at()))),
+                Ok(c) => Ok(Some((id, (c.state.finished_at(), c.state.started_at())))),
                 // Removed since the list: nothing to decide about.
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
@@ -368,8 +380,9 @@ async fn inspect_candidates(
         .try_collect()
         .await?;
     for c in &mut snapshot.containers {
-        if let Some(at) = finished.get(&c.id) {
-            c.finished_at = *at;
+        if let Some((finished, started)) = times.get(&c.id) {
+            c.finished_at = *finished;
+            c.started_at = *started;
         }
     }
 

@@ -433,8 +433,8 @@ async fn dry_run_makes_the_same_calls_as_the_real_run() {
     let ops = |p: &Plan| {
         p.actions
             .iter()
-            .map(|a| (a.rule.clone(), a.op.clone()))
-            .collect::<Vec<_>>()
+            .map(|a| format!("{} {:?}", a.rule, a.op))
+            .collect::<std::collections::BTreeSet<_>>()
     };
     assert_eq!(ops(&real_plan), ops(&dry_plan));
     let recording = Recording::new(docker.clone());
@@ -557,4 +557,46 @@ async fn snapshot_uses_two_lists_and_inspects_only_candidates() {
     assert_eq!(stats.api_calls, 2 + 3);
     let (_, plan) = plan_now(&docker, &set).await;
     run_plan(&plan, &docker).await;
+}
+
+#[tokio::test]
+async fn restart_rule_restarts_only_long_running_matches() {
+    let docker = docker();
+    let test_id = unique("restart");
+    let lbl = label(&test_id);
+    let name = unique("swab-restart");
+    env().cli(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &lbl,
+        &env().image,
+        "sleep",
+        "300",
+    ]);
+    let before = docker
+        .inspect_container(&name)
+        .await
+        .unwrap()
+        .state
+        .started_at;
+    let young = rules(&format!(
+        "version: 1\nrules:\n  - name: r\n    action: restart\n    stop_timeout: 1s\n    match:\n      labels: [\"{lbl}\"]\n      older_than: 1h\n"
+    ));
+    let (_, plan) = plan_now(&docker, &young).await;
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(plan.kept[0].reason.starts_with("up "), "{:?}", plan.kept);
+
+    let any_age = rules(&format!(
+        "version: 1\nrules:\n  - name: r\n    action: restart\n    stop_timeout: 1s\n    match:\n      labels: [\"{lbl}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &any_age).await;
+    let reports = run_plan(&plan, &docker).await;
+    assert_eq!(reports[0].status, Status::Done, "{reports:?}");
+    let after = docker.inspect_container(&name).await.unwrap().state;
+    assert!(after.running);
+    assert_ne!(after.started_at, before, "the container was restarted");
+    env().cli(&["rm", "-f", &name]);
 }

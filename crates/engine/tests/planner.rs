@@ -612,3 +612,29 @@ fn networks_builtin_and_attached_stay() {
         "container user is attached"
     );
 }
+
+#[test]
+fn restart_older_than_counts_from_start_and_skips_unknown_or_young() {
+    let mut old = container("worker-old", "running", 30 * DAY, None);
+    old.started_at = ago(8 * DAY);
+    let mut young = container("worker-young", "running", 30 * DAY, None);
+    young.started_at = ago(HOUR);
+    let unknown = container("worker-unknown", "running", 30 * DAY, None);
+    let stopped = container("worker-stopped", "exited", 30 * DAY, Some(9 * DAY));
+    let snapshot = Snapshot {
+        containers: vec![old, young, unknown, stopped],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: r\n    action: restart\n    match:\n      names: [\"worker-*\"]\n      older_than: 7d\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["worker-old"]);
+    assert!(matches!(plan.actions[0].op, Op::RestartContainer { .. }));
+    assert_eq!(plan.actions[0].reason, "up 1w 1d, longer than 1w");
+    assert_eq!(
+        kept_reason(&plan, "worker-young"),
+        "up 1h, not longer than 1w"
+    );
+    assert_eq!(kept_reason(&plan, "worker-unknown"), "start time unknown");
+}
