@@ -69,6 +69,11 @@ pub struct ValidateArgs {
     /// Rule file to check; repeatable; `-` reads stdin. Default: the built-in rules.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<std::path::PathBuf>,
+
+    /// Also connect to the Docker daemon and warn about protect patterns that match nothing
+    /// on it (a misspelt safety net protects nothing).
+    #[arg(long)]
+    pub check_host: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
             Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
             Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
-            Command::Validate(args) => rules_cmd::validate(&args.rules),
+            Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }
     });

@@ -1,9 +1,13 @@
 //! `swab validate` and `swab rules show-default`, and rule loading for the other commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use swab_rules::{LoadError, RuleSet};
 
+use anyhow::Context as _;
+use std::fmt::Write as _;
+
+use crate::args::{GlobalArgs, ValidateArgs};
 use crate::exit::{self, UsageError};
 use crate::output::print;
 
@@ -22,8 +26,10 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     }
 }
 
-/// `swab validate [--rules FILE]...`: every file is checked and every error printed.
-pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
+/// `swab validate [--rules FILE]... [--check-host]`: every file is checked and every error
+/// printed; with `--check-host`, protect patterns are checked against the daemon's objects.
+pub async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
+    let files = &args.rules;
     let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
     let mut code = exit::SUCCESS;
     let mut reports = Vec::new();
@@ -38,7 +44,15 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
             Some(path) => swab_rules::load_file(path),
         };
         match loaded {
-            Ok(set) => reports.push(swab_rules::render_validation(&set, now)),
+            Ok(set) => {
+                let mut text = swab_rules::render_validation(&set, now);
+                if args.check_host {
+                    for warning in host_warnings(global, &set).await? {
+                        let _ = writeln!(text, "warning: {warning}");
+                    }
+                }
+                reports.push(text);
+            }
             Err(LoadError::Invalid(diags)) => {
                 code = exit::USAGE;
                 let n = diags.len();
@@ -58,6 +72,55 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
     }
     print(&reports.join("\n"))?;
     Ok(code)
+}
+
+/// Protect patterns of `set` that match nothing on the daemon.
+async fn host_warnings(global: &GlobalArgs, set: &RuleSet) -> anyhow::Result<Vec<String>> {
+    let resolved = crate::connect::resolve(global)?;
+    let docker = crate::connect::client(&resolved)?;
+    // A rule-less snapshot: just the container and image lists, plus volumes and networks
+    // when the protect section names some.
+    let (mut snapshot, _) = swab_engine::snapshot::gather(
+        &docker,
+        &[],
+        &set.protect,
+        &swab_engine::snapshot::LocalFilesystem,
+        1,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot read the objects of the Docker host at {}",
+            resolved.endpoint
+        )
+    })?;
+    if !set.protect.volumes.is_empty() {
+        let list = docker.list_volumes(&swab_docker::Filters::new()).await?;
+        snapshot.volumes = Some(
+            list.volumes
+                .into_iter()
+                .map(|v| swab_engine::snapshot::Volume {
+                    name: v.name,
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
+    if !set.protect.networks.is_empty() {
+        let list = docker.list_networks(&swab_docker::Filters::new()).await?;
+        snapshot.networks = Some(
+            list.into_iter()
+                .map(|n| swab_engine::snapshot::Network {
+                    name: n.name,
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
+    Ok(swab_engine::plan::unmatched_protect_patterns(
+        &snapshot,
+        &set.protect,
+    ))
 }
 
 /// `swab rules show-default`: the embedded default rule set, verbatim.

@@ -212,6 +212,9 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
         ""
     };
     let _ = writeln!(out, "swab {}{mode}", report.host);
+    for note in report.notes.iter().filter(|n| n.rule == plan::PROTECT_NOTE) {
+        let _ = writeln!(out, "warning: {}", note.message);
+    }
     for rule in rules {
         let actions: Vec<&ActionReport> = report
             .actions

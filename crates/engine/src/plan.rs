@@ -153,6 +153,9 @@ pub struct Note {
     pub message: String,
 }
 
+/// The `rule` of notes about the `protect:` section rather than a rule.
+pub const PROTECT_NOTE: &str = "protect";
+
 /// Plans `rules` (in file order) against `snapshot` at `now`.
 pub fn plan(
     snapshot: &Snapshot,
@@ -178,6 +181,12 @@ pub fn plan(
         Action::PruneBuildCache,
         Action::Update,
     ];
+    for warning in unmatched_protect_patterns(snapshot, protect) {
+        planner.plan.notes.push(Note {
+            rule: PROTECT_NOTE.to_owned(),
+            message: warning,
+        });
+    }
     for phase in phases {
         for rule in rules.iter().filter(|r| r.action == phase) {
             match phase {
@@ -1068,4 +1077,53 @@ pub fn human(d: Duration) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// Protect patterns that match nothing on the host: a typo in a safety net fails silently
+/// otherwise (`postgress:*` protects nothing). Volume and network patterns are checked only
+/// when the snapshot lists volumes or networks.
+pub fn unmatched_protect_patterns(snapshot: &Snapshot, protect: &Protect) -> Vec<String> {
+    let mut out = Vec::new();
+    for pattern in &protect.images {
+        let used_by_container = snapshot
+            .containers
+            .iter()
+            .filter_map(container_ref)
+            .any(|r| pattern.matches(&r));
+        if !used_by_container && !snapshot.images.iter().any(|i| pattern.matches_any(&i.refs)) {
+            out.push(format!(
+                "protect.images pattern {:?} matches no image on this host",
+                pattern.as_str()
+            ));
+        }
+    }
+    for pattern in &protect.containers {
+        if !snapshot.containers.iter().any(|c| pattern.matches(&c.name)) {
+            out.push(format!(
+                "protect.containers pattern {:?} matches no container on this host",
+                pattern.as_str()
+            ));
+        }
+    }
+    if let Some(volumes) = &snapshot.volumes {
+        for pattern in &protect.volumes {
+            if !volumes.iter().any(|v| pattern.matches(&v.name)) {
+                out.push(format!(
+                    "protect.volumes pattern {:?} matches no volume on this host",
+                    pattern.as_str()
+                ));
+            }
+        }
+    }
+    if let Some(networks) = &snapshot.networks {
+        for pattern in &protect.networks {
+            if !networks.iter().any(|n| pattern.matches(&n.name)) {
+                out.push(format!(
+                    "protect.networks pattern {:?} matches no network on this host",
+                    pattern.as_str()
+                ));
+            }
+        }
+    }
+    out
 }

@@ -638,3 +638,29 @@ fn restart_older_than_counts_from_start_and_skips_unknown_or_young() {
     );
     assert_eq!(kept_reason(&plan, "worker-unknown"), "start time unknown");
 }
+
+#[test]
+fn protect_patterns_that_match_nothing_are_reported() {
+    let snapshot = Snapshot {
+        containers: vec![container("db-main", "running", DAY, None)],
+        images: vec![image("pg", &["postgres:16"], DAY)],
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nprotect:\n  images: [\"postgres:*\", \"postgress:*\"]\n  containers: [\"db-*\", \"dbb-*\"]\nrules:\n  - name: s\n    action: prune-containers\n",
+    );
+    let plan = run(&snapshot, &set);
+    let warnings: Vec<&str> = plan
+        .notes
+        .iter()
+        .filter(|n| n.rule == "protect")
+        .map(|n| n.message.as_str())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "protect.images pattern \"postgress:*\" matches no image on this host",
+            "protect.containers pattern \"dbb-*\" matches no container on this host",
+        ]
+    );
+}
