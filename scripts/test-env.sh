@@ -26,6 +26,8 @@
 set -euo pipefail
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/dockerd.sh
+. "$(dirname "$0")/lib/dockerd.sh"
 die() { log "error: $*"; exit 1; }
 
 [ $# -gt 0 ] || die "usage: $0 COMMAND [ARGS...]"
@@ -57,17 +59,8 @@ REGISTRY_PIDS=()
 cleanup() {
   local rc=$?
   set +e
-  if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
-    # Containers first (quickly), so dockerd's shutdown does not wait on them.
-    "$DOCKER_CLI" -H "unix://$DIR/docker.sock" ps -q 2>/dev/null | xargs -r "$DOCKER_CLI" -H "unix://$DIR/docker.sock" kill >/dev/null 2>&1
-    kill "$DOCKERD_PID" 2>/dev/null
-    for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$DOCKERD_PID" 2>/dev/null
-  fi
+  dockerd_stop "$DIR"
   for pid in "${REGISTRY_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  # Anything dockerd left mounted below our dir (overlay, shm, netns).
-  grep -o " $DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-  pkill -f "containerd.*$DIR" 2>/dev/null
   if [ "${SWAB_TEST_KEEP:-}" = 1 ] || { [ $rc -ne 0 ] && [ "${CI:-}" = true ]; }; then
     log "dockerd log tail ($DIR/dockerd.log):"; tail -n 20 "$DIR/dockerd.log" >&2
   fi
@@ -99,21 +92,10 @@ TLS="$DIR/tls"; mkdir -p "$TLS"
 
 # --- dockerd ----------------------------------------------------------------------------------
 TLS_PORT=$(free_port)
-mkdir -p "$DIR/data" "$DIR/exec"
-dockerd \
-  --data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$DIR/docker.pid" \
-  --host "unix://$DIR/docker.sock" --host "tcp://127.0.0.1:$TLS_PORT" \
+dockerd_start "$DIR" --host "tcp://127.0.0.1:$TLS_PORT" \
   --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
-  --bridge none --iptables=false --ip-masq=false --userland-proxy=false \
-  >"$DIR/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
+  || die "could not start dockerd"
 export DOCKER_HOST="unix://$DIR/docker.sock"
-for _ in $(seq 1 120); do
-  "$DOCKER_CLI" version >/dev/null 2>&1 && break
-  kill -0 "$DOCKERD_PID" 2>/dev/null || { tail -n 30 "$DIR/dockerd.log" >&2; die "dockerd exited"; }
-  sleep 0.5
-done
-"$DOCKER_CLI" version >/dev/null 2>&1 || { tail -n 30 "$DIR/dockerd.log" >&2; die "dockerd did not come up"; }
 
 # --- registries -------------------------------------------------------------------------------
 REG_PORT=$(free_port)
@@ -152,15 +134,7 @@ for port in "$REG_PORT" "$AUTH_PORT"; do
 done
 
 # --- test image -------------------------------------------------------------------------------
-ROOTFS="$DIR/rootfs"
-mkdir -p "$ROOTFS/bin" "$ROOTFS/tmp" "$ROOTFS/data" "$ROOTFS/etc"
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for applet in sh sleep echo cat true false ls touch test env printf wget nc id; do
-  ln -sf busybox "$ROOTFS/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$ROOTFS/etc/passwd"
-echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> "$ROOTFS/etc/passwd"
-tar -C "$ROOTFS" -cf "$DIR/rootfs.tar" .
+make_busybox_rootfs "$DIR"
 "$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null
 
 export SWAB_TEST_DIR="$DIR"

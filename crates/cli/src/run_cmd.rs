@@ -73,6 +73,12 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         plan,
         actions,
     );
+    tracing::info!(
+        api_calls = docker.requests_sent(),
+        actions = report.actions.len(),
+        failed = report.summary.failed,
+        "run finished"
+    );
     match args.format {
         OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         OutputFormat::Text => print(&render(&report, &selected, args.show_kept))?,

@@ -51,6 +51,8 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct Docker {
     transport: Arc<dyn Transport>,
+    /// Requests sent by this client and its clones, for run reports and benchmarks.
+    requests: Arc<std::sync::atomic::AtomicU64>,
     version: Arc<OnceCell<ApiVersion>>,
     timeout: Duration,
     max_line: usize,
@@ -78,6 +80,7 @@ impl Docker {
         let version = OnceCell::new_with(options.api_version);
         Docker {
             transport,
+            requests: Arc::default(),
             version: Arc::new(version),
             timeout: options.timeout,
             max_line: options.max_line,
@@ -97,6 +100,12 @@ impl Docker {
     /// The response timeout in force.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many requests this client (and its clones) has sent, version negotiation
+    /// included.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The endpoint, for messages.
@@ -209,6 +218,8 @@ impl Docker {
     }
 
     async fn send(&self, request: Request, what: &str) -> Result<Response> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = tokio::time::timeout(self.timeout, self.transport.send(request))
             .await
             .map_err(|_| Error::Timeout {
@@ -511,6 +522,7 @@ mod tests {
         ]);
         docker.version().await.unwrap();
         docker.version().await.unwrap();
+        assert_eq!(docker.requests_sent(), 3);
         assert_eq!(
             *t.seen.lock().unwrap(),
             ["GET /_ping", "GET /v1.43/version", "GET /v1.43/version"]

@@ -23,6 +23,8 @@
 //! An object selected by several rules is acted on once, by the first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -170,7 +172,8 @@ pub fn plan(
         state,
         now,
         plan: Plan::default(),
-        removed: HashSet::new(),
+        removed: FxHashSet::default(),
+        index: ImageIndex::new(snapshot),
     };
     let phases = [
         Action::PruneContainers,
@@ -227,13 +230,15 @@ pub fn containers_to_inspect(
                 && (r.matcher.older_than.is_some() || r.when.is_some())
         })
         .collect();
+    if rules.is_empty() && restart_rules.is_empty() {
+        return Vec::new();
+    }
     let images = ImageIndex::new(snapshot);
     snapshot
         .containers
         .iter()
         .filter(|c| {
-            let protected =
-                || protect.protects_container(&c.name, container_ref(c).as_ref(), &c.labels);
+            let protected = || protect.protects_container(&c.name, c.image_ref.as_ref(), &c.labels);
             let exited = matches!(
                 c.status(),
                 Some(ContainerStatus::Exited | ContainerStatus::Dead)
@@ -287,12 +292,16 @@ struct Planner<'a> {
     state: &'a State,
     now: SystemTime,
     plan: Plan,
-    /// IDs (and volume names) already acted on by an earlier rule.
-    removed: HashSet<String>,
+    /// IDs (and volume names) already acted on by an earlier rule, borrowed from the snapshot.
+    removed: FxHashSet<&'a str>,
+    /// Images by ID and the parsed references of containers, computed once per plan.
+    index: ImageIndex<'a>,
 }
 
 /// A candidate with what the trigger/target loop needs.
-struct Candidate {
+struct Candidate<'a> {
+    /// The object's ID, borrowed from the snapshot.
+    key: &'a str,
     action: PlannedAction,
     /// Least-recently-used ordering key: older first.
     last_used: Option<SystemTime>,
@@ -315,31 +324,21 @@ impl<'a> Planner<'a> {
         });
     }
 
-    fn removed_containers(&self) -> HashSet<&'a str> {
-        self.snapshot
-            .containers
-            .iter()
-            .filter(|c| self.removed.contains(&c.id))
-            .map(|c| c.id.as_str())
-            .collect()
-    }
-
     fn containers(&mut self, rule: &Rule) {
         let Some(budget) = self.trigger(rule) else {
             return;
         };
-        let images = ImageIndex::new(self.snapshot);
         let mut candidates = Vec::new();
         for c in &self.snapshot.containers {
-            if self.removed.contains(&c.id) || !container_selected(rule, c, &images) {
+            if self.removed.contains(c.id.as_str()) || !container_selected(rule, c, &self.index) {
                 continue;
             }
-            let image_ref = container_ref(c);
+            let image_ref = c.image_ref.as_ref();
             if self
                 .protect
-                .protects_container(&c.name, image_ref.as_ref(), &c.labels)
+                .protects_container(&c.name, image_ref, &c.labels)
             {
-                let why = container_protection(self.protect, c, image_ref.as_ref());
+                let why = container_protection(self.protect, c, image_ref);
                 self.keep(rule, &c.id, &c.name, why);
                 continue;
             }
@@ -377,6 +376,7 @@ impl<'a> Planner<'a> {
                 let _ = write!(reason, ", older than {}", human(minimum));
             }
             candidates.push(Candidate {
+                key: &c.id,
                 action: PlannedAction {
                     rule: rule.name.clone(),
                     op: Op::RemoveContainer { id: c.id.clone() },
@@ -391,18 +391,17 @@ impl<'a> Planner<'a> {
     }
 
     fn restarts(&mut self, rule: &Rule) {
-        let images = ImageIndex::new(self.snapshot);
         let mut candidates = Vec::new();
         for c in &self.snapshot.containers {
-            if self.removed.contains(&c.id) || !restart_selected(rule, c, &images) {
+            if self.removed.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
                 continue;
             }
-            let image_ref = container_ref(c);
+            let image_ref = c.image_ref.as_ref();
             if self
                 .protect
-                .protects_container(&c.name, image_ref.as_ref(), &c.labels)
+                .protects_container(&c.name, image_ref, &c.labels)
             {
-                let why = container_protection(self.protect, c, image_ref.as_ref());
+                let why = container_protection(self.protect, c, image_ref);
                 self.keep(rule, &c.id, &c.name, why);
                 continue;
             }
@@ -421,6 +420,7 @@ impl<'a> Planner<'a> {
                 reason = format!("up {}, longer than {}", human(up), human(minimum));
             }
             candidates.push(Candidate {
+                key: &c.id,
                 action: PlannedAction {
                     rule: rule.name.clone(),
                     op: Op::RestartContainer {
@@ -441,17 +441,16 @@ impl<'a> Planner<'a> {
         let Some(budget) = self.trigger(rule) else {
             return;
         };
-        let removed_containers = self.removed_containers();
-        let in_use = images_in_use(self.snapshot, &removed_containers);
-        let users = self.image_users(&removed_containers);
+        let in_use = images_in_use(self.snapshot, &self.removed);
+        let users = self.image_users();
         let kept_by_keep_latest = rule
             .keep_latest
             .map(|n| keep_latest(&self.snapshot.images, n))
             .unwrap_or_default();
 
-        let mut candidates: Vec<(&'a Image, Candidate)> = Vec::new();
+        let mut candidates: Vec<(&'a Image, Candidate<'a>)> = Vec::new();
         for image in &self.snapshot.images {
-            if self.removed.contains(&image.id) || !image_selected(rule, image) {
+            if self.removed.contains(image.id.as_str()) || !image_selected(rule, image) {
                 continue;
             }
             let name = image.display_name();
@@ -460,7 +459,7 @@ impl<'a> Planner<'a> {
                 self.keep(rule, &image.id, &name, why);
                 continue;
             }
-            if in_use.contains(&image.id) {
+            if in_use.contains(image.id.as_str()) {
                 let why = match users.get(image.id.as_str()) {
                     Some(user) => format!("in use by container {user}"),
                     None => "an ancestor of an image in use".to_owned(),
@@ -508,6 +507,7 @@ impl<'a> Planner<'a> {
             candidates.push((
                 image,
                 Candidate {
+                    key: &image.id,
                     action: PlannedAction {
                         rule: rule.name.clone(),
                         op: Op::RemoveImage {
@@ -534,31 +534,43 @@ impl<'a> Planner<'a> {
 
     /// A parent goes only if every child goes too (in this plan or earlier). Dropping a
     /// child may strand its parent, so this repeats until nothing changes.
-    fn drop_stranded_parents(&mut self, rule: &Rule, candidates: &mut Vec<(&'a Image, Candidate)>) {
+    fn drop_stranded_parents(
+        &mut self,
+        rule: &Rule,
+        candidates: &mut Vec<(&'a Image, Candidate<'a>)>,
+    ) {
         let children = self.children();
+        let mut going: FxHashSet<&str> = candidates.iter().map(|(i, _)| i.id.as_str()).collect();
+        going.extend(self.removed.iter().copied());
+        // One pass drops every parent with a child that stays; repeat only while a pass
+        // dropped something (a dropped child may strand its own parent): passes are bounded
+        // by the depth of the image chains, not by their number.
         loop {
-            let going: HashSet<&str> = candidates
-                .iter()
-                .map(|(i, _)| i.id.as_str())
-                .chain(self.removed.iter().map(String::as_str))
-                .collect();
-            let stranded: Option<usize> = candidates.iter().position(|(i, _)| {
-                children
-                    .get(i.id.as_str())
-                    .is_some_and(|kids| kids.iter().any(|k| !going.contains(k)))
+            let mut stranded: Vec<(&'a Image, &'a str)> = Vec::new();
+            candidates.retain(|(image, _)| {
+                let kid = children
+                    .get(image.id.as_str())
+                    .and_then(|kids| kids.iter().find(|k| !going.contains(*k)));
+                match kid {
+                    Some(kid) => {
+                        stranded.push((image, kid));
+                        false
+                    }
+                    None => true,
+                }
             });
-            let Some(index) = stranded else { break };
-            let (image, _) = candidates.remove(index);
-            let kid = children[image.id.as_str()]
-                .iter()
-                .find(|k| !going.contains(*k))
-                .map_or_else(String::new, |k| short_id(k).to_owned());
-            self.keep(
-                rule,
-                &image.id,
-                &image.display_name(),
-                format!("parent of image {kid}, which stays"),
-            );
+            if stranded.is_empty() {
+                break;
+            }
+            for (image, kid) in stranded {
+                going.remove(image.id.as_str());
+                self.keep(
+                    rule,
+                    &image.id,
+                    &image.display_name(),
+                    format!("parent of image {}, which stays", short_id(kid)),
+                );
+            }
         }
     }
 
@@ -569,10 +581,9 @@ impl<'a> Planner<'a> {
         let Some(volumes) = &self.snapshot.volumes else {
             return;
         };
-        let removed = self.removed_containers();
         let mut users: HashMap<&str, &str> = HashMap::new();
         for c in &self.snapshot.containers {
-            if !removed.contains(c.id.as_str()) {
+            if !self.removed.contains(c.id.as_str()) {
                 for v in &c.volumes {
                     users.entry(v.as_str()).or_insert(c.name.as_str());
                 }
@@ -581,7 +592,7 @@ impl<'a> Planner<'a> {
         let named_ok = rule.volumes == Some(VolumeScope::NamedSelected);
         let mut candidates = Vec::new();
         for v in volumes {
-            if self.removed.contains(&v.name)
+            if self.removed.contains(v.name.as_str())
                 || (!v.anonymous && !named_ok)
                 || !rule.matcher.matches_name(&v.name)
                 || !rule.matcher.matches_labels(&v.labels)
@@ -627,6 +638,7 @@ impl<'a> Planner<'a> {
                 "named volume"
             };
             candidates.push(Candidate {
+                key: &v.name,
                 action: PlannedAction {
                     rule: rule.name.clone(),
                     op: Op::RemoveVolume { id: v.name.clone() },
@@ -644,10 +656,9 @@ impl<'a> Planner<'a> {
         let Some(networks) = &self.snapshot.networks else {
             return;
         };
-        let removed = self.removed_containers();
         let mut users: HashMap<&str, &str> = HashMap::new();
         for c in &self.snapshot.containers {
-            if !removed.contains(c.id.as_str()) {
+            if !self.removed.contains(c.id.as_str()) {
                 for n in &c.networks {
                     users.entry(n.as_str()).or_insert(c.name.as_str());
                 }
@@ -655,7 +666,7 @@ impl<'a> Planner<'a> {
         }
         let mut candidates = Vec::new();
         for n in networks {
-            if self.removed.contains(&n.id)
+            if self.removed.contains(n.id.as_str())
                 || n.scope != "local"
                 || !rule.matcher.matches_name(&n.name)
                 || !rule.matcher.matches_labels(&n.labels)
@@ -696,6 +707,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             candidates.push(Candidate {
+                key: &n.id,
                 action: PlannedAction {
                     rule: rule.name.clone(),
                     op: Op::RemoveNetwork { id: n.id.clone() },
@@ -718,7 +730,7 @@ impl<'a> Planner<'a> {
             Some(d) => format!("build cache unused for {}", human(d)),
             None => "all unused build cache".to_owned(),
         };
-        self.removed.insert("build-cache".to_owned());
+        self.removed.insert("build-cache");
         self.plan.actions.push(PlannedAction {
             rule: rule.name.clone(),
             op: Op::PruneBuildCache {
@@ -755,7 +767,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Applies target, order and cap, and moves candidates into the plan.
-    fn commit(&mut self, rule: &Rule, mut candidates: Vec<Candidate>, budget: Budget) {
+    fn commit(&mut self, rule: &Rule, mut candidates: Vec<Candidate<'a>>, budget: Budget) {
         if !matches!(budget, Budget::Unlimited) {
             // Least recently used first; unknown times count as oldest.
             candidates.sort_by(|a, b| {
@@ -797,7 +809,7 @@ impl<'a> Planner<'a> {
                 *left = left.saturating_sub(c.action.bytes.unwrap_or(0));
             }
             taken += 1;
-            self.removed.insert(c.action.op.id().to_owned());
+            self.removed.insert(c.key);
             self.plan.actions.push(c.action);
         }
         if capped > 0 {
@@ -836,18 +848,18 @@ impl<'a> Planner<'a> {
     }
 
     /// A container name using each image, for reasons.
-    fn image_users(&self, ignoring: &HashSet<&str>) -> HashMap<&'a str, &'a str> {
-        let mut users = HashMap::new();
+    fn image_users(&self) -> FxHashMap<&'a str, &'a str> {
+        let mut users = FxHashMap::default();
         for c in &self.snapshot.containers {
-            if !ignoring.contains(c.id.as_str()) {
+            if !self.removed.contains(c.id.as_str()) {
                 users.entry(c.image_id.as_str()).or_insert(c.name.as_str());
             }
         }
         users
     }
 
-    fn children(&self) -> HashMap<&'a str, Vec<&'a str>> {
-        let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    fn children(&self) -> FxHashMap<&'a str, Vec<&'a str>> {
+        let mut children: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
         for image in &self.snapshot.images {
             if let Some(parent) = &image.parent_id {
                 children
@@ -933,9 +945,9 @@ fn percent(used: u64, total: u64) -> String {
     format!("{p:.1}%")
 }
 
-/// Looks up images by ID for container checks.
+/// Images by ID, built once per plan.
 struct ImageIndex<'a> {
-    by_id: HashMap<&'a str, &'a Image>,
+    by_id: FxHashMap<&'a str, &'a Image>,
 }
 
 impl<'a> ImageIndex<'a> {
@@ -947,18 +959,12 @@ impl<'a> ImageIndex<'a> {
 
     /// Every reference that names the container's image: what it was created with and the
     /// image's current tags and digests.
-    fn container_refs(&self, c: &Container) -> Vec<ImageRef> {
-        let mut refs: Vec<ImageRef> = container_ref(c).into_iter().collect();
-        if let Some(image) = self.by_id.get(c.image_id.as_str()) {
-            refs.extend(image.refs.iter().cloned());
-        }
-        refs
+    fn container_refs<'c>(&'c self, c: &'c Container) -> impl Iterator<Item = &'c ImageRef> {
+        let image = self.by_id.get(c.image_id.as_str());
+        c.image_ref
+            .iter()
+            .chain(image.into_iter().flat_map(|image| image.refs.iter()))
     }
-}
-
-/// The reference the container was created with, normalized.
-fn container_ref(c: &Container) -> Option<ImageRef> {
-    ImageRef::parse(&c.image).ok()
 }
 
 /// The cheap selectors of a prune-containers rule: status, name, labels, image.
@@ -969,7 +975,7 @@ fn container_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bo
     rule.matcher.matches_status(status)
         && rule.matcher.matches_name(&c.name)
         && rule.matcher.matches_labels(&c.labels)
-        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(&images.container_refs(c)))
+        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(images.container_refs(c)))
 }
 
 /// The selectors of a restart rule: running, name, labels, image.
@@ -977,7 +983,7 @@ fn restart_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool
     c.state == "running"
         && rule.matcher.matches_name(&c.name)
         && rule.matcher.matches_labels(&c.labels)
-        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(&images.container_refs(c)))
+        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(images.container_refs(c)))
 }
 
 /// The cheap selectors of a prune-images rule: dangling, references, labels.
@@ -990,27 +996,30 @@ fn image_selected(rule: &Rule, image: &Image) -> bool {
 }
 
 /// The image IDs `keep_latest: n` keeps, with the repository that keeps each.
-fn keep_latest(images: &[Image], n: u32) -> HashMap<&str, String> {
-    let mut by_repo: BTreeMap<String, Vec<&Image>> = BTreeMap::new();
+fn keep_latest(images: &[Image], n: u32) -> FxHashMap<&str, &str> {
+    let mut by_repo: BTreeMap<&str, Vec<&Image>> = BTreeMap::new();
     for image in images {
-        let repos: HashSet<String> = image
-            .tags
+        // Tag references only (digest references have no tag): an image counts once per
+        // repository however many tags it has there.
+        let mut repos: Vec<&str> = image
+            .refs
             .iter()
-            .filter_map(|t| ImageRef::parse(t).ok())
-            .map(|r| r.repository())
+            .filter(|r| r.tag().is_some())
+            .map(ImageRef::repository_str)
             .collect();
+        repos.sort_unstable();
+        repos.dedup();
         for repo in repos {
             by_repo.entry(repo).or_default().push(image);
         }
     }
-    let mut kept = HashMap::new();
+    let mut kept = FxHashMap::default();
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     for (repo, mut list) in by_repo {
         // Newest first; ties broken by ID so the choice is deterministic.
         list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         for image in list.into_iter().take(n) {
-            kept.entry(image.id.as_str())
-                .or_insert_with(|| repo.clone());
+            kept.entry(image.id.as_str()).or_insert(repo);
         }
     }
     kept
@@ -1088,8 +1097,8 @@ pub fn unmatched_protect_patterns(snapshot: &Snapshot, protect: &Protect) -> Vec
         let used_by_container = snapshot
             .containers
             .iter()
-            .filter_map(container_ref)
-            .any(|r| pattern.matches(&r));
+            .filter_map(|c| c.image_ref.as_ref())
+            .any(|r| pattern.matches(r));
         if !used_by_container && !snapshot.images.iter().any(|i| pattern.matches_any(&i.refs)) {
             out.push(format!(
                 "protect.images pattern {:?} matches no image on this host",

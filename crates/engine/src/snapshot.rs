@@ -41,6 +41,8 @@ pub struct Container {
     pub image_id: String,
     /// The image as the user named it when creating the container.
     pub image: String,
+    /// [`Container::image`] parsed and normalized, when it is a reference (not an ID).
+    pub image_ref: Option<ImageRef>,
     /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
     pub state: String,
     /// Creation time.
@@ -58,6 +60,12 @@ pub struct Container {
 }
 
 impl Container {
+    /// Sets the image reference the container was created with, parsed.
+    pub fn set_image(&mut self, reference: &str) {
+        reference.clone_into(&mut self.image);
+        self.image_ref = ImageRef::parse(reference).ok();
+    }
+
     /// The pruneable status, `None` for running, paused, restarting and removing containers.
     pub fn status(&self) -> Option<ContainerStatus> {
         ContainerStatus::parse(&self.state)
@@ -74,6 +82,7 @@ impl Container {
             name: c.name().to_owned(),
             image_id: c.image_id.clone(),
             image: c.image.clone(),
+            image_ref: ImageRef::parse(&c.image).ok(),
             state: c.state.clone(),
             created: from_unix(c.created),
             finished_at: None,
@@ -413,23 +422,24 @@ async fn inspect_candidates(
 }
 
 /// The IDs of images some container references, and of their ancestors (a parent image is
-/// needed by its children's containers too).
-pub fn images_in_use<S: std::hash::BuildHasher>(
-    snapshot: &Snapshot,
+/// needed by its children's containers too). Containers whose IDs are in `ignoring` (removed
+/// earlier in the same plan) do not count.
+pub fn images_in_use<'a, S: std::hash::BuildHasher>(
+    snapshot: &'a Snapshot,
     ignoring: &HashSet<&str, S>,
-) -> HashSet<String> {
-    let parents: HashMap<&str, &str> = snapshot
+) -> rustc_hash::FxHashSet<&'a str> {
+    let parents: rustc_hash::FxHashMap<&str, &str> = snapshot
         .images
         .iter()
         .filter_map(|i| i.parent_id.as_deref().map(|p| (i.id.as_str(), p)))
         .collect();
-    let mut used = HashSet::new();
+    let mut used = rustc_hash::FxHashSet::default();
     for c in &snapshot.containers {
         if ignoring.contains(c.id.as_str()) {
             continue;
         }
         let mut id = c.image_id.as_str();
-        while used.insert(id.to_owned()) {
+        while used.insert(id) {
             match parents.get(id) {
                 Some(parent) => id = parent,
                 None => break,

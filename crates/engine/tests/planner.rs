@@ -50,6 +50,7 @@ fn container(name: &str, state: &str, created: u64, finished: Option<u64>) -> Co
         name: name.to_owned(),
         image_id: "sha256:base".to_owned(),
         image: "base:1".to_owned(),
+        image_ref: swab_rules::ImageRef::parse("base:1").ok(),
         state: state.to_owned(),
         created: ago(created),
         finished_at: finished.and_then(ago),
@@ -165,9 +166,9 @@ fn protection_by_label_pattern_and_image_always_wins() {
     let mut labelled = container("labelled", "exited", DAY, Some(DAY));
     labelled.labels = labels(&[("swab.protect", "true")]);
     let mut db = container("db-main", "exited", DAY, Some(DAY));
-    db.image = "postgres:16".to_owned();
+    db.set_image("postgres:16");
     let mut pg = container("pg-other", "exited", DAY, Some(DAY));
-    pg.image = "postgres:16".to_owned();
+    pg.set_image("postgres:16");
     let snapshot = Snapshot {
         containers: vec![
             labelled,

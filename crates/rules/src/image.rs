@@ -24,6 +24,9 @@ const MAX_TAG_LEN: usize = 128;
 pub struct ImageRef {
     registry: String,
     path: String,
+    /// `registry/path`, computed once: patterns match against it for every object on the
+    /// host, so building it per match would allocate hundreds of thousands of times.
+    repository: String,
     tag: Option<String>,
     digest: Option<String>,
 }
@@ -190,6 +193,7 @@ impl ImageRef {
             (None, Some(_)) => None,
         };
         Ok(Self {
+            repository: format!("{registry}/{path}"),
             registry: registry.to_owned(),
             path,
             tag,
@@ -220,7 +224,12 @@ impl ImageRef {
     /// The full repository name without tag or digest,
     /// e.g. `docker.io/library/nginx`. `keep_latest` groups images by this.
     pub fn repository(&self) -> String {
-        format!("{}/{}", self.registry, self.path)
+        self.repository.clone()
+    }
+
+    /// [`ImageRef::repository`] without allocating.
+    pub fn repository_str(&self) -> &str {
+        &self.repository
     }
 
     /// The short form `docker` prints: `nginx:1.25`, `myorg/app:latest`,
@@ -334,7 +343,7 @@ impl ImagePattern {
     /// Whether the reference matches: name glob, and the tag and digest
     /// globs when the pattern has them.
     pub fn matches(&self, image: &ImageRef) -> bool {
-        if !glob::matches(&self.name, &image.repository()) {
+        if !glob::matches(&self.name, image.repository_str()) {
             return false;
         }
         if let Some(tag) = &self.tag {
