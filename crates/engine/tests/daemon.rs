@@ -600,3 +600,56 @@ async fn restart_rule_restarts_only_long_running_matches() {
     assert_ne!(after.started_at, before, "the container was restarted");
     env().cli(&["rm", "-f", &name]);
 }
+
+#[tokio::test]
+async fn disk_pressure_triggers_use_real_df_and_filesystem_figures() {
+    let docker = docker();
+    let test_id = unique("pressure");
+    let repo = unique("swab-pressure");
+    let ids: Vec<String> = (0..2)
+        .map(|n| {
+            env().import_image(
+                &format!("{repo}:{n}"),
+                &[("swab-test", &test_id), ("n", &n.to_string())],
+            )
+        })
+        .collect();
+    let rule = |when: &str| {
+        rules(&format!(
+            "version: 1\nrules:\n  - name: p\n    action: prune-images\n    when:\n      {when}\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+        ))
+    };
+    // Never true: nothing planned, and the report says why.
+    for when in ["images_size_above: 1000TB", "disk_usage_above: 100%"] {
+        let (_, plan) = plan_now(&docker, &rule(when)).await;
+        assert!(plan.actions.is_empty(), "{when}: {plan:?}");
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.message.starts_with("not triggered")),
+            "{when}: {:?}",
+            plan.notes
+        );
+    }
+    // Images take more than 1 byte, and the daemon's filesystem is more than 1% used: both
+    // triggers hold, read from /system/df and statvfs on the daemon's root dir.
+    let (snapshot, plan) = plan_now(&docker, &rule("disk_usage_above: 1%")).await;
+    let fs = snapshot
+        .disk
+        .unwrap()
+        .filesystem
+        .expect("local daemon: filesystem figures");
+    assert!(fs.total > 0 && fs.used > 0);
+    assert_eq!(plan.actions.len(), 2, "{plan:?}");
+    let (snapshot, plan) = plan_now(&docker, &rule("images_size_above: 1B")).await;
+    assert!(snapshot.disk.unwrap().images_size > 0);
+    assert_eq!(plan.actions.len(), 2);
+    let reports = run_plan(&plan, &docker).await;
+    assert!(
+        reports.iter().all(|r| r.status == Status::Done),
+        "{reports:?}"
+    );
+    for id in ids {
+        assert!(docker.inspect_image(&id).await.unwrap_err().is_not_found());
+    }
+}
