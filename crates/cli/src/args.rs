@@ -124,4 +124,15 @@ pub struct RunArgs {
     /// List every object a rule considered and kept, with the reason.
     #[arg(long)]
     pub show_kept: bool,
+
+    /// If another swab is acting on this host, wait this long for it (e.g. `5m`) instead of
+    /// exiting at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_lock: Option<humantime::Duration>,
+}
+
+/// A humantime duration: `90s`, `5m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<humantime::Duration, String> {
+    text.parse::<humantime::Duration>()
+        .map_err(|e| format!("{e}; expected a duration such as 30s, 5m or 1h"))
 }

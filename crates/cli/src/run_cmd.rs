@@ -2,15 +2,13 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
-use std::time::SystemTime;
+use std::time::Duration;
 
-use anyhow::Context as _;
-use swab_engine::exec::{DryRun, Engine};
-use swab_engine::plan::Plan;
-use swab_engine::report::{ActionReport, Report, Status, Summary};
-use swab_engine::snapshot::{GatherStats, LocalFilesystem};
-use swab_engine::state::{self, State};
-use swab_engine::{exec, format_bytes, plan, snapshot};
+use swab_engine::lock::{HostLock, lock_path_for};
+use swab_engine::report::{ActionReport, Report, Status};
+use swab_engine::run::{RunOptions, run_rules};
+use swab_engine::state;
+use swab_engine::{format_bytes, plan};
 use swab_rules::{Rule, RuleSet};
 
 use crate::args::{GlobalArgs, OutputFormat, RunArgs};
@@ -24,55 +22,33 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(&resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
-    let mut state = State::load(&state_path).context("cannot load swab's state")?;
-
-    let started = SystemTime::now();
-    let (snapshot, gathered) = snapshot::gather(
+    // Real runs take the host lock, so a daemon and a CI job never act at the same time.
+    let lock = if dry_run {
+        None
+    } else {
+        let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
+        Some(HostLock::acquire(&lock_path_for(&state_path), wait).await?)
+    };
+    let bar = Progress::new(args.format, dry_run, 0);
+    let options = RunOptions {
+        dry_run,
+        parallel: usize::from(args.parallel),
+    };
+    let report = run_rules(
         &docker,
+        &rules,
         &selected,
-        &rules.protect,
-        &LocalFilesystem,
-        usize::from(args.parallel),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "cannot read the state of the Docker host at {}",
-            resolved.endpoint
-        )
-    })?;
-    log_gather(&gathered, &snapshot);
-    state.observe(&snapshot, started);
-    let plan = plan::plan(&snapshot, &selected, &rules.protect, &state, started);
-
-    let recorder = DryRun::new();
-    let engine: &dyn Engine = if dry_run { &recorder } else { &docker };
-    let bar = Progress::new(args.format, dry_run, plan.actions.len());
-    let actions = exec::execute(
-        &plan,
-        engine,
-        usize::from(args.parallel),
+        &state_path,
+        options,
+        lock.as_ref(),
         &|report: &ActionReport| {
             log_action(report);
             bar.tick(report);
         },
     )
-    .await;
+    .await?;
     bar.finish();
-
-    if !dry_run {
-        // The record of use outlives this run; losing it only makes swab more cautious.
-        if let Err(err) = state.save(&state_path) {
-            tracing::warn!(error = %format!("{err:#}"), "cannot save swab's state");
-        }
-    }
-    let report = build_report(
-        &resolved.endpoint.to_string(),
-        dry_run,
-        started,
-        plan,
-        actions,
-    );
+    drop(lock);
     tracing::info!(
         api_calls = docker.requests_sent(),
         actions = report.actions.len(),
@@ -91,7 +67,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
 }
 
 /// The rules named with `--rule`, in file order; all rules when none are named.
-fn select<'a>(rules: &'a RuleSet, names: &[String]) -> anyhow::Result<Vec<&'a Rule>> {
+pub fn select<'a>(rules: &'a RuleSet, names: &[String]) -> anyhow::Result<Vec<&'a Rule>> {
     if names.is_empty() {
         return Ok(rules.rules.iter().collect());
     }
@@ -117,38 +93,7 @@ fn select<'a>(rules: &'a RuleSet, names: &[String]) -> anyhow::Result<Vec<&'a Ru
         .collect())
 }
 
-fn build_report(
-    host: &str,
-    dry_run: bool,
-    started: SystemTime,
-    plan: Plan,
-    actions: Vec<ActionReport>,
-) -> Report {
-    Report {
-        swab_version: env!("CARGO_PKG_VERSION"),
-        dry_run,
-        host: host.to_owned(),
-        started_at: humantime::format_rfc3339_seconds(started).to_string(),
-        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        summary: Summary::of(&actions),
-        actions,
-        kept: plan.kept,
-        notes: plan.notes,
-    }
-}
-
-fn log_gather(stats: &GatherStats, snapshot: &snapshot::Snapshot) {
-    tracing::info!(
-        containers = snapshot.containers.len(),
-        images = snapshot.images.len(),
-        api_calls = stats.api_calls,
-        container_inspects = stats.container_inspects,
-        image_inspects = stats.image_inspects,
-        "snapshot taken"
-    );
-}
-
-fn log_action(report: &ActionReport) {
+pub fn log_action(report: &ActionReport) {
     let status = status_word(report.status);
     match report.status {
         Status::Failed | Status::RolledBack => tracing::error!(
@@ -176,16 +121,14 @@ fn status_word(status: Status) -> &'static str {
 struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    fn new(format: OutputFormat, dry_run: bool, total: usize) -> Progress {
-        let show = format == OutputFormat::Text
-            && !dry_run
-            && total > 0
-            && std::io::stderr().is_terminal();
+    /// `_total` is unknown until the plan exists, so the bar counts up with a spinner.
+    fn new(format: OutputFormat, dry_run: bool, _total: usize) -> Progress {
+        let show = format == OutputFormat::Text && !dry_run && std::io::stderr().is_terminal();
         Progress(show.then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
+            let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template("{spinner} {pos} done {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             bar
         }))

@@ -9,7 +9,10 @@
 //! - [`exec`]: the executor, which runs a plan through the narrow [`exec::Engine`] trait. The
 //!   Docker client implements it; [`exec::DryRun`] records instead, so a dry run walks the
 //!   exact path of a real run;
-//! - [`report`]: the JSON report that CI jobs read.
+//! - [`report`]: the JSON report that CI jobs read;
+//! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
+//!   and the daemon; [`lock`]: the host-wide lock around real runs;
+//! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps).
 //!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
@@ -18,10 +21,13 @@
 #![deny(missing_docs)]
 
 pub mod exec;
+pub mod lock;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod snapshot;
 pub mod state;
+pub mod timetable;
 
 /// Bytes as a short decimal size (`1.2 GB`), the unit Docker's own CLI uses.
 pub fn format_bytes(n: u64) -> String {

@@ -126,6 +126,15 @@ impl State {
         self.images.retain(|id, _| present.contains(id.as_str()));
     }
 
+    /// Folds another record in, keeping the newer time for every image: used to write back
+    /// without losing what another swab recorded in the meantime.
+    pub fn merge(&mut self, other: &State) {
+        for (id, record) in &other.images {
+            let mine = self.images.entry(id.clone()).or_default();
+            mine.last_used = mine.last_used.max(record.last_used);
+        }
+    }
+
     /// Reads the state file; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<State, StateError> {
         let text = match std::fs::read(path) {
