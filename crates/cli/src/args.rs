@@ -56,6 +56,9 @@ pub enum Command {
     Plan(RunArgs),
     /// Run the selected rules now (all by default), ignoring their schedules.
     Run(RunCommand),
+    /// Run as a background service: fire each scheduled rule at its time until SIGTERM.
+    /// SIGHUP re-reads the rules (an invalid file keeps the old rules running).
+    Daemon(DaemonArgs),
     /// Check rule files: print each rule, what it matches and its next fire times, or every
     /// error with its file, line and column (exit 2).
     Validate(ValidateArgs),
@@ -135,4 +138,42 @@ pub struct RunArgs {
 pub fn parse_duration(text: &str) -> Result<humantime::Duration, String> {
     text.parse::<humantime::Duration>()
         .map_err(|e| format!("{e}; expected a duration such as 30s, 5m or 1h"))
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Rule file. Default: the built-in rules (`swab rules show-default`).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+
+    /// Run every scheduled rule once at start; otherwise the first runs wait for their
+    /// schedule. Fires missed while swab was not running are never replayed.
+    #[arg(long)]
+    pub run_on_start: bool,
+
+    /// Also reload the rules when the rule file changes (checked every 2 s).
+    #[arg(long)]
+    pub watch: bool,
+
+    /// State file with image last-used times (see `swab run --help`).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
+
+    /// Operations in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
+    /// How long a due run waits for another swab (e.g. a CI job's `swab run`) that holds the
+    /// host lock before it is skipped.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub wait_lock: humantime::Duration,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9847 or :9847
+    /// (loopback). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Check the flags and the rule file, then exit.
+    #[arg(long)]
+    pub check_config: bool,
 }

@@ -3,9 +3,11 @@
 
 mod args;
 mod connect;
+mod daemon_cmd;
 mod doctor;
 mod exit;
 mod logging;
+mod metrics;
 mod output;
 mod rules_cmd;
 mod run_cmd;
@@ -18,7 +20,12 @@ use crate::args::{Cli, Command, RulesCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.log_format, cli.global.verbose);
+    // A service logs one line per action by default; the other commands only warn.
+    let verbose = match cli.command {
+        Command::Daemon(_) => cli.global.verbose.max(1),
+        _ => cli.global.verbose,
+    };
+    logging::init(cli.global.log_format, verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
+            Command::Daemon(args) => daemon_cmd::run(&cli.global, args).await,
             Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
             Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,

@@ -12,7 +12,8 @@
 //! - [`report`]: the JSON report that CI jobs read;
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
 //!   and the daemon; [`lock`]: the host-wide lock around real runs;
-//! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps).
+//! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps);
+//!   [`events`]: last-used tracking from the event stream; [`notify`]: webhooks.
 //!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
@@ -20,8 +21,10 @@
 
 #![deny(missing_docs)]
 
+pub mod events;
 pub mod exec;
 pub mod lock;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -151,6 +151,41 @@ pub struct Report {
 }
 
 impl Report {
+    /// One line for humans and chat: what changed and what failed.
+    pub fn headline(&self) -> String {
+        let s = &self.summary;
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (s.containers_removed, "container"),
+            (s.images_removed, "image"),
+            (s.volumes_removed, "volume"),
+            (s.networks_removed, "network"),
+            (s.containers_restarted, "restart"),
+            (s.containers_recreated, "update"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        let what = if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join(", ")
+        };
+        let verb = if self.dry_run {
+            "would reclaim"
+        } else {
+            "reclaimed"
+        };
+        format!(
+            "swab on {}: {verb} {} ({what}); {} skipped, {} failed",
+            self.host,
+            crate::format_bytes(s.bytes_reclaimed),
+            s.skipped,
+            s.failed
+        )
+    }
+
     /// True when some action failed (exit code 1).
     pub fn has_failures(&self) -> bool {
         self.summary.failed > 0

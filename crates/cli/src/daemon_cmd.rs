@@ -1,0 +1,320 @@
+//! `swab daemon`: fires each scheduled rule at its time, until SIGTERM/SIGINT.
+//!
+//! The loop only sleeps: the [`Timetable`] says when the next rule is due, and the loop waits
+//! for that moment, a signal, or (with `--watch`) a changed rule file. Rules due at the same
+//! time run together in one run, one run at a time, under the host lock, so a rule still
+//! running when it is due again is not started twice (its missed fires are logged and
+//! skipped). A signal that arrives during a run is handled when the run is over: the action
+//! in flight always finishes.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use swab_docker::Docker;
+use swab_engine::lock::{HostLock, lock_path_for};
+use swab_engine::run::{RunOptions, run_rules};
+use swab_engine::state::{self, State};
+use swab_engine::timetable::Timetable;
+use swab_engine::{events, notify};
+use swab_rules::{Rule, RuleSet};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::args::{DaemonArgs, GlobalArgs};
+use crate::metrics::Metrics;
+
+/// Everything a run needs that does not change between runs.
+struct Daemon {
+    docker: Docker,
+    state_path: PathBuf,
+    lock_path: PathBuf,
+    options: RunOptions,
+    wait_lock: Duration,
+    metrics: Metrics,
+    http: reqwest::Client,
+    memory: Arc<Mutex<State>>,
+    /// Per rule: how long to wait before retrying after the daemon was unreachable.
+    backoff: HashMap<String, Duration>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
+    let mut rules = crate::rules_cmd::load(args.rules.as_deref())?;
+    let scheduled = rules.rules.iter().filter(|r| r.schedule.is_some()).count();
+    if args.check_config {
+        crate::output::print(&format!(
+            "swab daemon: configuration OK: {} rules, {scheduled} scheduled ({})\n",
+            rules.rules.len(),
+            rules.source_name
+        ))?;
+        return Ok(crate::exit::SUCCESS);
+    }
+    let resolved = crate::connect::resolve(global)?;
+    let docker = crate::connect::client(&resolved)?;
+    let state_path = args.state.clone().unwrap_or_else(state::default_path);
+    let metrics = Metrics::new();
+    if let Some(addr) = &args.metrics_addr {
+        start_metrics(&metrics, addr).await?;
+    }
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (up_tx, mut up_rx) = watch::channel(false);
+    let memory = Arc::new(Mutex::new(State::new()));
+    let tracker = tokio::spawn(events::track(
+        docker.clone(),
+        memory.clone(),
+        shutdown_rx,
+        up_tx,
+    ));
+
+    let mut daemon = Daemon {
+        docker,
+        lock_path: lock_path_for(&state_path),
+        state_path,
+        options: RunOptions {
+            dry_run: false,
+            parallel: usize::from(args.parallel),
+        },
+        wait_lock: args.wait_lock.into(),
+        metrics,
+        http: reqwest::Client::new(),
+        memory,
+        backoff: HashMap::new(),
+    };
+    let seed = host_seed();
+    let mut table = Timetable::new(&all(&rules), now(), seed);
+    let rules_file = args.rules.clone().filter(|p| p.as_os_str() != "-");
+    let mut rules_mtime = rules_file.as_deref().and_then(mtime);
+    tracing::info!(
+        endpoint = %resolved.endpoint,
+        rules = rules.rules.len(),
+        scheduled,
+        next = ?table.next_wakeup(),
+        "swab daemon started"
+    );
+    if args.run_on_start {
+        let names: Vec<String> = rules
+            .rules
+            .iter()
+            .filter(|r| r.schedule.is_some())
+            .map(|r| r.name.clone())
+            .collect();
+        daemon.run_batch(&rules, &names, &mut table).await;
+    }
+
+    let mut watch_tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let sleep = sleep_until(table.next_wakeup());
+        tokio::select! {
+            () = sleep => {
+                let due = table.take_due(&all(&rules), now());
+                for d in due.iter().filter(|d| d.skipped > 0) {
+                    tracing::warn!(rule = %d.rule, skipped = d.skipped, "fires skipped while busy or down");
+                }
+                let names: Vec<String> = due.into_iter().map(|d| d.rule).collect();
+                if !names.is_empty() {
+                    daemon.run_batch(&rules, &names, &mut table).await;
+                }
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => reload(args.rules.as_deref(), &mut rules, &mut table, seed, "SIGHUP"),
+            _ = watch_tick.tick(), if args.watch && rules_file.is_some() => {
+                let now = rules_file.as_deref().and_then(mtime);
+                if now != rules_mtime {
+                    rules_mtime = now;
+                    reload(args.rules.as_deref(), &mut rules, &mut table, seed, "rule file changed");
+                }
+            }
+            Ok(()) = up_rx.changed() => daemon.metrics.set_docker_up(*up_rx.borrow()),
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
+    if let Ok(lock) = HostLock::acquire(&daemon.lock_path, Duration::from_secs(5)).await {
+        daemon.flush_memory(&lock);
+    }
+    tracing::info!("swab daemon stopped");
+    Ok(crate::exit::SUCCESS)
+}
+
+impl Daemon {
+    /// Runs the named rules together, under the host lock.
+    async fn run_batch(&mut self, rules: &RuleSet, names: &[String], table: &mut Timetable) {
+        let selected: Vec<&Rule> = rules
+            .rules
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .collect();
+        let lock = match HostLock::acquire(&self.lock_path, self.wait_lock).await {
+            Ok(lock) => lock,
+            Err(err) => {
+                tracing::warn!(rules = ?names, error = %err, "run skipped");
+                return;
+            }
+        };
+        self.flush_memory(&lock);
+        let started = Instant::now();
+        let result = run_rules(
+            &self.docker,
+            rules,
+            &selected,
+            &self.state_path,
+            self.options,
+            Some(&lock),
+            &crate::run_cmd::log_action,
+        )
+        .await;
+        drop(lock);
+        match result {
+            Ok(report) => {
+                if report.actions.is_empty() {
+                    tracing::debug!(rules = ?names, "{}", report.headline());
+                } else {
+                    tracing::info!(rules = ?names, "{}", report.headline());
+                }
+                for note in &report.notes {
+                    tracing::warn!(rule = %note.rule, "{}", note.message);
+                }
+                let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let unix = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+                self.metrics.record_run(names, &report, elapsed, unix);
+                for name in names {
+                    self.backoff.remove(name);
+                }
+                notify::send_all(&self.http, &rules.notify, &report).await;
+            }
+            Err(err) if err.is_unreachable() => {
+                self.metrics.record_unreachable();
+                for name in names {
+                    let wait = self.backoff.get(name).map_or(Duration::from_secs(5), |b| {
+                        (*b * 2).min(Duration::from_secs(300))
+                    });
+                    self.backoff.insert(name.clone(), wait);
+                    let retry = now() + chrono::TimeDelta::from_std(wait).unwrap_or_default();
+                    table.retry_at(name, retry);
+                }
+                tracing::warn!(rules = ?names, error = %format!("{err:#}"), "Docker daemon unreachable; will retry");
+            }
+            Err(err) => tracing::error!(rules = ?names, error = %format!("{err:#}"), "run failed"),
+        }
+    }
+
+    /// Writes the uses the event stream recorded into the state file (merging with it).
+    fn flush_memory(&self, _lock: &HostLock) {
+        let Ok(memory) = self.memory.lock() else {
+            return;
+        };
+        if memory.images.is_empty() {
+            return;
+        }
+        let result = State::load(&self.state_path).and_then(|mut on_disk| {
+            on_disk.merge(&memory);
+            on_disk.save(&self.state_path)
+        });
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "cannot save swab's state");
+        }
+    }
+}
+
+async fn start_metrics(metrics: &Metrics, addr: &str) -> anyhow::Result<()> {
+    let addr = metrics_addr(addr)?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the metrics endpoint is reachable from other hosts");
+    }
+    let bound = metrics
+        .clone()
+        .serve(addr)
+        .await
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    tracing::info!("metrics on http://{bound}/metrics");
+    Ok(())
+}
+
+/// The wall clock, read here at the edge only.
+fn now() -> chrono::DateTime<Utc> {
+    chrono::DateTime::from(SystemTime::now())
+}
+
+fn all(rules: &RuleSet) -> Vec<&Rule> {
+    rules.rules.iter().collect()
+}
+
+/// Re-reads the rules; an invalid file is logged with every located error and the old rules
+/// keep running.
+fn reload(path: Option<&Path>, rules: &mut RuleSet, table: &mut Timetable, seed: u64, why: &str) {
+    match crate::rules_cmd::load(path) {
+        Ok(new) => {
+            *rules = new;
+            *table = Timetable::new(&all(rules), now(), seed);
+            tracing::info!(
+                why,
+                rules = rules.rules.len(),
+                next = ?table.next_wakeup(),
+                "rules reloaded"
+            );
+        }
+        Err(err) => {
+            tracing::error!(
+                why,
+                "rules not reloaded; the previous rules keep running: {err:#}"
+            );
+        }
+    }
+}
+
+async fn sleep_until(at: Option<chrono::DateTime<Utc>>) {
+    match at {
+        Some(at) => {
+            let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(wait).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// A seed that is stable for this host and differs between hosts, for jitter.
+fn host_seed() -> u64 {
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        });
+    let mut hasher = DefaultHasher::new();
+    id.trim().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `host:port`, `[v6]:port`, or `:port` (loopback).
+fn metrics_addr(text: &str) -> anyhow::Result<SocketAddr> {
+    let full = if text.starts_with(':') {
+        format!("127.0.0.1{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse().map_err(|_| {
+        crate::exit::UsageError(format!(
+            "--metrics-addr {text:?}: expected host:port such as 127.0.0.1:9847 or :9847"
+        ))
+        .into()
+    })
+}

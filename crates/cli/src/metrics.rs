@@ -1,0 +1,204 @@
+//! The optional Prometheus endpoint of `swab daemon` (`--metrics-addr`, off by default).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use swab_engine::report::{Report, Status};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    status: String,
+}
+
+/// The daemon's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    runs: Family<RunLabels, Counter>,
+    actions: Family<ActionLabels, Counter>,
+    bytes: Counter,
+    updates: Family<RunLabels, Counter>,
+    last_run: Family<RuleLabels, Gauge>,
+    last_duration_ms: Family<RuleLabels, Gauge>,
+    docker_up: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("swab");
+        let m = Metrics {
+            registry: Arc::new(Mutex::new(Registry::default())),
+            runs: Family::default(),
+            actions: Family::default(),
+            bytes: Counter::default(),
+            updates: Family::default(),
+            last_run: Family::default(),
+            last_duration_ms: Family::default(),
+            docker_up: Gauge::default(),
+        };
+        registry.register(
+            "runs",
+            "Runs, by result (ok, failed, unreachable)",
+            m.runs.clone(),
+        );
+        registry.register("actions", "Actions, by kind and status", m.actions.clone());
+        registry.register(
+            "reclaimed_bytes",
+            "Bytes reclaimed (estimated for images)",
+            m.bytes.clone(),
+        );
+        registry.register(
+            "updates",
+            "Image updates, by result (applied, rolled_back)",
+            m.updates.clone(),
+        );
+        registry.register(
+            "rule_last_run_timestamp_seconds",
+            "Unix time of each rule's last run",
+            m.last_run.clone(),
+        );
+        registry.register(
+            "rule_last_run_duration_milliseconds",
+            "Duration of each rule's last run",
+            m.last_duration_ms.clone(),
+        );
+        registry.register(
+            "docker_up",
+            "1 when the Docker daemon answered last time, else 0",
+            m.docker_up.clone(),
+        );
+        *m.registry.lock().expect("fresh mutex") = registry;
+        m
+    }
+
+    /// Records a run of `rules` that produced `report`.
+    pub fn record_run(&self, rules: &[String], report: &Report, duration_ms: i64, unix_now: i64) {
+        let result = if report.has_failures() {
+            "failed"
+        } else {
+            "ok"
+        };
+        self.runs
+            .get_or_create(&RunLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+        for a in &report.actions {
+            let status = match a.status {
+                Status::Planned => "planned",
+                Status::Done => "done",
+                Status::Skipped => "skipped",
+                Status::Failed => "failed",
+                Status::RolledBack => "rolled_back",
+            };
+            self.actions
+                .get_or_create(&ActionLabels {
+                    action: a.action.to_owned(),
+                    status: status.to_owned(),
+                })
+                .inc();
+            if a.action == "recreate_container" {
+                let result = if a.status == Status::Done {
+                    "applied"
+                } else {
+                    "rolled_back"
+                };
+                self.updates
+                    .get_or_create(&RunLabels {
+                        result: result.to_owned(),
+                    })
+                    .inc();
+            }
+        }
+        self.bytes.inc_by(report.summary.bytes_reclaimed);
+        for rule in rules {
+            let labels = RuleLabels { rule: rule.clone() };
+            self.last_run.get_or_create(&labels).set(unix_now);
+            self.last_duration_ms
+                .get_or_create(&labels)
+                .set(duration_ms);
+        }
+        self.docker_up.set(1);
+    }
+
+    /// Records a run that could not reach the daemon.
+    pub fn record_unreachable(&self) {
+        self.runs
+            .get_or_create(&RunLabels {
+                result: "unreachable".to_owned(),
+            })
+            .inc();
+        self.docker_up.set(0);
+    }
+
+    /// Sets daemon reachability from the event stream.
+    pub fn set_docker_up(&self, up: bool) {
+        self.docker_up.set(i64::from(up));
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        out
+    }
+
+    /// Serves `/metrics` on `addr` until the process ends.
+    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let metrics = self.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let metrics = metrics.clone();
+                        async move {
+                            if req.uri().path() == "/metrics" {
+                                Response::builder()
+                                    .header(
+                                        "content-type",
+                                        "text/plain; version=0.0.4; charset=utf-8",
+                                    )
+                                    .body(Full::new(Bytes::from(metrics.encode())))
+                            } else {
+                                Response::builder()
+                                    .status(StatusCode::NOT_FOUND)
+                                    .body(Full::new(Bytes::from_static(b"only /metrics here\n")))
+                            }
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(bound)
+    }
+}
