@@ -64,6 +64,12 @@ impl Swab {
         self
     }
 
+    /// The temp HOME of this run.
+    #[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
+    pub fn home_path(&self) -> PathBuf {
+        self.home.path().to_owned()
+    }
+
     /// Runs in the temp HOME, so relative paths name files written with `home_file`.
     pub fn in_home(mut self) -> Self {
         self.in_home = true;
@@ -126,6 +132,86 @@ impl Swab {
             stdout,
             stderr,
         }
+    }
+}
+
+/// A `swab` process left running (the daemon), with its stderr going to a file.
+pub struct Running {
+    child: std::process::Child,
+    log: PathBuf,
+    _home: tempfile::TempDir,
+}
+
+impl Swab {
+    /// Starts the binary and returns at once; stderr is collected in a file.
+    #[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
+    pub fn spawn(self) -> Running {
+        let log = self.home.path().join("swab.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_swab"));
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .current_dir(self.home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        Running {
+            child: cmd.spawn().expect("cannot start swab"),
+            log,
+            _home: self.home,
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
+impl Running {
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`, up to `timeout`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("log lacks {needle:?} after {timeout:?}:\n{}", self.log());
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// Waits for the process to exit, up to `timeout`; returns its exit code.
+    #[track_caller]
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> i32 {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("swab did not exit within {timeout:?}:\n{}", self.log());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

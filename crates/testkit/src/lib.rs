@@ -163,3 +163,146 @@ impl TestEnv {
         self.cli(&args)
     }
 }
+
+/// A second private dockerd that one test owns, for tests that must stop or restart a
+/// daemon (the shared one serves every other test in parallel). Same flags as
+/// `scripts/lib/dockerd.sh`; everything lives below the shared test dir.
+#[derive(Debug)]
+pub struct PrivateDaemon {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// `unix://.../docker.sock`.
+    pub host: String,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateDaemon {
+    /// Starts a daemon and imports the busybox test image into it.
+    pub fn start() -> PrivateDaemon {
+        let dir = env().dir.join(unique("extra-dockerd"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut daemon = PrivateDaemon {
+            host: format!("unix://{}/docker.sock", dir.display()),
+            dir,
+            child: None,
+        };
+        daemon.launch();
+        daemon.cli(&[
+            "import",
+            "-c",
+            "CMD [\"/bin/sh\"]",
+            &env().rootfs.display().to_string(),
+            &env().image,
+        ]);
+        daemon
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("dockerd.log"))
+            .unwrap();
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(self.dir.join("data"))
+            .arg("--exec-root")
+            .arg(self.dir.join("exec"))
+            .arg("--pidfile")
+            .arg(self.dir.join("docker.pid"))
+            .arg("--host")
+            .arg(&self.host)
+            .args([
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start dockerd");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if self.try_cli(&["version"]).success {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!(
+            "private dockerd did not come up; see {}/dockerd.log",
+            self.dir.display()
+        );
+    }
+
+    /// Stops the daemon (SIGTERM, then waits).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let prefix = self.dir.display().to_string();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        points.sort_unstable_by(|a, b| b.cmp(a));
+        for point in points {
+            let _ = Command::new("umount").args(["-l", point]).status();
+        }
+    }
+
+    /// Stops and starts the daemon again on the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// The docker CLI against this daemon; panics on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.try_cli(args);
+        assert!(
+            out.success,
+            "docker {} failed: {}",
+            args.join(" "),
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// The docker CLI against this daemon.
+    pub fn try_cli(&self, args: &[&str]) -> Output {
+        let out = Command::new(&env().docker_cli)
+            .arg("-H")
+            .arg(&self.host)
+            .args(args)
+            .env("DOCKER_CONFIG", env().dir.join("docker-cli-config"))
+            .output()
+            .expect("cannot run the docker CLI");
+        Output {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for PrivateDaemon {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
