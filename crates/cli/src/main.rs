@@ -5,6 +5,8 @@ mod args;
 mod connect;
 mod daemon_cmd;
 mod doctor;
+#[cfg(test)]
+mod examples_check;
 mod exit;
 mod logging;
 mod metrics;
