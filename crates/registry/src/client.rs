@@ -303,16 +303,26 @@ impl RegistryClient {
         credentials: CredentialStore,
         options: RegistryOptions,
     ) -> Result<Self, RegistryError> {
+        // reqwest drops `Authorization` on redirects to another host; on top of that, never
+        // follow a redirect from HTTPS down to plain HTTP, and follow few.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let downgrade = attempt.url().scheme() == "http"
+                && attempt.previous().iter().any(|u| u.scheme() == "https");
+            if downgrade {
+                attempt.error("refusing to follow a redirect from HTTPS to plain HTTP")
+            } else if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .user_agent(options.user_agent.clone())
+            .redirect(redirects)
             .build()
-            .map_err(|source| RegistryError::Transport {
-                registry: String::new(),
-                url: String::new(),
-                source,
-            })?;
+            .map_err(RegistryError::ClientSetup)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

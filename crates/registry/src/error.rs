@@ -116,6 +116,9 @@ pub enum RegistryError {
         /// What went wrong.
         reason: String,
     },
+    /// The HTTP client could not be built (the TLS backend failed to initialize).
+    #[error("cannot set up the registry HTTP client")]
+    ClientSetup(#[source] reqwest::Error),
     /// The docker CLI config file exists but cannot be read or parsed.
     #[error("cannot use docker config {}: {reason}", path.display())]
     Config {
