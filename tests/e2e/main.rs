@@ -7,4 +7,5 @@ mod daemon;
 mod doctor;
 mod harness;
 mod run;
+mod updates;
 mod validate;

@@ -59,6 +59,9 @@ pub enum Command {
     /// Run as a background service: fire each scheduled rule at its time until SIGTERM.
     /// SIGHUP re-reads the rules (an invalid file keeps the old rules running).
     Daemon(DaemonArgs),
+    /// Monitor only: compare the images that `update` rules keep fresh with their registries.
+    /// Pulls and changes nothing.
+    Updates(UpdatesArgs),
     /// Check rule files: print each rule, what it matches and its next fire times, or every
     /// error with its file, line and column (exit 2).
     Validate(ValidateArgs),
@@ -176,4 +179,15 @@ pub struct DaemonArgs {
     /// Check the flags and the rule file, then exit.
     #[arg(long)]
     pub check_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdatesArgs {
+    /// Rule file. Default: the built-in rules (which have no update rules).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }

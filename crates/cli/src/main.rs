@@ -13,6 +13,7 @@ mod metrics;
 mod output;
 mod rules_cmd;
 mod run_cmd;
+mod updates_cmd;
 
 use std::process::ExitCode;
 
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             Command::Daemon(args) => daemon_cmd::run(&cli.global, args).await,
             Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
             Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
+            Command::Updates(args) => updates_cmd::run(&cli.global, args).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }

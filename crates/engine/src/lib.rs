@@ -13,7 +13,9 @@
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
 //!   and the daemon; [`lock`]: the host-wide lock around real runs;
 //! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps);
-//!   [`events`]: last-used tracking from the event stream; [`notify`]: webhooks.
+//!   [`events`]: last-used tracking from the event stream; [`notify`]: webhooks;
+//! - [`updates`]: which references `update` rules keep fresh (pure; look-ups are the
+//!   caller's).
 //!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
@@ -31,6 +33,7 @@ pub mod run;
 pub mod snapshot;
 pub mod state;
 pub mod timetable;
+pub mod updates;
 
 /// Bytes as a short decimal size (`1.2 GB`), the unit Docker's own CLI uses.
 pub fn format_bytes(n: u64) -> String {
