@@ -215,36 +215,7 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
             }
         }
     }
-    let s = &report.summary;
-    let verb = if report.dry_run {
-        "would reclaim"
-    } else {
-        "reclaimed"
-    };
-    let mut parts = Vec::new();
-    for (n, what) in [
-        (s.containers_removed, "container"),
-        (s.images_removed, "image"),
-        (s.volumes_removed, "volume"),
-        (s.networks_removed, "network"),
-        (s.containers_restarted, "restart"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
-        }
-    }
-    let what = if parts.is_empty() {
-        "nothing".to_owned()
-    } else {
-        parts.join(", ")
-    };
-    let _ = writeln!(
-        out,
-        "\n{verb} {} ({what}); {} skipped, {} failed",
-        format_bytes(s.bytes_reclaimed),
-        s.skipped,
-        s.failed
-    );
+    let _ = writeln!(out, "\n{}", report.summary_line());
     out
 }
 

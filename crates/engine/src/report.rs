@@ -151,8 +151,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// One line for humans and chat: what changed and what failed.
-    pub fn headline(&self) -> String {
+    /// What the run did, in words: `reclaimed 1.2 GB (3 containers, 1 image); 0 skipped,
+    /// 0 failed` (`would reclaim` for a dry run).
+    pub fn summary_line(&self) -> String {
         let s = &self.summary;
         let mut parts = Vec::new();
         for (n, what) in [
@@ -178,12 +179,16 @@ impl Report {
             "reclaimed"
         };
         format!(
-            "swab on {}: {verb} {} ({what}); {} skipped, {} failed",
-            self.host,
+            "{verb} {} ({what}); {} skipped, {} failed",
             crate::format_bytes(s.bytes_reclaimed),
             s.skipped,
             s.failed
         )
+    }
+
+    /// One line for logs and chat: the host and [`Report::summary_line`].
+    pub fn headline(&self) -> String {
+        format!("swab on {}: {}", self.host, self.summary_line())
     }
 
     /// True when some action failed (exit code 1).
