@@ -10,10 +10,11 @@
 //! - containers go first, then restarts, then images children-before-parents, then volumes,
 //!   networks and build cache; a parent image is skipped when one of its children was not
 //!   removed, since removing the parent's tag would only strip the tag;
-//! - an image with several tags is checked for containers created since planning before any
-//!   tag is removed, and if the last removal still meets a conflict, the removed tags are put
-//!   back; a dangling image is checked for tags added since planning before it is deleted by
-//!   ID. No tag is ever lost.
+//! - images are deleted by ID, never by a tag that may have moved to another image since
+//!   planning; an image with several tags is checked for containers created since planning
+//!   and for its current tags before any tag is removed, and if the final removal still
+//!   meets a conflict, the removed tags are put back; a dangling image is checked for tags
+//!   added since planning. No tag is ever lost, and no unplanned image is ever touched.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -157,16 +158,29 @@ impl Engine for Docker {
 }
 
 /// A dry-run engine: records every call it would make and succeeds, answering the
-/// executor's questions from the plan's own view of the world.
+/// executor's questions from the plan's own view of the world (no new users, the planned
+/// tags), so it makes exactly the calls a real run on unchanged state would make.
 #[derive(Debug, Default)]
 pub struct DryRun {
     calls: Mutex<Vec<String>>,
+    tags: HashMap<String, Vec<String>>,
 }
 
 impl DryRun {
-    /// A fresh recorder.
-    pub fn new() -> DryRun {
-        DryRun::default()
+    /// A recorder for `plan`.
+    pub fn for_plan(plan: &Plan) -> DryRun {
+        let tags = plan
+            .actions
+            .iter()
+            .filter_map(|a| match &a.op {
+                Op::RemoveImage { id, tags, .. } => Some((id.clone(), tags.clone())),
+                _ => None,
+            })
+            .collect();
+        DryRun {
+            calls: Mutex::default(),
+            tags,
+        }
     }
 
     /// The mutating calls a real run would make, in order.
@@ -204,8 +218,9 @@ impl Engine for DryRun {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    fn image_tags(&self, _image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
-        Box::pin(async { Ok(Vec::new()) })
+    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        let tags = self.tags.get(image_id).cloned().unwrap_or_default();
+        Box::pin(async move { Ok(tags) })
     }
 
     fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
@@ -412,7 +427,15 @@ async fn run_one(action: &PlannedAction, engine: &dyn Engine) -> ActionReport {
     }
 }
 
-/// Removes an image without ever losing a tag: see the module docs.
+/// Removes an image without ever losing a tag or touching another image: see the module
+/// docs.
+///
+/// Images are deleted by ID, never by tag: a tag may have moved to another image since
+/// planning (a `docker pull`), and deleting it by name would untag, or delete, an image no
+/// rule selected. By ID, the daemon removes the image's one tag with it; if the tag moved
+/// away, the planned image is dangling now and goes while the other image keeps its tag;
+/// a second tag added since planning, or a new container, makes the daemon refuse (409),
+/// and the action is skipped.
 async fn remove_image(
     action: &PlannedAction,
     id: &str,
@@ -420,75 +443,64 @@ async fn remove_image(
     engine: &dyn Engine,
 ) -> ActionReport {
     let skipped = |why: String| ActionReport::from_action(action, Status::Skipped, Some(why), None);
-    let failed = |why: String| ActionReport::from_action(action, Status::Failed, Some(why), None);
+    let refused = |err: &Error, note: &str| {
+        ActionReport::from_action(action, classify(err), Some(format!("{err}{note}")), None)
+    };
+    let done = || ActionReport::from_action(action, success(engine), None, action.bytes);
 
-    if tags.is_empty() {
-        // Deleting by ID would also delete a tag added since planning: look first.
-        match engine.image_tags(id).await {
-            Ok(now) if !now.is_empty() => {
-                return skipped(format!("tagged {} since planning", now.join(", ")));
-            }
-            Ok(_) => {}
-            Err(err) => {
-                return ActionReport::from_action(
-                    action,
-                    classify(&err),
-                    Some(err.to_string()),
-                    None,
-                );
+    if tags.len() <= 1 {
+        if tags.is_empty() {
+            // Deleting by ID would also delete a tag added since planning: look first.
+            match engine.image_tags(id).await {
+                Ok(now) if !now.is_empty() => {
+                    return skipped(format!("tagged {} since planning", now.join(", ")));
+                }
+                Ok(_) => {}
+                Err(err) => return refused(&err, ""),
             }
         }
         return match engine.remove_image(id).await {
-            Ok(_) => ActionReport::from_action(action, success(engine), None, action.bytes),
-            Err(err) => {
-                ActionReport::from_action(action, classify(&err), Some(err.to_string()), None)
-            }
+            Ok(_) => done(),
+            Err(err) => refused(&err, ""),
         };
     }
 
-    if tags.len() > 1 {
-        // Untagging succeeds even while a container uses the image, as long as another tag
-        // remains: check for users before touching any tag.
-        match engine.containers_using(id).await {
-            Ok(users) if !users.is_empty() => {
-                return skipped(format!(
-                    "in use by container {} (created since planning)",
-                    users.join(", ")
-                ));
-            }
-            Ok(_) => {}
-            Err(err) => return failed(err.to_string()),
+    // Several tags. Untagging succeeds even while a container uses the image, as long as
+    // another tag remains: check for users before touching any tag.
+    match engine.containers_using(id).await {
+        Ok(users) if !users.is_empty() => {
+            return skipped(format!(
+                "in use by container {} (created since planning)",
+                users.join(", ")
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => {
+            return ActionReport::from_action(action, Status::Failed, Some(err.to_string()), None);
         }
     }
-
+    // Untag only what points at this image now, then delete it by ID with its last tag.
+    let current = match engine.image_tags(id).await {
+        Ok(current) => current,
+        Err(err) => return refused(&err, ""),
+    };
     let mut untagged: Vec<&str> = Vec::new();
-    let (last, others) = tags.split_last().expect("tags is not empty");
-    for tag in others {
+    for tag in current.iter().skip(1) {
         match engine.remove_image(tag).await {
             Ok(_) => untagged.push(tag),
             // Someone else removed the tag already: nothing to restore.
             Err(err) if err.is_not_found() => {}
             Err(err) => {
                 let restored = restore_tags(engine, id, &untagged).await;
-                return ActionReport::from_action(
-                    action,
-                    classify(&err),
-                    Some(format!("{err}{restored}")),
-                    None,
-                );
+                return refused(&err, &restored);
             }
         }
     }
-    match engine.remove_image(last).await {
-        Ok(_) => ActionReport::from_action(action, success(engine), None, action.bytes),
+    match engine.remove_image(id).await {
+        Ok(_) => done(),
         Err(err) => {
             let restored = restore_tags(engine, id, &untagged).await;
-            ActionReport::from_action(
-                action,
-                classify(&err),
-                Some(format!("{err}{restored}")),
-                None,
-            )
+            refused(&err, &restored)
         }
     }
 }
@@ -524,6 +536,7 @@ mod tests {
         conflicts: Vec<&'static str>,
         failures: Vec<&'static str>,
         users: Vec<String>,
+        tags: Vec<String>,
         calls: Mutex<Vec<String>>,
     }
 
@@ -570,7 +583,8 @@ mod tests {
             Box::pin(async move { Ok(users) })
         }
         fn image_tags(&self, _: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
-            Box::pin(async { Ok(Vec::new()) })
+            let tags = self.tags.clone();
+            Box::pin(async move { Ok(tags) })
         }
         fn remove_image(
             &self,
@@ -633,7 +647,8 @@ mod tests {
     #[tokio::test]
     async fn a_late_conflict_on_the_last_tag_restores_the_removed_tags() {
         let engine = Scripted {
-            conflicts: vec!["app:3"],
+            conflicts: vec!["sha256:i"],
+            tags: vec!["app:1".into(), "app:2".into(), "app:3".into()],
             ..Scripted::default()
         };
         let reports = run(
@@ -643,15 +658,15 @@ mod tests {
         .await;
         assert_eq!(reports[0].status, Status::Skipped);
         let error = reports[0].error.as_deref().unwrap();
-        assert!(error.contains("restored tags app:1, app:2"), "{error}");
+        assert!(error.contains("restored tags app:2, app:3"), "{error}");
         assert_eq!(
             engine.calls(),
             [
-                "rmi app:1",
                 "rmi app:2",
                 "rmi app:3",
-                "tag sha256:i app:1",
-                "tag sha256:i app:2"
+                "rmi sha256:i",
+                "tag sha256:i app:2",
+                "tag sha256:i app:3"
             ]
         );
     }
@@ -692,7 +707,7 @@ mod tests {
     #[tokio::test]
     async fn children_go_before_parents_and_a_failed_child_keeps_its_parent() {
         let engine = Scripted {
-            failures: vec!["child-b:1"],
+            failures: vec!["sha256:cb"],
             ..Scripted::default()
         };
         let actions = vec![
@@ -704,8 +719,8 @@ mod tests {
         let reports = run(actions, &engine).await;
         let calls = engine.calls();
         let pos = |c: &str| calls.iter().position(|x| x == c).unwrap();
-        assert!(pos("rmi child-a:1") < pos("rmi parent-a:1"), "{calls:?}");
-        assert!(!calls.contains(&"rmi parent-b:1".to_owned()), "{calls:?}");
+        assert!(pos("rmi sha256:ca") < pos("rmi sha256:pa"), "{calls:?}");
+        assert!(!calls.contains(&"rmi sha256:pb".to_owned()), "{calls:?}");
         assert_eq!(reports[2].status, Status::Skipped);
         assert!(reports[2].error.as_deref().unwrap().contains("child image"));
         // Reports come back in plan order.
@@ -717,7 +732,10 @@ mod tests {
 
     #[tokio::test]
     async fn dry_run_records_and_reports_planned() {
-        let engine = DryRun::new();
+        let engine = DryRun::for_plan(&Plan {
+            actions: vec![image("sha256:i", &["a:1", "a:2"], None)],
+            ..Plan::default()
+        });
         let reports = run(
             vec![container("c1"), image("sha256:i", &["a:1", "a:2"], None)],
             &engine,
@@ -728,8 +746,8 @@ mod tests {
             engine.calls(),
             [
                 "remove_container c1",
-                "remove_image a:1",
-                "remove_image a:2"
+                "remove_image a:2",
+                "remove_image sha256:i"
             ]
         );
     }

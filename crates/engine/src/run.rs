@@ -85,7 +85,7 @@ pub async fn run_rules(
     state.observe(&snapshot, started);
     let plan = plan::plan(&snapshot, selected, &rules.protect, &state, started);
 
-    let recorder = DryRun::new();
+    let recorder = DryRun::for_plan(&plan);
     let engine: &dyn Engine = if options.dry_run { &recorder } else { docker };
     let actions = exec::execute(&plan, engine, options.parallel, progress).await;
 

@@ -275,11 +275,12 @@ async fn parent_child_chain_is_removed_child_first() {
         reports.iter().all(|r| r.status == Status::Done),
         "{reports:?}"
     );
+    // By ID, never by tag: a tag may have moved to another image since planning.
     assert_eq!(
         recording.calls(),
         [
-            format!("remove_image {child}"),
-            format!("remove_image {base}")
+            format!("remove_image {child_id}"),
+            format!("remove_image {parent_id}")
         ]
     );
     assert!(
@@ -423,7 +424,7 @@ async fn dry_run_makes_the_same_calls_as_the_real_run() {
         "version: 1\nrules:\n  - name: c\n    action: prune-containers\n    match:\n      labels: [\"{lbl}\"]\n  - name: i\n    action: prune-images\n    match:\n      labels: [\"{lbl}\"]\n  - name: v\n    action: prune-volumes\n    match:\n      labels: [\"{lbl}\"]\n"
     ));
     let (_, dry_plan) = plan_now(&docker, &set).await;
-    let recorder = DryRun::new();
+    let recorder = DryRun::for_plan(&dry_plan);
     let dry = run_plan(&dry_plan, &recorder).await;
     assert!(dry.iter().all(|r| r.status == Status::Planned));
     assert_eq!(dry_plan.actions.len(), 3 + 2 + 1, "{dry_plan:?}");
@@ -652,4 +653,59 @@ async fn disk_pressure_triggers_use_real_df_and_filesystem_figures() {
     for id in ids {
         assert!(docker.inspect_image(&id).await.unwrap_err().is_not_found());
     }
+}
+
+#[tokio::test]
+async fn a_tag_moved_to_another_image_after_planning_is_never_touched() {
+    let docker = docker();
+    let test_id = unique("moved");
+    let single = format!("{}:1", unique("swab-moved-single"));
+    let multi = unique("swab-moved-multi");
+    let old_single = env().import_image(&single, &[("swab-test", &test_id), ("v", "old1")]);
+    let old_multi = env().import_image(
+        &format!("{multi}:a"),
+        &[("swab-test", &test_id), ("v", "old2")],
+    );
+    env().cli(&["tag", &format!("{multi}:a"), &format!("{multi}:b")]);
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert_eq!(plan.actions.len(), 2, "{plan:?}");
+
+    // Between plan and execution, a `docker pull` moves `single` and `multi:a` to new images
+    // (which no rule selected: they lack the label).
+    let new_single = env().import_image(&single, &[("v", "new1")]);
+    let new_multi = env().import_image(&format!("{multi}:a"), &[("v", "new2")]);
+
+    let reports = run_plan(&plan, &docker).await;
+    assert!(
+        reports.iter().all(|r| r.status == Status::Done),
+        "{reports:?}"
+    );
+    // The planned images are gone...
+    assert!(
+        docker
+            .inspect_image(&old_single)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        docker
+            .inspect_image(&old_multi)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    // ...and the images the tags moved to keep them.
+    assert_eq!(
+        docker.inspect_image(&new_single).await.unwrap().repo_tags,
+        std::slice::from_ref(&single)
+    );
+    assert_eq!(
+        docker.inspect_image(&new_multi).await.unwrap().repo_tags,
+        [format!("{multi}:a")]
+    );
+    env().cli(&["rmi", &single, &format!("{multi}:a")]);
 }
