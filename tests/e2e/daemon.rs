@@ -342,4 +342,72 @@ mod with_daemon {
         daemon.signal(Signal::TERM);
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), 0);
     }
+
+    #[test]
+    fn metrics_endpoint_and_json_logs() {
+        use std::io::{Read, Write};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let test_id = unique("d-metrics");
+        let label = format!("swab-test={test_id}");
+        let victim = stopped(&label);
+        let mut daemon = swab()
+            .home_file("r.yaml", &rule("fast", &label))
+            .args([
+                "-H",
+                &env().docker_host,
+                "--log-format",
+                "json",
+                "daemon",
+                "--rules",
+                "r.yaml",
+                "--state",
+                "state.json",
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .spawn();
+        wait_gone(&victim, Duration::from_secs(10));
+        daemon.wait_for_log("remove_container", Duration::from_secs(5));
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.contains("swab_runs_total{result=\"ok\"}"),
+            "{response}"
+        );
+        assert!(
+            response.contains("swab_actions_total{action=\"remove_container\",status=\"done\"} 1"),
+            "{response}"
+        );
+        assert!(
+            response.contains("swab_rule_last_run_timestamp_seconds{rule=\"fast\"}"),
+            "{response}"
+        );
+        assert!(response.contains("swab_docker_up 1"), "{response}");
+        // Every log line is a JSON object, and the action line carries rule, object, status.
+        let log = daemon.log();
+        for line in log.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(v.get("level").is_some(), "{line}");
+        }
+        let action = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["fields"]["action"] == "remove_container")
+            .expect("an action line");
+        assert_eq!(action["fields"]["rule"], "fast");
+        assert_eq!(action["fields"]["object"], victim.as_str());
+        assert_eq!(action["fields"]["status"], "done");
+        daemon.signal(Signal::TERM);
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), 0);
+    }
 }
