@@ -218,11 +218,7 @@ impl Daemon {
         if memory.images.is_empty() {
             return;
         }
-        let result = State::load(&self.state_path).and_then(|mut on_disk| {
-            on_disk.merge(&memory);
-            on_disk.save(&self.state_path)
-        });
-        if let Err(err) = result {
+        if let Err(err) = memory.merge_into_file(&self.state_path, false) {
             tracing::warn!(error = %err, "cannot save swab's state");
         }
     }

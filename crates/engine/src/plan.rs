@@ -172,6 +172,7 @@ pub fn plan(
         state,
         now,
         plan: Plan::default(),
+        acted: FxHashSet::default(),
         removed: FxHashSet::default(),
         index: ImageIndex::new(snapshot),
     };
@@ -292,7 +293,11 @@ struct Planner<'a> {
     state: &'a State,
     now: SystemTime,
     plan: Plan,
-    /// IDs (and volume names) already acted on by an earlier rule, borrowed from the snapshot.
+    /// IDs (and volume names) an earlier rule already acted on: each object is acted on
+    /// once. Borrowed from the snapshot.
+    acted: FxHashSet<&'a str>,
+    /// The subset that is *removed* (not restarted): what no longer uses images, volumes and
+    /// networks once the plan is carried out.
     removed: FxHashSet<&'a str>,
     /// Images by ID and the parsed references of containers, computed once per plan.
     index: ImageIndex<'a>,
@@ -330,15 +335,11 @@ impl<'a> Planner<'a> {
         };
         let mut candidates = Vec::new();
         for c in &self.snapshot.containers {
-            if self.removed.contains(c.id.as_str()) || !container_selected(rule, c, &self.index) {
+            if self.acted.contains(c.id.as_str()) || !container_selected(rule, c, &self.index) {
                 continue;
             }
-            let image_ref = c.image_ref.as_ref();
-            if self
-                .protect
-                .protects_container(&c.name, image_ref, &c.labels)
-            {
-                let why = container_protection(self.protect, c, image_ref);
+            if container_protected(self.protect, c, &self.index) {
+                let why = container_protection(self.protect, c, &self.index);
                 self.keep(rule, &c.id, &c.name, why);
                 continue;
             }
@@ -393,15 +394,11 @@ impl<'a> Planner<'a> {
     fn restarts(&mut self, rule: &Rule) {
         let mut candidates = Vec::new();
         for c in &self.snapshot.containers {
-            if self.removed.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
+            if self.acted.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
                 continue;
             }
-            let image_ref = c.image_ref.as_ref();
-            if self
-                .protect
-                .protects_container(&c.name, image_ref, &c.labels)
-            {
-                let why = container_protection(self.protect, c, image_ref);
+            if container_protected(self.protect, c, &self.index) {
+                let why = container_protection(self.protect, c, &self.index);
                 self.keep(rule, &c.id, &c.name, why);
                 continue;
             }
@@ -450,7 +447,7 @@ impl<'a> Planner<'a> {
 
         let mut candidates: Vec<(&'a Image, Candidate<'a>)> = Vec::new();
         for image in &self.snapshot.images {
-            if self.removed.contains(image.id.as_str()) || !image_selected(rule, image) {
+            if self.acted.contains(image.id.as_str()) || !image_selected(rule, image) {
                 continue;
             }
             let name = image.display_name();
@@ -530,6 +527,48 @@ impl<'a> Planner<'a> {
             candidates.into_iter().map(|(_, c)| c).collect(),
             budget,
         );
+        // The cap or the target may have held a child back after the parents were chosen:
+        // a parent whose child stays must stay too.
+        self.unplan_parents_of_kept_children(rule);
+    }
+
+    /// Takes back this rule's image removals whose image has a child that stays, repeating
+    /// while that strands further parents.
+    fn unplan_parents_of_kept_children(&mut self, rule: &Rule) {
+        let children = self.children();
+        loop {
+            let stranded: Vec<usize> = self
+                .plan
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.rule == rule.name && matches!(a.op, Op::RemoveImage { .. }))
+                .filter(|(_, a)| {
+                    children
+                        .get(a.op.id())
+                        .is_some_and(|kids| kids.iter().any(|k| !self.removed.contains(k)))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if stranded.is_empty() {
+                return;
+            }
+            for i in stranded.into_iter().rev() {
+                let action = self.plan.actions.remove(i);
+                self.removed.remove(action.op.id());
+                self.acted.remove(action.op.id());
+                let kid = children[action.op.id()]
+                    .iter()
+                    .find(|k| !self.removed.contains(*k))
+                    .map_or_else(String::new, |k| short_id(k).to_owned());
+                self.keep(
+                    rule,
+                    action.op.id(),
+                    &action.name,
+                    format!("parent of image {kid}, which stays"),
+                );
+            }
+        }
     }
 
     /// A parent goes only if every child goes too (in this plan or earlier). Dropping a
@@ -592,7 +631,7 @@ impl<'a> Planner<'a> {
         let named_ok = rule.volumes == Some(VolumeScope::NamedSelected);
         let mut candidates = Vec::new();
         for v in volumes {
-            if self.removed.contains(v.name.as_str())
+            if self.acted.contains(v.name.as_str())
                 || (!v.anonymous && !named_ok)
                 || !rule.matcher.matches_name(&v.name)
                 || !rule.matcher.matches_labels(&v.labels)
@@ -666,7 +705,7 @@ impl<'a> Planner<'a> {
         }
         let mut candidates = Vec::new();
         for n in networks {
-            if self.removed.contains(n.id.as_str())
+            if self.acted.contains(n.id.as_str())
                 || n.scope != "local"
                 || !rule.matcher.matches_name(&n.name)
                 || !rule.matcher.matches_labels(&n.labels)
@@ -722,7 +761,7 @@ impl<'a> Planner<'a> {
     }
 
     fn build_cache(&mut self, rule: &Rule) {
-        if self.trigger(rule).is_none() || self.removed.contains("build-cache") {
+        if self.trigger(rule).is_none() || self.acted.contains("build-cache") {
             return;
         }
         let unused_for = rule.matcher.unused_for.or(rule.matcher.older_than);
@@ -730,7 +769,7 @@ impl<'a> Planner<'a> {
             Some(d) => format!("build cache unused for {}", human(d)),
             None => "all unused build cache".to_owned(),
         };
-        self.removed.insert("build-cache");
+        self.acted.insert("build-cache");
         self.plan.actions.push(PlannedAction {
             rule: rule.name.clone(),
             op: Op::PruneBuildCache {
@@ -809,7 +848,10 @@ impl<'a> Planner<'a> {
                 *left = left.saturating_sub(c.action.bytes.unwrap_or(0));
             }
             taken += 1;
-            self.removed.insert(c.key);
+            self.acted.insert(c.key);
+            if !matches!(c.action.op, Op::RestartContainer { .. }) {
+                self.removed.insert(c.key);
+            }
             self.plan.actions.push(c.action);
         }
         if capped > 0 {
@@ -1025,15 +1067,29 @@ fn keep_latest(images: &[Image], n: u32) -> FxHashMap<&str, &str> {
     kept
 }
 
-fn container_protection(protect: &Protect, c: &Container, image: Option<&ImageRef>) -> String {
+/// Whether a container is protected: by name, labels, the image it was created from, or
+/// any current reference of its image. The last matters after a re-pull: the daemon then
+/// reports the container's image as a bare ID, and `protect.images: [postgres]` must still
+/// keep the old postgres container.
+fn container_protected(protect: &Protect, c: &Container, images: &ImageIndex<'_>) -> bool {
+    protect.protects_container(&c.name, c.image_ref.as_ref(), &c.labels)
+        || images
+            .by_id
+            .get(c.image_id.as_str())
+            .is_some_and(|image| protect.images.iter().any(|p| p.matches_any(&image.refs)))
+}
+
+fn container_protection(protect: &Protect, c: &Container, images: &ImageIndex<'_>) -> String {
     if let Some(pattern) = protect.containers.iter().find(|p| p.matches(&c.name)) {
         return format!(
             "protected by protect.containers pattern {:?}",
             pattern.as_str()
         );
     }
-    if let Some(image) = image
-        && let Some(pattern) = protect.images.iter().find(|p| p.matches(image))
+    if let Some(pattern) = protect
+        .images
+        .iter()
+        .find(|p| p.matches_any(images.container_refs(c)))
     {
         return format!(
             "its image is protected by protect.images pattern {:?}",

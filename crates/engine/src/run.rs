@@ -91,11 +91,7 @@ pub async fn run_rules(
 
     if !options.dry_run {
         // The record of use outlives this run; losing it only makes swab more cautious.
-        let merged = State::load(state_path).map(|mut on_disk| {
-            on_disk.merge(&state);
-            on_disk
-        });
-        if let Err(err) = merged.and_then(|s| s.save(state_path)) {
+        if let Err(err) = state.merge_into_file(state_path, true) {
             tracing::warn!(error = %err, "cannot save swab's state");
         }
     }

@@ -103,9 +103,19 @@ impl State {
 
     /// Folds a snapshot in: images referenced by running containers are used *now*;
     /// images referenced by stopped containers were used when those containers last ran
-    /// (their exit time when known, else their creation time); pull/tag times known from
-    /// inspects count as use. Records of images that no longer exist are dropped.
+    /// (their exit time when known, else their creation time); tag times known from
+    /// inspects count as use; and an image swab has never seen before counts as used *now*.
+    /// That last rule is what makes a freshly pulled image safe without the daemon's event
+    /// stream: Docker records no pull time (`Metadata.LastTagTime` is set by `docker tag`
+    /// only), and an image's `Created` is its build time. The price is that `unused_for`
+    /// counts from swab's first sighting for images that predate swab. Records of images
+    /// that no longer exist are dropped.
     pub fn observe(&mut self, snapshot: &Snapshot, now: SystemTime) {
+        for image in &snapshot.images {
+            if !self.images.contains_key(&image.id) {
+                self.mark_used(&image.id, now);
+            }
+        }
         for c in &snapshot.containers {
             let at = if c.is_active() {
                 Some(now)
@@ -133,6 +143,20 @@ impl State {
             let mine = self.images.entry(id.clone()).or_default();
             mine.last_used = mine.last_used.max(record.last_used);
         }
+    }
+
+    /// Merges this record into the file at `path` (re-reading it, so what another swab wrote
+    /// meanwhile is kept) and writes it back. With `prune`, only images this record knows
+    /// are kept: a run's record holds every image on the host, and without pruning the file
+    /// would grow forever with deleted images. The daemon's event record holds only the
+    /// images it saw used, so it merges without pruning.
+    pub fn merge_into_file(&self, path: &Path, prune: bool) -> Result<(), StateError> {
+        let mut on_disk = State::load(path)?;
+        on_disk.merge(self);
+        if prune {
+            on_disk.images.retain(|id, _| self.images.contains_key(id));
+        }
+        on_disk.save(path)
     }
 
     /// Reads the state file; a missing file is an empty state.
@@ -249,16 +273,23 @@ mod tests {
         state.mark_used("sha256:gone", at(5));
         state.observe(&snapshot, at(1000));
         assert_eq!(state.last_used("sha256:run"), Some(at(1000)));
-        assert_eq!(state.last_used("sha256:stop"), Some(at(500)));
-        assert_eq!(state.last_used("sha256:pulled"), Some(at(700)));
+        // Never seen before: the first sighting counts as a use (Docker records no pull
+        // time), so the exit time does not make it look older.
+        assert_eq!(state.last_used("sha256:stop"), Some(at(1000)));
+        assert_eq!(state.last_used("sha256:pulled"), Some(at(1000)));
+        // Known images keep their recorded use: a later snapshot does not refresh them.
+        state.observe(&snapshot, at(5000));
+        assert_eq!(state.last_used("sha256:stop"), Some(at(1000)));
         assert_eq!(
             state.last_used("sha256:gone"),
             None,
             "records of deleted images are dropped"
         );
-        // Never moves backwards.
+        // The running container's image was used at the second snapshot too, and a record
+        // never moves backwards.
+        assert_eq!(state.last_used("sha256:run"), Some(at(5000)));
         state.mark_used("sha256:run", at(1));
-        assert_eq!(state.last_used("sha256:run"), Some(at(1000)));
+        assert_eq!(state.last_used("sha256:run"), Some(at(5000)));
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
                     || rule
                         .matcher
                         .matches_image(std::iter::once(reference).chain(image_refs)));
-            if !selected || protect.protects_container(&c.name, Some(reference), &c.labels) {
+            let protected = protect.protects_container(&c.name, Some(reference), &c.labels)
+                || protect.images.iter().any(|p| p.matches_any(image_refs));
+            if !selected || protected {
                 continue;
             }
             if reference.digest().is_some() {

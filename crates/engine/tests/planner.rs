@@ -665,3 +665,88 @@ fn protect_patterns_that_match_nothing_are_reported() {
         ]
     );
 }
+
+#[test]
+fn a_restarted_container_still_uses_its_image_volume_and_network() {
+    let mut web = container("web", "running", 30 * DAY, None);
+    web.started_at = ago(9 * DAY);
+    web.image_id = "sha256:webimg".to_owned();
+    web.volumes = vec!["a".repeat(64)];
+    web.networks = vec!["net-web".to_owned()];
+    let snapshot = Snapshot {
+        containers: vec![web],
+        images: vec![image("webimg", &["web:1"], 40 * DAY)],
+        volumes: Some(vec![Volume {
+            name: "a".repeat(64),
+            anonymous: true,
+            created: ago(DAY),
+            ..Volume::default()
+        }]),
+        networks: Some(vec![Network {
+            id: "net-web".into(),
+            name: "web_net".into(),
+            scope: "local".into(),
+            created: ago(DAY),
+            ..Network::default()
+        }]),
+        ..Snapshot::default()
+    };
+    let set = rules(
+        "version: 1\nrules:\n  - name: r\n    action: restart\n    match:\n      names: [\"web\"]\n  - name: i\n    action: prune-images\n  - name: v\n    action: prune-volumes\n  - name: n\n    action: prune-networks\n",
+    );
+    let plan = run(&snapshot, &set);
+    let kinds: Vec<&str> = plan.actions.iter().map(|a| a.op.kind()).collect();
+    assert_eq!(kinds, ["restart_container"], "{plan:?}");
+    assert_eq!(kept_reason(&plan, "web:1"), "in use by container web");
+    assert_eq!(kept_reason(&plan, "web_net"), "container web is attached");
+}
+
+#[test]
+fn a_parent_stays_when_the_cap_holds_its_child_back() {
+    // Parent older (less recently used) than its child: LRU order picks the parent first,
+    // then the cap of one stops before the child. The parent must not go alone.
+    let parent = image("base", &["base:1"], 300 * DAY);
+    let mut child = image("app", &["app:1"], 100 * DAY);
+    child.parent_id = Some("sha256:base".to_owned());
+    let mut snapshot = pressure_snapshot(99);
+    snapshot.images = vec![parent, child];
+    let set = rules(
+        "version: 1\nrules:\n  - name: p\n    action: prune-images\n    max_removals: 1\n    when:\n      disk_usage_above: 85%\n    target:\n      disk_usage_below: 10%\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(
+        kept_reason(&plan, "base:1").starts_with("parent of image app"),
+        "{:?}",
+        plan.kept
+    );
+    assert_eq!(kept_reason(&plan, "app:1"), "max_removals (1) reached");
+}
+
+#[test]
+fn image_protection_follows_the_image_after_a_re_pull() {
+    // The tag moved: the daemon lists the old container's image as a bare ID.
+    let mut backup = container("pg-backup", "exited", 30 * DAY, Some(20 * DAY));
+    backup.set_image("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    backup.image_id = "sha256:oldpg".to_owned();
+    let mut old_pg = image("oldpg", &[], 400 * DAY);
+    old_pg.digests = vec!["postgres@sha256:aaaa".to_owned()];
+    old_pg.refs = vec![
+        swab_rules::ImageRef::parse(
+            "postgres@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )
+        .unwrap(),
+    ];
+    let snapshot = Snapshot {
+        containers: vec![backup],
+        images: vec![old_pg],
+        ..Snapshot::default()
+    };
+    assert!(snapshot.containers[0].image_ref.is_none());
+    let set = rules(
+        "version: 1\nprotect:\n  images: [\"postgres\"]\nrules:\n  - name: s\n    action: prune-containers\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(kept_reason(&plan, "pg-backup").contains("protect.images pattern \"postgres\""));
+}
