@@ -156,6 +156,8 @@ mod with_daemon {
         );
         let state_dir = tempfile::tempdir().unwrap();
         let state = state_dir.path().join("state.json").display().to_string();
+        // One lock shared by the holder and both runs.
+        let lock = state_dir.path().join("swab.lock").display().to_string();
 
         // While another swab holds the lock, a run without --wait-lock refuses at once.
         let held = {
@@ -164,7 +166,7 @@ mod with_daemon {
                 .build()
                 .unwrap();
             rt.block_on(swab_engine::lock::HostLock::acquire(
-                &swab_engine::lock::lock_path_for(std::path::Path::new(&state)),
+                std::path::Path::new(&lock),
                 Duration::ZERO,
             ))
             .unwrap()
@@ -172,6 +174,7 @@ mod with_daemon {
         swab()
             .home_file("r.yaml", &rules)
             .in_home()
+            .env("SWAB_LOCK", &lock)
             .args([
                 "-H",
                 &env().docker_host,
@@ -196,10 +199,12 @@ mod with_daemon {
         let start = |_| {
             let rules = rules.clone();
             let state = state.clone();
+            let lock = lock.clone();
             std::thread::spawn(move || {
                 swab()
                     .home_file("r.yaml", &rules)
                     .in_home()
+                    .env("SWAB_LOCK", &lock)
                     .args([
                         "-H",
                         &env().docker_host,

@@ -20,7 +20,11 @@ fn missing_socket_exits_3_and_names_the_path() {
 #[test]
 fn no_daemon_anywhere_falls_back_to_the_system_socket_or_finds_one() {
     // With a hermetic HOME and no DOCKER_HOST, resolution ends at a known socket location.
-    let out = swab().args(["doctor", "--format", "json"]).run();
+    // An empty DOCKER_HOST counts as unset, as in the docker CLI. doctor only reads.
+    let out = swab()
+        .env("DOCKER_HOST", "")
+        .args(["doctor", "--format", "json"])
+        .run();
     let json = out.json();
     let source = json["endpoint_source"].as_str().unwrap();
     assert!(
@@ -104,6 +108,7 @@ mod with_daemon {
             env().docker_host
         );
         let out = swab()
+            .env("DOCKER_HOST", "")
             .home_file(
                 ".docker/config.json",
                 &format!(r#"{{"currentContext":"{name}"}}"#),

@@ -1,8 +1,9 @@
 //! A fluent harness around the real `swab` binary.
 //!
-//! Every run starts from a hermetic environment: the caller's `DOCKER_*` variables are
-//! removed and `HOME` points at a fresh temp dir, so a developer's own docker context can
-//! never leak into a test (or a test into their daemon).
+//! Every run starts from a hermetic environment: the caller's variables are removed,
+//! `HOME` points at a fresh temp dir, `DOCKER_HOST` at a socket that does not exist (a test
+//! that forgets `-H` fails instead of reaching the developer's daemon), and `SWAB_LOCK` at a
+//! lock file of its own (tests share a lock only on purpose).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -89,6 +90,10 @@ impl Swab {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
+            // Each run gets its own host lock unless a test shares one on purpose, and a test
+            // that forgets -H reaches no daemon rather than the developer's.
+            .env("SWAB_LOCK", self.home.path().join("swab.lock"))
+            .env("DOCKER_HOST", "unix:///nonexistent/swab-e2e-default.sock")
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -152,6 +157,8 @@ impl Swab {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
+            .env("SWAB_LOCK", self.home.path().join("swab.lock"))
+            .env("DOCKER_HOST", "unix:///nonexistent/swab-e2e-default.sock")
             .current_dir(self.home.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

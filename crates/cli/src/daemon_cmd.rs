@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use chrono::Utc;
 use swab_docker::Docker;
-use swab_engine::lock::{HostLock, lock_path_for};
+use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::run::{RunOptions, run_rules};
 use swab_engine::state::{self, State};
 use swab_engine::timetable::Timetable;
@@ -77,7 +77,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
 
     let mut daemon = Daemon {
         docker,
-        lock_path: lock_path_for(&state_path),
+        lock_path: default_lock_path(&state_path),
         state_path,
         options: RunOptions {
             dry_run: false,

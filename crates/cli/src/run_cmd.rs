@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use swab_engine::lock::{HostLock, lock_path_for};
+use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Report, Status};
 use swab_engine::run::{RunOptions, run_rules};
 use swab_engine::state;
@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         None
     } else {
         let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
-        Some(HostLock::acquire(&lock_path_for(&state_path), wait).await?)
+        Some(HostLock::acquire(&default_lock_path(&state_path), wait).await?)
     };
     let bar = Progress::new(args.format, dry_run, 0);
     let options = RunOptions {

@@ -484,6 +484,15 @@ async fn remove_image(
         Ok(current) => current,
         Err(err) => return refused(&err, ""),
     };
+    // A tag added since planning may be protected or wanted: never remove what no rule saw.
+    let added: Vec<&str> = current
+        .iter()
+        .filter(|t| !tags.contains(t))
+        .map(String::as_str)
+        .collect();
+    if !added.is_empty() {
+        return skipped(format!("tagged {} since planning", added.join(", ")));
+    }
     let mut untagged: Vec<&str> = Vec::new();
     for tag in current.iter().skip(1) {
         match engine.remove_image(tag).await {
@@ -669,6 +678,24 @@ mod tests {
                 "tag sha256:i app:3"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_tag_added_since_planning_skips_without_touching_any_tag() {
+        let engine = Scripted {
+            tags: vec!["app:1".into(), "release:7".into(), "app:2".into()],
+            ..Scripted::default()
+        };
+        let reports = run(vec![image("sha256:i", &["app:1", "app:2"], None)], &engine).await;
+        assert_eq!(reports[0].status, Status::Skipped);
+        assert!(
+            reports[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("tagged release:7 since planning")
+        );
+        assert!(engine.calls().is_empty(), "{:?}", engine.calls());
     }
 
     #[tokio::test]

@@ -1,12 +1,14 @@
 //! The host-wide lock: a CI job's `swab run` and a daemon on the same host never act at the
 //! same time.
 //!
-//! An advisory `flock` on a file next to the state file. The kernel releases it when the
+//! An advisory `flock` on a file every swab process on the host finds (see
+//! [`default_lock_path`]), whatever its user or `--state`. The kernel releases it when the
 //! process exits, however it exits, so a crash never leaves a stale lock behind. The holder
 //! writes its PID and start time into the file so a waiting process can say who holds it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,7 +46,25 @@ pub enum LockError {
     },
 }
 
-/// The lock file for a state file: `swab.lock` in the same directory.
+/// The host-wide lock file: `$SWAB_LOCK` if set, else `/run/lock/swab.lock` (the FHS
+/// place for lock files, shared by every user, so a root daemon and a CI job's `swab run`
+/// under another user find the same lock), else `$XDG_RUNTIME_DIR/swab.lock`, else
+/// `swab.lock` next to `state_path`.
+pub fn default_lock_path(state_path: &Path) -> PathBuf {
+    if let Some(path) = std::env::var_os("SWAB_LOCK").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let run_lock = Path::new("/run/lock");
+    if run_lock.is_dir() {
+        return run_lock.join("swab.lock");
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(dir).join("swab.lock");
+    }
+    lock_path_for(state_path)
+}
+
+/// `swab.lock` in the directory of a state file.
 pub fn lock_path_for(state_path: &Path) -> PathBuf {
     state_path
         .parent()
@@ -63,13 +83,25 @@ impl HostLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new()
+        // World-writable, so swab processes of other users can record themselves in it; and
+        // if it is not writable for us, a read-only descriptor still takes the lock.
+        let mut file = match OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o666)
             .open(path)
-            .map_err(io)?;
+        {
+            Ok(file) => {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666));
+                file
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                File::open(path).map_err(io)?
+            }
+            Err(err) => return Err(io(err)),
+        };
         let deadline = Instant::now() + wait;
         let mut logged = false;
         loop {

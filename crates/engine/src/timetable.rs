@@ -27,6 +27,15 @@ struct Entry {
     nominal: DateTime<Utc>,
     /// `nominal` plus jitter: when it actually runs.
     at: DateTime<Utc>,
+    /// An extra run before `at`, after the Docker daemon was unreachable. Kept apart from
+    /// the schedule so a retry never uses up the next regular fire.
+    retry: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    fn next(&self) -> DateTime<Utc> {
+        self.retry.map_or(self.at, |r| r.min(self.at))
+    }
 }
 
 /// A rule that is due.
@@ -62,12 +71,13 @@ impl Timetable {
             rule: rule.name.clone(),
             nominal,
             at,
+            retry: None,
         })
     }
 
     /// When the daemon should wake up next; `None` when no rule is scheduled.
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
-        self.entries.iter().map(|e| e.at).min()
+        self.entries.iter().map(Entry::next).min()
     }
 
     /// The rules due at `now`, in rule-file order, and advances each to its first fire
@@ -78,6 +88,19 @@ impl Timetable {
             let Some(index) = self.entries.iter().position(|e| e.rule == rule.name) else {
                 continue;
             };
+            if let Some(retry) = self.entries[index].retry
+                && retry <= now
+                && self.entries[index].at > now
+            {
+                // A retry, not a scheduled fire: the schedule stays as it is.
+                self.entries[index].retry = None;
+                due.push(Due {
+                    rule: rule.name.clone(),
+                    nominal: retry,
+                    skipped: 0,
+                });
+                continue;
+            }
             if self.entries[index].at > now {
                 continue;
             }
@@ -106,13 +129,11 @@ impl Timetable {
         due
     }
 
-    /// Moves a rule's next run to `at` (a retry after the daemon was unreachable), unless its
-    /// regular fire comes sooner.
+    /// Adds an extra run of a rule at `at` (a retry after the Docker daemon was unreachable),
+    /// unless its regular fire comes first. The regular schedule is unchanged.
     pub fn retry_at(&mut self, rule: &str, at: DateTime<Utc>) {
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.rule == rule)
-            && at < entry.at
-        {
-            entry.at = at;
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.rule == rule) {
+            entry.retry = (at < entry.at).then_some(at);
         }
     }
 }
@@ -177,6 +198,27 @@ mod tests {
         );
         assert_eq!(table.next_wakeup(), Some(utc(2026, 1, 1, 12, 1, 10)));
         assert!(table.take_due(&rules, utc(2026, 1, 1, 12, 1, 9)).is_empty());
+    }
+
+    #[test]
+    fn a_retry_runs_early_and_keeps_the_next_scheduled_fire() {
+        let set = rules(TWO);
+        let rules: Vec<_> = set.rules.iter().collect();
+        let nightly: Vec<_> = rules
+            .iter()
+            .copied()
+            .filter(|r| r.name == "nightly")
+            .collect();
+        let mut table = Timetable::new(&nightly, utc(2026, 1, 1, 2, 0, 0), 1);
+        let due = table.take_due(&nightly, utc(2026, 1, 1, 3, 0, 0));
+        assert_eq!(due.len(), 1);
+        // Docker was down: retry five seconds later.
+        table.retry_at("nightly", utc(2026, 1, 1, 3, 0, 5));
+        assert_eq!(table.next_wakeup(), Some(utc(2026, 1, 1, 3, 0, 5)));
+        let retried = table.take_due(&nightly, utc(2026, 1, 1, 3, 0, 5));
+        assert_eq!(retried[0].rule, "nightly");
+        // The next regular fire is still tomorrow at 03:00, not the day after.
+        assert_eq!(table.next_wakeup(), Some(utc(2026, 1, 2, 3, 0, 0)));
     }
 
     #[test]
