@@ -168,7 +168,9 @@ pub fn create_body(
 
 /// Docker sets `Hostname` to the short ID when none is given, and in `container:<x>` network
 /// mode copies the other container's name into it (and the create would fail with one set).
-/// Only a hostname that is neither is the user's.
+/// Only a hostname that is neither is the user's. In `host` mode Docker fills in the host's
+/// hostname when none is given; that cannot be told from a user-set one and is kept (which
+/// pins the host's name as it was when the old container was created).
 fn hostname(config: &mut Map<String, Value>, short_id: &str, container_mode: bool) -> Result<()> {
     let hostname = optional_str(config, "Hostname", "Config.Hostname")?.unwrap_or("");
     if container_mode || hostname.is_empty() || hostname == short_id {
@@ -1215,6 +1217,15 @@ mod tests {
                 "{entrypoint} {cmd}"
             );
         }
+    }
+
+    #[test]
+    fn args_escaped_travels_with_the_command() {
+        let mut old = inspect();
+        old["Config"]["ArgsEscaped"] = json!(true);
+        assert!(derive(&old).body.get("ArgsEscaped").is_none());
+        set(&mut old, "/Config/Cmd", json!(["other"]));
+        assert_eq!(derive(&old).body["ArgsEscaped"], true);
     }
 
     #[test]
