@@ -15,7 +15,7 @@
 //! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps);
 //!   [`events`]: last-used tracking from the event stream; [`notify`]: webhooks;
 //! - [`updates`]: which references `update` rules keep fresh (pure; look-ups are the
-//!   caller's).
+//!   caller's); [`recreate`]: the create request for an updated container's replacement.
 //!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
@@ -28,6 +28,7 @@ pub mod exec;
 pub mod lock;
 pub mod notify;
 pub mod plan;
+pub mod recreate;
 pub mod report;
 pub mod run;
 pub mod snapshot;
