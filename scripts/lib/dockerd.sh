@@ -12,6 +12,7 @@ dockerd_start() {
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
     --host "unix://$dir/docker.sock" \
     --bridge none --iptables=false --ip-masq=false --userland-proxy=false \
+    --containerd-namespace swab-test --containerd-plugins-namespace swab-test-plugins \
     "$@" >>"$dir/dockerd.log" 2>&1 &
   DOCKERD_PID=$!
   local cli

@@ -415,4 +415,56 @@ mod with_daemon {
         daemon.signal(Signal::TERM);
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), 0);
     }
+
+    #[test]
+    fn sigterm_while_waiting_for_the_host_lock_exits_promptly_without_acting() {
+        let test_id = unique("d-lockwait");
+        let label = format!("swab-test={test_id}");
+        let victim = stopped(&label);
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("swab.lock");
+        let held = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(swab_engine::lock::HostLock::acquire(&lock, Duration::ZERO))
+            .unwrap();
+        let mut daemon = swab()
+            .home_file("r.yaml", &rule("fast", &label))
+            .env("SWAB_LOCK", lock.display().to_string())
+            .args([
+                "-H",
+                &env().docker_host,
+                "-vv",
+                "daemon",
+                "--rules",
+                "r.yaml",
+                "--state",
+                "state.json",
+                "--run-on-start",
+            ])
+            .spawn();
+        daemon.wait_for_log(
+            "waiting for another swab to finish",
+            Duration::from_secs(10),
+        );
+        let before = Instant::now();
+        daemon.signal(Signal::TERM);
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), 0);
+        assert!(
+            before.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            before.elapsed()
+        );
+        assert!(
+            daemon
+                .log()
+                .contains("stopping while waiting for the host lock"),
+            "{}",
+            daemon.log()
+        );
+        assert!(!gone(&victim), "nothing may be acted on without the lock");
+        drop(held);
+        env().cli(&["rm", &victim]);
+    }
 }

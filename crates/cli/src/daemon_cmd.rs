@@ -41,18 +41,15 @@ struct Daemon {
     memory: Arc<Mutex<State>>,
     /// Per rule: how long to wait before retrying after the daemon was unreachable.
     backoff: HashMap<String, Duration>,
+    /// Turns true on SIGTERM/SIGINT.
+    shutdown: watch::Receiver<bool>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
     let mut rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let scheduled = rules.rules.iter().filter(|r| r.schedule.is_some()).count();
     if args.check_config {
-        crate::output::print(&format!(
-            "swab daemon: configuration OK: {} rules, {scheduled} scheduled ({})\n",
-            rules.rules.len(),
-            rules.source_name
-        ))?;
-        return Ok(crate::exit::SUCCESS);
+        return check_config(&rules, scheduled);
     }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(&resolved)?;
@@ -62,16 +59,16 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         start_metrics(&metrics, addr).await?;
     }
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let signals = stop_on_signals(shutdown_tx.clone())?;
+    let mut stopping = shutdown_rx.clone();
     let (up_tx, mut up_rx) = watch::channel(false);
     let memory = Arc::new(Mutex::new(State::new()));
     let tracker = tokio::spawn(events::track(
         docker.clone(),
         memory.clone(),
-        shutdown_rx,
+        shutdown_rx.clone(),
         up_tx,
     ));
 
@@ -88,6 +85,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         http: reqwest::Client::new(),
         memory,
         backoff: HashMap::new(),
+        shutdown: shutdown_rx,
     };
     let seed = host_seed();
     let mut table = Timetable::new(&all(&rules), now(), seed);
@@ -124,8 +122,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
                     daemon.run_batch(&rules, &names, &mut table).await;
                 }
             }
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = stopping.changed() => break,
             _ = hup.recv() => reload(args.rules.as_deref(), &mut rules, &mut table, seed, "SIGHUP"),
             _ = watch_tick.tick(), if args.watch && rules_file.is_some() => {
                 let now = rules_file.as_deref().and_then(mtime);
@@ -138,9 +135,14 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         }
     }
     let _ = shutdown_tx.send(true);
+    signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
-    if let Ok(lock) = HostLock::acquire(&daemon.lock_path, Duration::from_secs(5)).await {
-        daemon.flush_memory(&lock);
+    // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
+    // another swab holds it, these few records are lost, which only makes swab keep images
+    // a little longer.
+    match HostLock::acquire(&daemon.lock_path, Duration::ZERO).await {
+        Ok(lock) => daemon.flush_memory(&lock),
+        Err(err) => tracing::info!(error = %err, "event-stream records not saved"),
     }
     tracing::info!("swab daemon stopped");
     Ok(crate::exit::SUCCESS)
@@ -154,10 +156,20 @@ impl Daemon {
             .iter()
             .filter(|r| names.contains(&r.name))
             .collect();
-        let lock = match HostLock::acquire(&self.lock_path, self.wait_lock).await {
-            Ok(lock) => lock,
-            Err(err) => {
-                tracing::warn!(rules = ?names, error = %err, "run skipped");
+        let mut shutdown = self.shutdown.clone();
+        if *shutdown.borrow() {
+            return;
+        }
+        let lock = tokio::select! {
+            lock = HostLock::acquire(&self.lock_path, self.wait_lock) => match lock {
+                Ok(lock) => lock,
+                Err(err) => {
+                    tracing::warn!(rules = ?names, error = %err, "run skipped");
+                    return;
+                }
+            },
+            _ = shutdown.changed() => {
+                tracing::info!(rules = ?names, "stopping while waiting for the host lock; run skipped");
                 return;
             }
         };
@@ -236,6 +248,30 @@ async fn start_metrics(metrics: &Metrics, addr: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
     tracing::info!("metrics on http://{bound}/metrics");
     Ok(())
+}
+
+/// `--check-config`: the flags parsed and the rules loaded; say so and stop.
+fn check_config(rules: &RuleSet, scheduled: usize) -> anyhow::Result<u8> {
+    crate::output::print(&format!(
+        "swab daemon: configuration OK: {} rules, {scheduled} scheduled ({})\n",
+        rules.rules.len(),
+        rules.source_name
+    ))?;
+    Ok(crate::exit::SUCCESS)
+}
+
+/// SIGTERM/SIGINT flip the shutdown flag from their own task, so a run that is waiting for
+/// the host lock notices them too (a run in flight still finishes).
+fn stop_on_signals(shutdown: watch::Sender<bool>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        let _ = shutdown.send(true);
+    }))
 }
 
 /// The wall clock, read here at the edge only.

@@ -143,10 +143,14 @@ impl Error {
         matches!(self, Error::Conflict { .. })
     }
 
-    /// True when the daemon could not be reached at all (or did not answer in time), as
-    /// opposed to answering with an error. The CLI maps this to exit code 3.
+    /// True when the daemon could not be reached, did not answer in time, or the connection
+    /// broke (a daemon restarting mid-request), as opposed to answering with an error. The
+    /// CLI maps this to exit code 3 and the daemon retries.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Timeout { .. })
+        matches!(
+            self,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::Transport { .. }
+        )
     }
 }
 

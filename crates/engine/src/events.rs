@@ -122,6 +122,10 @@ async fn record(
     let Some(image) = image.filter(|i| !i.is_empty()) else {
         return;
     };
+    // A pull or tag may have moved a name to another image: resolve it afresh.
+    if event.kind == "image" {
+        names.remove(&image);
+    }
     let id = if image.starts_with("sha256:") {
         image
     } else if let Some(id) = names.get(&image) {

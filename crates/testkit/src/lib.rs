@@ -219,6 +219,13 @@ impl PrivateDaemon {
                 "--ip-masq=false",
                 "--userland-proxy=false",
             ])
+            // Never share a system containerd's namespace with the host's daemon.
+            .args([
+                "--containerd-namespace",
+                "swab-test",
+                "--containerd-plugins-namespace",
+                "swab-test-plugins",
+            ])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
