@@ -583,30 +583,7 @@ async fn pull_with_registry_auth() {
     let reference = format!("{repo}:v1");
     let test_id = unique("auth");
     env.import_image(&reference, &[("swab-test", &test_id)]);
-    let login = std::process::Command::new(&env.docker_cli)
-        .args([
-            "-H",
-            &env.docker_host,
-            "login",
-            "-u",
-            &env.registry_user,
-            "--password-stdin",
-            &env.auth_registry,
-        ])
-        .env("DOCKER_CONFIG", env.dir.join("docker-cli-config"))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(env.registry_password.as_bytes())?;
-            child.wait()
-        })
-        .unwrap();
-    assert!(login.success());
+    env.login_auth_registry();
     env.cli(&["push", &reference]);
     env.cli(&["rmi", &reference]);
 

@@ -48,35 +48,7 @@ fn push_new_image(env: &TestEnv, reference: &str) {
 }
 
 fn login(env: &TestEnv) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(&env.docker_cli)
-        .args([
-            "-H",
-            &env.docker_host,
-            "login",
-            "-u",
-            &env.registry_user,
-            "--password-stdin",
-            &env.auth_registry,
-        ])
-        .env("DOCKER_CONFIG", env.dir.join("docker-cli-config"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(env.registry_password.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "docker login failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    env.login_auth_registry();
 }
 
 /// A temp docker config dir whose `auths` has `user:password` for `registry`.

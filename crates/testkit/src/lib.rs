@@ -103,35 +103,75 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// Runs the docker CLI against `host`, feeding `stdin` if given. The CLI's config lives
+/// in the test dir, so logins never touch the developer's `~/.docker`.
+fn docker_cli(host: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(&env().docker_cli)
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .env_remove("DOCKER_CONTEXT")
+        .env("DOCKER_CONFIG", env().dir.join("docker-cli-config"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the docker CLI");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .expect("cannot write to the docker CLI");
+    }
+    let out = child.wait_with_output().expect("cannot run the docker CLI");
+    Output {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    }
+}
+
+/// The stdout of a CLI call that must succeed.
+fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.success,
+        "docker {} failed: {}",
+        args.join(" "),
+        out.stderr
+    );
+    out.stdout
+}
+
 impl TestEnv {
     /// Runs the docker CLI against the private daemon and returns trimmed stdout. Panics on
     /// failure, showing stderr: setup that fails is a broken test, not a skipped one.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.try_cli(args);
-        assert!(
-            out.success,
-            "docker {} failed: {}",
-            args.join(" "),
-            out.stderr
-        );
-        out.stdout
+        succeeded(args, self.try_cli(args))
     }
 
     /// Runs the docker CLI and returns what happened, without asserting.
     pub fn try_cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(&self.docker_cli)
-            .arg("-H")
-            .arg(&self.docker_host)
-            .args(args)
-            .env_remove("DOCKER_CONTEXT")
-            .env("DOCKER_CONFIG", self.dir.join("docker-cli-config"))
-            .output()
-            .expect("cannot run the docker CLI");
-        Output {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
+        docker_cli(&self.docker_host, args, None)
+    }
+
+    /// Logs the docker CLI in to the htpasswd registry (for pushes to it). The credentials
+    /// land in the test dir's CLI config.
+    pub fn login_auth_registry(&self) {
+        let args = [
+            "login",
+            "-u",
+            &self.registry_user,
+            "--password-stdin",
+            &self.auth_registry,
+        ];
+        succeeded(
+            &args,
+            docker_cli(&self.docker_host, &args, Some(&self.registry_password)),
+        );
     }
 
     /// Imports the busybox rootfs as a new image `reference` with the given labels and
@@ -280,30 +320,12 @@ impl PrivateDaemon {
 
     /// The docker CLI against this daemon; panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.try_cli(args);
-        assert!(
-            out.success,
-            "docker {} failed: {}",
-            args.join(" "),
-            out.stderr
-        );
-        out.stdout
+        succeeded(args, self.try_cli(args))
     }
 
     /// The docker CLI against this daemon.
     pub fn try_cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(&env().docker_cli)
-            .arg("-H")
-            .arg(&self.host)
-            .args(args)
-            .env("DOCKER_CONFIG", env().dir.join("docker-cli-config"))
-            .output()
-            .expect("cannot run the docker CLI");
-        Output {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
+        docker_cli(&self.host, args, None)
     }
 }
 
