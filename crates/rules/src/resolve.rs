@@ -343,72 +343,66 @@ impl Resolver<'_> {
         }
     }
 
-    fn image_patterns(&mut self, key: &str, node: &Node) -> Option<Vec<ImagePattern>> {
-        let items = self.strings(key, node, "image patterns such as `nginx:1.*`")?;
+    /// A list of strings, each parsed by `parse`; every failure is reported at its item.
+    fn parsed_list<T, E: std::fmt::Display>(
+        &mut self,
+        key: &str,
+        node: &Node,
+        expected: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+        error: impl Fn(String, String) -> ErrorKind,
+    ) -> Option<Vec<T>> {
+        let items = self.strings(key, node, expected)?;
         let mut out = Vec::new();
         let mut ok = true;
         for (text, pos) in items {
-            match ImagePattern::parse(text) {
-                Ok(pattern) => out.push(pattern),
-                Err(error) => {
+            match parse(text) {
+                Ok(value) => out.push(value),
+                Err(reason) => {
                     ok = false;
-                    self.error(
-                        pos,
-                        ErrorKind::InvalidPattern {
-                            key: key.to_owned(),
-                            value: text.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
+                    self.error(pos, error(text.to_owned(), reason.to_string()));
                 }
             }
         }
         ok.then_some(out)
+    }
+
+    fn image_patterns(&mut self, key: &str, node: &Node) -> Option<Vec<ImagePattern>> {
+        self.parsed_list(
+            key,
+            node,
+            "image patterns such as `nginx:1.*`",
+            ImagePattern::parse,
+            |value, reason| ErrorKind::InvalidPattern {
+                key: key.to_owned(),
+                value,
+                reason,
+            },
+        )
     }
 
     fn name_patterns(&mut self, key: &str, node: &Node) -> Option<Vec<NamePattern>> {
-        let items = self.strings(key, node, "name patterns such as `ci-*`")?;
-        let mut out = Vec::new();
-        let mut ok = true;
-        for (text, pos) in items {
-            match NamePattern::parse(text) {
-                Ok(pattern) => out.push(pattern),
-                Err(error) => {
-                    ok = false;
-                    self.error(
-                        pos,
-                        ErrorKind::InvalidPattern {
-                            key: key.to_owned(),
-                            value: text.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
-                }
-            }
-        }
-        ok.then_some(out)
+        self.parsed_list(
+            key,
+            node,
+            "name patterns such as `ci-*`",
+            NamePattern::parse,
+            |value, reason| ErrorKind::InvalidPattern {
+                key: key.to_owned(),
+                value,
+                reason,
+            },
+        )
     }
 
     fn label_selectors(&mut self, key: &str, node: &Node) -> Option<Vec<LabelSelector>> {
-        let items = self.strings(key, node, "label selectors such as `ci=true`")?;
-        let mut out = Vec::new();
-        let mut ok = true;
-        for (text, pos) in items {
-            match LabelSelector::parse(text) {
-                Ok(selector) => out.push(selector),
-                Err(error) => {
-                    ok = false;
-                    self.error(
-                        pos,
-                        ErrorKind::InvalidLabelSelector {
-                            value: text.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
-                }
-            }
-        }
-        ok.then_some(out)
+        self.parsed_list(
+            key,
+            node,
+            "label selectors such as `ci=true`",
+            LabelSelector::parse,
+            |value, reason| ErrorKind::InvalidLabelSelector { value, reason },
+        )
     }
 
     fn rule_set(&mut self, root: &Node) -> Option<RuleSet> {
