@@ -29,7 +29,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
         Some(HostLock::acquire(&default_lock_path(&state_path), wait).await?)
     };
-    let bar = Progress::new(args.format, dry_run, 0);
+    let bar = Progress::new(args.format, dry_run);
     let options = RunOptions {
         dry_run,
         parallel: usize::from(args.parallel),
@@ -121,8 +121,9 @@ fn status_word(status: Status) -> &'static str {
 struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    /// `_total` is unknown until the plan exists, so the bar counts up with a spinner.
-    fn new(format: OutputFormat, dry_run: bool, _total: usize) -> Progress {
+    /// The number of actions is only known once the plan exists, inside the shared run, so
+    /// this counts up with a spinner.
+    fn new(format: OutputFormat, dry_run: bool) -> Progress {
         let show = format == OutputFormat::Text && !dry_run && std::io::stderr().is_terminal();
         Progress(show.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();

@@ -1009,23 +1009,23 @@ impl<'a> ImageIndex<'a> {
     }
 }
 
-/// The cheap selectors of a prune-containers rule: status, name, labels, image.
-fn container_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool {
-    let Some(status) = c.status() else {
-        return false;
-    };
-    rule.matcher.matches_status(status)
-        && rule.matcher.matches_name(&c.name)
+/// The selectors every container rule shares: name, labels, image.
+fn container_matches(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool {
+    rule.matcher.matches_name(&c.name)
         && rule.matcher.matches_labels(&c.labels)
         && (rule.matcher.images.is_empty() || rule.matcher.matches_image(images.container_refs(c)))
 }
 
-/// The selectors of a restart rule: running, name, labels, image.
+/// The cheap selectors of a prune-containers rule: a prunable status, then the shared ones.
+fn container_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool {
+    c.status()
+        .is_some_and(|status| rule.matcher.matches_status(status))
+        && container_matches(rule, c, images)
+}
+
+/// The selectors of a restart rule: running, then the shared ones.
 fn restart_selected(rule: &Rule, c: &Container, images: &ImageIndex<'_>) -> bool {
-    c.state == "running"
-        && rule.matcher.matches_name(&c.name)
-        && rule.matcher.matches_labels(&c.labels)
-        && (rule.matcher.images.is_empty() || rule.matcher.matches_image(images.container_refs(c)))
+    c.state == "running" && container_matches(rule, c, images)
 }
 
 /// The cheap selectors of a prune-images rule: dangling, references, labels.
