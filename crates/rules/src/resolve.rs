@@ -74,7 +74,9 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
             PruneBuildCache,
         ],
         "unused_for" => &[PruneImages, PruneBuildCache],
-        "dangling" | "keep_latest" => &[PruneImages],
+        // `target` too: only image removals come with a size estimate; a target elsewhere
+        // could never be reached and the rule would remove everything it matches.
+        "dangling" | "keep_latest" | "target" => &[PruneImages],
         "names" => &[
             PruneContainers,
             Update,
@@ -91,7 +93,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
             PruneVolumes,
             PruneNetworks,
         ],
-        "when" | "target" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
+        "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" => &[Update],
         "stop_timeout" => &[Update, Restart],
         _ => return None,

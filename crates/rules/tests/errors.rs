@@ -106,6 +106,11 @@ fn one_error_each() {
             "t.yaml:3:11: rule 'Old_Stuff': invalid rule name `Old_Stuff`; expected lowercase letters, digits, `-` and `_`, such as `stopped-ci-containers`",
         ),
         (
+            "target on prune-volumes (no size estimate: it would remove everything)",
+            one_rule("action: prune-volumes\nwhen: {disk_usage_above: 90%}\ntarget: {disk_usage_below: 80%}"),
+            "t.yaml:6:5: rule 'r': `target` does not apply to action `prune-volumes`; it applies to `prune-images` only",
+        ),
+        (
             "keep_latest on prune-containers",
             one_rule("action: prune-containers\nkeep_latest: 3"),
             "t.yaml:5:5: rule 'r': `keep_latest` does not apply to action `prune-containers`; it applies to `prune-images` only",

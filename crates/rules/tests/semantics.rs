@@ -53,7 +53,6 @@ rules:
   - name: disk
     action: prune-build-cache
     when: {disk_usage_above: 85%}
-    target: {disk_usage_below: 70%}
 notify:
   - url: https://hooks.example.com/x
   - url: http://localhost:8080/swab
