@@ -42,6 +42,9 @@ pub trait Engine: Send + Sync {
         id: &str,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<(), Error>>;
+    /// Whether a container is running now (a restart must not start one that was stopped
+    /// since planning: `POST /restart` starts stopped containers too).
+    fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>>;
     /// Names of containers (any state) created from `image_id` or its descendants.
     fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>>;
     /// Current tags of an image.
@@ -84,6 +87,11 @@ impl Engine for Docker {
     ) -> BoxFuture<'_, Result<(), Error>> {
         let id = id.to_owned();
         Box::pin(async move { Docker::restart_container(self, &id, timeout).await })
+    }
+
+    fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
+        let id = id.to_owned();
+        Box::pin(async move { Ok(self.inspect_container(&id).await?.state.running) })
     }
 
     fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
@@ -212,6 +220,10 @@ impl Engine for DryRun {
     ) -> BoxFuture<'_, Result<(), Error>> {
         self.record(format!("restart_container {id}"));
         Box::pin(async { Ok(()) })
+    }
+
+    fn is_running(&self, _id: &str) -> BoxFuture<'_, Result<bool, Error>> {
+        Box::pin(async { Ok(true) })
     }
 
     fn containers_using(&self, _image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
@@ -409,9 +421,18 @@ fn classify(err: &Error) -> Status {
 async fn run_one(action: &PlannedAction, engine: &dyn Engine) -> ActionReport {
     let result: Result<Option<u64>, Error> = match &action.op {
         Op::RemoveContainer { id } => engine.remove_container(id).await.map(|()| action.bytes),
-        Op::RestartContainer { id, timeout } => {
-            engine.restart_container(id, *timeout).await.map(|()| None)
-        }
+        Op::RestartContainer { id, timeout } => match engine.is_running(id).await {
+            Ok(true) => engine.restart_container(id, *timeout).await.map(|()| None),
+            Ok(false) => {
+                return ActionReport::from_action(
+                    action,
+                    Status::Skipped,
+                    Some("stopped since planning; not started again".to_owned()),
+                    None,
+                );
+            }
+            Err(err) => Err(err),
+        },
         Op::RemoveVolume { id } => engine.remove_volume(id).await.map(|()| action.bytes),
         Op::RemoveNetwork { id } => engine.remove_network(id).await.map(|()| None),
         Op::PruneBuildCache { unused_for, .. } => {
@@ -546,6 +567,8 @@ mod tests {
         failures: Vec<&'static str>,
         users: Vec<String>,
         tags: Vec<String>,
+        /// Containers that are not running (any more).
+        stopped: Vec<&'static str>,
         calls: Mutex<Vec<String>>,
     }
 
@@ -586,6 +609,10 @@ mod tests {
         ) -> BoxFuture<'_, Result<(), Error>> {
             let r = self.answer(format!("restart {id}"), id);
             Box::pin(async move { r })
+        }
+        fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
+            let running = !self.stopped.contains(&id);
+            Box::pin(async move { Ok(running) })
         }
         fn containers_using(&self, _: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
             let users = self.users.clone();
@@ -755,6 +782,35 @@ mod tests {
             reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["sha256:pa", "sha256:ca", "sha256:pb", "sha256:cb"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_container_stopped_since_planning_is_not_restarted() {
+        let engine = Scripted {
+            stopped: vec!["c1"],
+            ..Scripted::default()
+        };
+        let restart = |id: &str| PlannedAction {
+            rule: "r".into(),
+            op: Op::RestartContainer {
+                id: id.into(),
+                timeout: None,
+            },
+            name: id.into(),
+            reason: "test".into(),
+            bytes: None,
+        };
+        let reports = run(vec![restart("c1"), restart("c2")], &engine).await;
+        assert_eq!(reports[0].status, Status::Skipped);
+        assert!(
+            reports[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("stopped since planning")
+        );
+        assert_eq!(reports[1].status, Status::Done);
+        assert_eq!(engine.calls(), ["restart c2"]);
     }
 
     #[tokio::test]

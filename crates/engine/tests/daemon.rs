@@ -72,6 +72,9 @@ impl Engine for Recording {
         self.record(format!("restart_container {id}"));
         Engine::restart_container(&self.docker, id, t)
     }
+    fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
+        Engine::is_running(&self.docker, id)
+    }
     fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
         Engine::containers_using(&self.docker, image_id)
     }
