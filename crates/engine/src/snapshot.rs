@@ -124,7 +124,9 @@ pub struct Image {
     pub last_tagged: Option<SystemTime>,
     /// Size including shared layers.
     pub size: u64,
-    /// Bytes removing it would free (size minus layers shared with other images), when known.
+    /// Bytes removing it would free: its size minus layers shared with other images. The
+    /// image list does not report sharing, so this is the full size unless a rule with a
+    /// `target` made the snapshot read `/system/df`, which does.
     pub unique_size: u64,
     /// Labels.
     pub labels: HashMap<String, String>,
@@ -328,8 +330,25 @@ pub async fn gather(
         );
     }
     if rules.iter().any(|r| r.when.is_some()) {
-        let df = docker.disk_usage(false).await?;
+        // With a target, removals are counted in bytes: ask for the per-image figures, whose
+        // `SharedSize` (always -1 in the image list) says what removing an image frees.
+        let sized = rules.iter().any(|r| r.target.is_some());
+        let df = docker.disk_usage(sized).await?;
         stats.api_calls += 1;
+        if sized {
+            let shared: HashMap<&str, i64> = df
+                .image_items
+                .iter()
+                .filter(|i| i.shared_size >= 0)
+                .map(|i| (i.id.as_str(), i.shared_size))
+                .collect();
+            for image in &mut snapshot.images {
+                if let Some(&bytes) = shared.get(image.id.as_str()) {
+                    image.unique_size =
+                        image.size.saturating_sub(u64::try_from(bytes).unwrap_or(0));
+                }
+            }
+        }
         let wants_fs = rules
             .iter()
             .any(|r| matches!(r.when, Some(Trigger::DiskUsageAbove(_))));

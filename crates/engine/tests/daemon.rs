@@ -648,6 +648,36 @@ async fn disk_pressure_triggers_use_real_df_and_filesystem_figures() {
     let (snapshot, plan) = plan_now(&docker, &rule("images_size_above: 1B")).await;
     assert!(snapshot.disk.unwrap().images_size > 0);
     assert_eq!(plan.actions.len(), 2);
+    // With a target, sizes come from /system/df: these two imports share their one layer
+    // with every other busybox image on the daemon, so removing one frees (almost) nothing,
+    // and a target they cannot reach keeps the rule going through all candidates.
+    let with_target = rules(&format!(
+        "version: 1\nrules:\n  - name: p\n    action: prune-images\n    when:\n      images_size_above: 2B\n    target:\n      images_size_below: 1B\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let (sized, sized_plan) = plan_now(&docker, &with_target).await;
+    for action in &sized_plan.actions {
+        let image = sized
+            .images
+            .iter()
+            .find(|i| i.id == action.op.id())
+            .unwrap();
+        assert!(
+            image.unique_size < image.size / 10,
+            "{} of {} bytes counted as freed",
+            image.unique_size,
+            image.size
+        );
+        assert_eq!(action.bytes, Some(image.unique_size));
+    }
+    assert_eq!(sized_plan.actions.len(), 2);
+    assert!(
+        sized_plan
+            .notes
+            .iter()
+            .any(|n| n.message.starts_with("target not reached")),
+        "{:?}",
+        sized_plan.notes
+    );
     let reports = run_plan(&plan, &docker).await;
     assert!(
         reports.iter().all(|r| r.status == Status::Done),
