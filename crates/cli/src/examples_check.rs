@@ -66,6 +66,19 @@ fn systemd_unit() {
         .expect("ExecStart");
     check("swab.service", words(exec));
     assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    // ProtectSystem=strict makes /run read-only: the host lock's directory must be opened up.
+    let writable = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ReadWritePaths="))
+        .expect("ReadWritePaths");
+    let lock_dir =
+        swab_engine::lock::default_lock_path(std::path::Path::new("/var/lib/swab/state.json"));
+    if lock_dir.starts_with("/run/lock") {
+        assert!(
+            writable.split_whitespace().any(|p| p == "/run/lock"),
+            "{writable}"
+        );
+    }
 }
 
 #[test]
