@@ -900,15 +900,12 @@ impl<'a> Planner<'a> {
         users
     }
 
+    /// Children of each image, hidden intermediates included (those never go, so their
+    /// parents stay).
     fn children(&self) -> FxHashMap<&'a str, Vec<&'a str>> {
         let mut children: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
-        for image in &self.snapshot.images {
-            if let Some(parent) = &image.parent_id {
-                children
-                    .entry(parent.as_str())
-                    .or_default()
-                    .push(image.id.as_str());
-            }
+        for (image, parent) in self.snapshot.parent_links() {
+            children.entry(parent).or_default().push(image);
         }
         children
     }

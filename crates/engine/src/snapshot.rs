@@ -28,6 +28,24 @@ pub struct Snapshot {
     pub networks: Option<Vec<Network>>,
     /// Disk figures, when a rule has a trigger.
     pub disk: Option<Disk>,
+    /// `(image, parent)` links of intermediate images the top-level list hides (untagged
+    /// layers of classic builds). They are never candidates, but they connect a base image
+    /// to the images and containers built on it.
+    pub hidden_parents: Vec<(String, String)>,
+}
+
+impl Snapshot {
+    /// Every known `(image, parent)` link: listed images and hidden intermediates.
+    pub fn parent_links(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.images
+            .iter()
+            .filter_map(|i| i.parent_id.as_deref().map(|p| (i.id.as_str(), p)))
+            .chain(
+                self.hidden_parents
+                    .iter()
+                    .map(|(i, p)| (i.as_str(), p.as_str())),
+            )
+    }
 }
 
 /// A container as the planner sees it.
@@ -298,6 +316,10 @@ pub async fn gather(
         .images
         .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
 
+    if needs(Action::PruneImages) {
+        fetch_hidden_parents(docker, &mut snapshot, &mut stats).await?;
+    }
+
     if needs(Action::PruneVolumes) {
         let list = docker.list_volumes(&Filters::new()).await?;
         stats.api_calls += 1;
@@ -330,39 +352,7 @@ pub async fn gather(
         );
     }
     if rules.iter().any(|r| r.when.is_some()) {
-        // With a target, removals are counted in bytes: ask for the per-image figures, whose
-        // `SharedSize` (always -1 in the image list) says what removing an image frees.
-        let sized = rules.iter().any(|r| r.target.is_some());
-        let df = docker.disk_usage(sized).await?;
-        stats.api_calls += 1;
-        if sized {
-            let shared: HashMap<&str, i64> = df
-                .image_items
-                .iter()
-                .filter(|i| i.shared_size >= 0)
-                .map(|i| (i.id.as_str(), i.shared_size))
-                .collect();
-            for image in &mut snapshot.images {
-                if let Some(&bytes) = shared.get(image.id.as_str()) {
-                    image.unique_size =
-                        image.size.saturating_sub(u64::try_from(bytes).unwrap_or(0));
-                }
-            }
-        }
-        let wants_fs = rules
-            .iter()
-            .any(|r| matches!(r.when, Some(Trigger::DiskUsageAbove(_))));
-        let filesystem = if wants_fs {
-            let info = docker.info().await?;
-            stats.api_calls += 1;
-            probe.probe(&info.docker_root_dir)
-        } else {
-            None
-        };
-        snapshot.disk = Some(Disk {
-            images_size: u64::try_from(df.images.total_size).unwrap_or(0),
-            filesystem,
-        });
+        gather_disk(docker, &mut snapshot, &mut stats, rules, probe).await?;
     }
 
     inspect_candidates(
@@ -375,6 +365,81 @@ pub async fn gather(
     )
     .await?;
     Ok((snapshot, stats))
+}
+
+/// Disk figures for triggers: `/system/df` (per-image shared sizes too when a rule has a
+/// target) and the filesystem of Docker's root dir for `disk_usage_*`.
+async fn gather_disk(
+    docker: &Docker,
+    snapshot: &mut Snapshot,
+    stats: &mut GatherStats,
+    rules: &[&Rule],
+    probe: &dyn FilesystemProbe,
+) -> swab_docker::Result<()> {
+    // With a target, removals are counted in bytes: ask for the per-image figures, whose
+    // `SharedSize` (always -1 in the image list) says what removing an image frees.
+    let sized = rules.iter().any(|r| r.target.is_some());
+    let df = docker.disk_usage(sized).await?;
+    stats.api_calls += 1;
+    if sized {
+        let shared: HashMap<&str, i64> = df
+            .image_items
+            .iter()
+            .filter(|i| i.shared_size >= 0)
+            .map(|i| (i.id.as_str(), i.shared_size))
+            .collect();
+        for image in &mut snapshot.images {
+            if let Some(&bytes) = shared.get(image.id.as_str()) {
+                image.unique_size = image.size.saturating_sub(u64::try_from(bytes).unwrap_or(0));
+            }
+        }
+    }
+    let wants_fs = rules
+        .iter()
+        .any(|r| matches!(r.when, Some(Trigger::DiskUsageAbove(_))));
+    let filesystem = if wants_fs {
+        let info = docker.info().await?;
+        stats.api_calls += 1;
+        probe.probe(&info.docker_root_dir)
+    } else {
+        None
+    };
+    snapshot.disk = Some(Disk {
+        images_size: u64::try_from(df.images.total_size).unwrap_or(0),
+        filesystem,
+    });
+    Ok(())
+}
+
+/// A parent the top-level list does not show is an intermediate image: fetches the links
+/// (one more list, only on hosts with locally built images).
+async fn fetch_hidden_parents(
+    docker: &Docker,
+    snapshot: &mut Snapshot,
+    stats: &mut GatherStats,
+) -> swab_docker::Result<()> {
+    let listed: HashSet<&str> = snapshot.images.iter().map(|i| i.id.as_str()).collect();
+    let hidden = snapshot
+        .images
+        .iter()
+        .filter_map(|i| i.parent_id.as_deref())
+        .any(|p| !listed.contains(p));
+    if hidden {
+        let all = docker
+            .list_images(&ListImagesOptions {
+                all: true,
+                ..ListImagesOptions::default()
+            })
+            .await?;
+        stats.api_calls += 1;
+        snapshot.hidden_parents = all
+            .into_iter()
+            .filter(|i| !listed.contains(i.id.as_str()) && !i.parent_id.is_empty())
+            .map(|i| (i.id, i.parent_id))
+            .collect();
+    }
+
+    Ok(())
 }
 
 /// Fills in the timestamps the lists lack, for candidates only.
@@ -447,11 +512,7 @@ pub fn images_in_use<'a, S: std::hash::BuildHasher>(
     snapshot: &'a Snapshot,
     ignoring: &HashSet<&str, S>,
 ) -> rustc_hash::FxHashSet<&'a str> {
-    let parents: rustc_hash::FxHashMap<&str, &str> = snapshot
-        .images
-        .iter()
-        .filter_map(|i| i.parent_id.as_deref().map(|p| (i.id.as_str(), p)))
-        .collect();
+    let parents: rustc_hash::FxHashMap<&str, &str> = snapshot.parent_links().collect();
     let mut used = rustc_hash::FxHashSet::default();
     for c in &snapshot.containers {
         if ignoring.contains(c.id.as_str()) {

@@ -750,3 +750,31 @@ fn image_protection_follows_the_image_after_a_re_pull() {
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert!(kept_reason(&plan, "pg-backup").contains("protect.images pattern \"postgres\""));
 }
+
+#[test]
+fn a_base_image_used_through_a_hidden_intermediate_stays() {
+    // base:1 <- (intermediate, untagged, not in the top-level list) <- app:1, used by web.
+    let mut app = image("app", &["app:1"], 10 * DAY);
+    app.parent_id = Some("sha256:inter".to_owned());
+    let mut web = container("web", "running", DAY, None);
+    web.image_id = "sha256:app".to_owned();
+    let snapshot = Snapshot {
+        containers: vec![web],
+        images: vec![image("base", &["base:1"], 400 * DAY), app],
+        hidden_parents: vec![("sha256:inter".to_owned(), "sha256:base".to_owned())],
+        ..Snapshot::default()
+    };
+    let plan = run(&snapshot, &rules(UNUSED_IMAGES));
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        kept_reason(&plan, "base:1"),
+        "an ancestor of an image in use"
+    );
+    assert_eq!(kept_reason(&plan, "app:1"), "in use by container web");
+
+    // Without the link the base looked unused: the planner would have asked Docker to delete
+    // it, and Docker would refuse on every run.
+    let mut unlinked = snapshot.clone();
+    unlinked.hidden_parents.clear();
+    assert_eq!(removed(&run(&unlinked, &rules(UNUSED_IMAGES))), ["base:1"]);
+}
