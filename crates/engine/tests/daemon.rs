@@ -742,3 +742,67 @@ async fn a_tag_moved_to_another_image_after_planning_is_never_touched() {
     );
     env().cli(&["rmi", &single, &format!("{multi}:a")]);
 }
+
+#[tokio::test]
+async fn a_base_image_used_through_intermediate_build_layers_is_in_use() {
+    let docker = docker();
+    let test_id = unique("built");
+    let base = format!("{}:1", unique("swab-built-base"));
+    let app = format!("{}:1", unique("swab-built-app"));
+    let base_id = env().import_image(&base, &[("swab-test", &test_id)]);
+    // A classic build with two RUN steps leaves untagged intermediate images between the base
+    // and the app; the top-level image list does not show them.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN touch /a\nRUN touch /b\n"),
+    )
+    .unwrap();
+    let built = std::process::Command::new(&env().docker_cli)
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["-H", &env().docker_host, "build", "-q", "-t", &app])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let app_parent = docker.inspect_image(&app).await.unwrap().parent;
+    assert_ne!(
+        app_parent, base_id,
+        "the app's parent is an intermediate image"
+    );
+    let name = unique("swab-built-web");
+    env().cli(&["run", "-d", "--name", &name, &app, "sleep", "300"]);
+
+    let set = rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ));
+    let selected: Vec<_> = set.rules.iter().collect();
+    let (snapshot, stats) = gather(&docker, &selected, &set.protect, &LocalFilesystem, 4)
+        .await
+        .unwrap();
+    assert!(
+        snapshot
+            .hidden_parents
+            .iter()
+            .any(|(id, _)| *id == app_parent),
+        "the intermediate link was fetched"
+    );
+    assert!(stats.api_calls >= 3, "two lists plus the all=true list");
+    let (_, plan) = plan_now(&docker, &set).await;
+    assert!(
+        plan.actions.iter().all(|a| a.op.id() != base_id),
+        "the base is in use through the app's layers: {plan:?}"
+    );
+    let kept = plan
+        .kept
+        .iter()
+        .find(|k| k.id == base_id)
+        .expect("base considered");
+    assert_eq!(kept.reason, "an ancestor of an image in use");
+    env().cli(&["rm", "-f", &name]);
+    env().cli(&["rmi", &app, &base]);
+}
