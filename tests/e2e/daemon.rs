@@ -25,7 +25,25 @@ mod with_daemon {
     use rustix::process::Signal;
     use swab_testkit::{env, unique};
 
-    use crate::harness::swab;
+    use crate::harness::{Running, Swab, swab};
+
+    /// Starts `swab daemon` with the run's `r.yaml` and a state file in its temp HOME, plus
+    /// `extra` flags, and waits until it says it started.
+    fn start_daemon(swab: Swab, host: &str, extra: &[&str]) -> Running {
+        let mut args = vec![
+            "-H",
+            host,
+            "daemon",
+            "--rules",
+            "r.yaml",
+            "--state",
+            "state.json",
+        ];
+        args.extend_from_slice(extra);
+        let daemon = swab.args(args).spawn();
+        daemon.wait_for_log("swab daemon started", Duration::from_secs(10));
+        daemon
+    }
 
     fn gone(name: &str) -> bool {
         !env().try_cli(&["inspect", name]).success
@@ -68,19 +86,11 @@ mod with_daemon {
         let test_id = unique("d-fire");
         let junk = format!("swab-test={test_id}-junk");
         let keep = format!("swab-test={test_id}-keep");
-        let mut daemon = swab()
-            .home_file("r.yaml", &rule("fast", &junk))
-            .args([
-                "-H",
-                &env().docker_host,
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
-            ])
-            .spawn();
-        daemon.wait_for_log("swab daemon started", Duration::from_secs(10));
+        let mut daemon = start_daemon(
+            swab().home_file("r.yaml", &rule("fast", &junk)),
+            &env().docker_host,
+            &[],
+        );
         let victim = stopped(&junk);
         let survivor = stopped(&keep);
         wait_gone(&victim, Duration::from_secs(8));
@@ -105,18 +115,7 @@ mod with_daemon {
         let b = format!("swab-test={test_id}-b");
         let home = swab().home_file("r.yaml", &rule("first", &a));
         let rules_path = home.home_path().join("r.yaml");
-        let mut daemon = home
-            .args([
-                "-H",
-                &env().docker_host,
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
-            ])
-            .spawn();
-        daemon.wait_for_log("swab daemon started", Duration::from_secs(10));
+        let mut daemon = start_daemon(home, &env().docker_host, &[]);
         let b1 = stopped(&b);
         std::thread::sleep(Duration::from_secs(3));
         assert!(!gone(&b1), "rule `first` does not select label b");
@@ -271,18 +270,7 @@ mod with_daemon {
         let rules = format!(
             "version: 1\nnotify:\n  - url: http://127.0.0.1:{port}/hook\n  - url: http://127.0.0.1:1/dead\n    format: slack\nrules:\n  - name: c\n    action: prune-containers\n    schedule: \"*/2 * * * * *\"\n    match:\n      labels: [\"{label}\"]\n"
         );
-        let mut daemon = swab()
-            .home_file("r.yaml", &rules)
-            .args([
-                "-H",
-                &env().docker_host,
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
-            ])
-            .spawn();
+        let mut daemon = start_daemon(swab().home_file("r.yaml", &rules), &env().docker_host, &[]);
         let body = receiver.join().unwrap();
         let report: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(report["summary"]["containers_removed"], 1, "{report}");
@@ -320,19 +308,11 @@ mod with_daemon {
             }
             panic!("{name} was not removed after the restart");
         };
-        let mut daemon = swab()
-            .home_file("r.yaml", &rule("fast", label))
-            .args([
-                "-H",
-                &extra.host,
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
-            ])
-            .spawn();
-        daemon.wait_for_log("swab daemon started", Duration::from_secs(10));
+        let mut daemon = start_daemon(
+            swab().home_file("r.yaml", &rule("fast", label)),
+            &extra.host,
+            &[],
+        );
         let first = run_stopped(&extra);
         wait_gone_on(&extra, &first);
 
@@ -359,22 +339,16 @@ mod with_daemon {
         let test_id = unique("d-metrics");
         let label = format!("swab-test={test_id}");
         let victim = stopped(&label);
-        let mut daemon = swab()
-            .home_file("r.yaml", &rule("fast", &label))
-            .args([
-                "-H",
-                &env().docker_host,
+        let mut daemon = start_daemon(
+            swab().home_file("r.yaml", &rule("fast", &label)),
+            &env().docker_host,
+            &[
                 "--log-format",
                 "json",
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
                 "--metrics-addr",
                 &format!("127.0.0.1:{port}"),
-            ])
-            .spawn();
+            ],
+        );
         wait_gone(&victim, Duration::from_secs(10));
         daemon.wait_for_log("remove_container", Duration::from_secs(5));
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -429,21 +403,13 @@ mod with_daemon {
             .unwrap()
             .block_on(swab_engine::lock::HostLock::acquire(&lock, Duration::ZERO))
             .unwrap();
-        let mut daemon = swab()
-            .home_file("r.yaml", &rule("fast", &label))
-            .env("SWAB_LOCK", lock.display().to_string())
-            .args([
-                "-H",
-                &env().docker_host,
-                "-vv",
-                "daemon",
-                "--rules",
-                "r.yaml",
-                "--state",
-                "state.json",
-                "--run-on-start",
-            ])
-            .spawn();
+        let mut daemon = start_daemon(
+            swab()
+                .home_file("r.yaml", &rule("fast", &label))
+                .env("SWAB_LOCK", lock.display().to_string()),
+            &env().docker_host,
+            &["-vv", "--run-on-start"],
+        );
         daemon.wait_for_log(
             "waiting for another swab to finish",
             Duration::from_secs(10),

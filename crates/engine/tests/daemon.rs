@@ -23,6 +23,13 @@ fn docker() -> Docker {
     Docker::connect(&endpoint, &ClientOptions::default()).unwrap()
 }
 
+/// A rule set that prunes every unused image carrying the test's label.
+fn prune_images_labelled(test_id: &str) -> RuleSet {
+    rules(&format!(
+        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
+    ))
+}
+
 fn rules(yaml: &str) -> RuleSet {
     swab_rules::load_str("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -229,9 +236,7 @@ async fn multi_tag_image_is_removed_tag_by_tag_with_no_conflict() {
     let id = env().import_image(&format!("{repo}:a"), &[("swab-test", &test_id)]);
     env().cli(&["tag", &format!("{repo}:a"), &format!("{repo}:b")]);
     env().cli(&["tag", &format!("{repo}:a"), &format!("{repo}-other:c")]);
-    let set = rules(&format!(
-        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
-    ));
+    let set = prune_images_labelled(&test_id);
     let (_, plan) = plan_now(&docker, &set).await;
     assert_eq!(plan.actions.len(), 1);
     let recording = Recording::new(docker.clone());
@@ -267,9 +272,7 @@ async fn parent_child_chain_is_removed_child_first() {
         "docker commit records the parent"
     );
 
-    let set = rules(&format!(
-        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
-    ));
+    let set = prune_images_labelled(&test_id);
     let (_, plan) = plan_now(&docker, &set).await;
     assert_eq!(plan.actions.len(), 2, "{plan:?}");
     let recording = Recording::new(docker.clone());
@@ -314,9 +317,7 @@ async fn a_container_created_after_planning_makes_image_removal_skipped_and_keep
         &[("swab-test", &test_id), ("n", "2")],
     );
     env().cli(&["tag", &format!("{multi}:a"), &format!("{multi}:b")]);
-    let set = rules(&format!(
-        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
-    ));
+    let set = prune_images_labelled(&test_id);
     let (_, plan) = plan_now(&docker, &set).await;
     assert_eq!(plan.actions.len(), 2);
 
@@ -700,9 +701,7 @@ async fn a_tag_moved_to_another_image_after_planning_is_never_touched() {
         &[("swab-test", &test_id), ("v", "old2")],
     );
     env().cli(&["tag", &format!("{multi}:a"), &format!("{multi}:b")]);
-    let set = rules(&format!(
-        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
-    ));
+    let set = prune_images_labelled(&test_id);
     let (_, plan) = plan_now(&docker, &set).await;
     assert_eq!(plan.actions.len(), 2, "{plan:?}");
 
@@ -777,9 +776,7 @@ async fn a_base_image_used_through_intermediate_build_layers_is_in_use() {
     let name = unique("swab-built-web");
     env().cli(&["run", "-d", "--name", &name, &app, "sleep", "300"]);
 
-    let set = rules(&format!(
-        "version: 1\nrules:\n  - name: img\n    action: prune-images\n    match:\n      labels: [\"swab-test={test_id}\"]\n"
-    ));
+    let set = prune_images_labelled(&test_id);
     let selected: Vec<_> = set.rules.iter().collect();
     let (snapshot, stats) = gather(&docker, &selected, &set.protect, &LocalFilesystem, 4)
         .await
