@@ -283,22 +283,14 @@ pub async fn execute(
             .collect()
     };
 
-    run_wave(
-        of(|op| matches!(op, Op::RemoveContainer { .. })),
-        engine,
-        parallel,
-        progress,
-        &mut results,
-    )
-    .await;
-    run_wave(
-        of(|op| matches!(op, Op::RestartContainer { .. })),
-        engine,
-        parallel,
-        progress,
-        &mut results,
-    )
-    .await;
+    // Containers first, so the images, volumes and networks they used are free afterwards.
+    let before_images: [fn(&Op) -> bool; 2] = [
+        |op| matches!(op, Op::RemoveContainer { .. }),
+        |op| matches!(op, Op::RestartContainer { .. }),
+    ];
+    for wave in before_images {
+        run_wave(of(wave), engine, parallel, progress, &mut results).await;
+    }
 
     // Images in waves: an image goes once none of its planned children is still pending.
     let mut pending: Vec<(usize, &PlannedAction)> = of(|op| matches!(op, Op::RemoveImage { .. }));
@@ -348,30 +340,14 @@ pub async fn execute(
         }
     }
 
-    run_wave(
-        of(|op| matches!(op, Op::RemoveVolume { .. })),
-        engine,
-        parallel,
-        progress,
-        &mut results,
-    )
-    .await;
-    run_wave(
-        of(|op| matches!(op, Op::RemoveNetwork { .. })),
-        engine,
-        parallel,
-        progress,
-        &mut results,
-    )
-    .await;
-    run_wave(
-        of(|op| matches!(op, Op::PruneBuildCache { .. })),
-        engine,
-        parallel,
-        progress,
-        &mut results,
-    )
-    .await;
+    let after_images: [fn(&Op) -> bool; 3] = [
+        |op| matches!(op, Op::RemoveVolume { .. }),
+        |op| matches!(op, Op::RemoveNetwork { .. }),
+        |op| matches!(op, Op::PruneBuildCache { .. }),
+    ];
+    for wave in after_images {
+        run_wave(of(wave), engine, parallel, progress, &mut results).await;
+    }
 
     let mut ordered: Vec<(usize, ActionReport)> = results.into_iter().collect();
     ordered.sort_by_key(|(i, _)| *i);
