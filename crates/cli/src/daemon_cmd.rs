@@ -4,15 +4,18 @@
 //! for that moment, a signal, or (with `--watch`) a changed rule file. Rules due at the same
 //! time run together in one run, one run at a time, under the host lock, so a rule still
 //! running when it is due again is not started twice (its missed fires are logged and
-//! skipped). A signal that arrives during a run is handled when the run is over: the action
-//! in flight always finishes.
+//! skipped). A signal that arrives during a run ends it early: actions in flight finish,
+//! actions not begun are skipped, and an update in flight is rolled back unless its
+//! containers already passed the health gate.
 
 use std::collections::HashMap;
+
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use swab_engine::apply::Cancel;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -61,7 +64,8 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
 
     let mut hup = signal(SignalKind::hangup())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let signals = stop_on_signals(shutdown_tx.clone())?;
+    let cancel = Cancel::new();
+    let signals = stop_on_signals(shutdown_tx.clone(), cancel.clone())?;
     let mut stopping = shutdown_rx.clone();
     let (up_tx, mut up_rx) = watch::channel(false);
     let memory = Arc::new(Mutex::new(State::new()));
@@ -79,6 +83,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         options: RunOptions {
             dry_run: false,
             parallel: usize::from(args.parallel),
+            cancel,
         },
         wait_lock: args.wait_lock.into(),
         metrics,
@@ -180,7 +185,7 @@ impl Daemon {
             rules,
             &selected,
             &self.state_path,
-            self.options,
+            self.options.clone(),
             Some(&lock),
             &crate::run_cmd::log_action,
         )
@@ -261,8 +266,11 @@ fn check_config(rules: &RuleSet, scheduled: usize) -> anyhow::Result<u8> {
 }
 
 /// SIGTERM/SIGINT flip the shutdown flag from their own task, so a run that is waiting for
-/// the host lock notices them too (a run in flight still finishes).
-fn stop_on_signals(shutdown: watch::Sender<bool>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// the host lock notices them too, and set `cancel`, which ends a run in flight early.
+fn stop_on_signals(
+    shutdown: watch::Sender<bool>,
+    cancel: Cancel,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     Ok(tokio::spawn(async move {
@@ -270,6 +278,7 @@ fn stop_on_signals(shutdown: watch::Sender<bool>) -> std::io::Result<tokio::task
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => tracing::info!("SIGINT: stopping"),
         }
+        cancel.cancel();
         let _ = shutdown.send(true);
     }))
 }

@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
+use swab_engine::apply::Cancel;
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Report, Status};
-use swab_engine::run::{RunOptions, run_rules};
+use swab_engine::run::{RECOVERY_NOTE, RunOptions, run_rules};
 use swab_engine::state;
 use swab_engine::{format_bytes, plan};
 use swab_rules::{Rule, RuleSet};
@@ -30,9 +31,12 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         Some(HostLock::acquire(&default_lock_path(&state_path), wait).await?)
     };
     let bar = Progress::new(args.format, dry_run);
+    let cancel = Cancel::new();
+    let signals = cancel_on_signals(cancel.clone())?;
     let options = RunOptions {
         dry_run,
         parallel: usize::from(args.parallel),
+        cancel: cancel.clone(),
     };
     let report = run_rules(
         &docker,
@@ -46,7 +50,9 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
             bar.tick(report);
         },
     )
-    .await?;
+    .await;
+    signals.abort();
+    let report = report?;
     bar.finish();
     drop(lock);
     tracing::info!(
@@ -64,6 +70,30 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     } else {
         exit::SUCCESS
     })
+}
+
+/// SIGINT/SIGTERM during a run set `cancel` instead of killing the process: actions in
+/// flight finish, an update in flight rolls back, the rest is skipped and reported. A
+/// second signal ends the process at once.
+fn cancel_on_signals(cancel: Cancel) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::spawn(async move {
+        for _ in 0..2 {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if cancel.is_cancelled() {
+                std::process::exit(130);
+            }
+            tracing::warn!(
+                "signal: finishing or rolling back what is in flight, skipping the rest (again to abort)"
+            );
+            cancel.cancel();
+        }
+    }))
 }
 
 /// The rules named with `--rule`, in file order; all rules when none are named.
@@ -164,6 +194,9 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
     let _ = writeln!(out, "swab {}{mode}", report.host);
     for note in report.notes.iter().filter(|n| n.rule == plan::PROTECT_NOTE) {
         let _ = writeln!(out, "warning: {}", note.message);
+    }
+    for note in report.notes.iter().filter(|n| n.rule == RECOVERY_NOTE) {
+        let _ = writeln!(out, "recovery: {}", note.message);
     }
     for rule in rules {
         let actions: Vec<&ActionReport> = report

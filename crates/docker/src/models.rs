@@ -285,6 +285,19 @@ pub struct Health {
     pub status: String,
     /// Consecutive failures.
     pub failing_streak: i64,
+    /// The last few probes, oldest first.
+    #[serde(deserialize_with = "null_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One healthcheck probe.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct HealthcheckResult {
+    /// The probe's exit code: 0 healthy, 1 unhealthy.
+    pub exit_code: i64,
+    /// What the probe printed (truncated by the daemon).
+    pub output: String,
 }
 
 /// `Config` of a container (also the body of a create request, together with `HostConfig`).

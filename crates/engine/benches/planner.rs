@@ -104,6 +104,7 @@ fn synthetic(now: SystemTime) -> Snapshot {
                 labels,
                 volumes: Vec::new(),
                 networks: Vec::new(),
+                network_mode: "default".to_owned(),
             }
         })
         .collect();

@@ -27,6 +27,7 @@ use swab_docker::{
     Docker, Error, Filters, ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
 };
 
+use crate::apply::Cancel;
 use crate::plan::{Op, Plan, PlannedAction};
 use crate::report::{ActionReport, Status};
 
@@ -266,10 +267,12 @@ impl Engine for DryRun {
 
 /// Executes `plan` with at most `parallel` operations in flight, calling `progress` after each
 /// action. Returns one report entry per planned action, in plan order.
+/// Once `cancel` is set, actions not yet begun are skipped; those in flight finish.
 pub async fn execute(
     plan: &Plan,
     engine: &dyn Engine,
     parallel: usize,
+    cancel: &Cancel,
     progress: &(dyn Fn(&ActionReport) + Sync),
 ) -> Vec<ActionReport> {
     let parallel = parallel.max(1);
@@ -289,7 +292,7 @@ pub async fn execute(
         |op| matches!(op, Op::RestartContainer { .. }),
     ];
     for wave in before_images {
-        run_wave(of(wave), engine, parallel, progress, &mut results).await;
+        run_wave(of(wave), engine, parallel, cancel, progress, &mut results).await;
     }
 
     // Images in waves: an image goes once none of its planned children is still pending.
@@ -332,7 +335,7 @@ pub async fn execute(
             results.insert(index, report);
         }
         let before: HashSet<usize> = results.keys().copied().collect();
-        run_wave(ready, engine, parallel, progress, &mut results).await;
+        run_wave(ready, engine, parallel, cancel, progress, &mut results).await;
         for (index, report) in &results {
             if !before.contains(index) {
                 outcome.insert(report.id.clone(), report.status);
@@ -346,7 +349,7 @@ pub async fn execute(
         |op| matches!(op, Op::PruneBuildCache { .. }),
     ];
     for wave in after_images {
-        run_wave(of(wave), engine, parallel, progress, &mut results).await;
+        run_wave(of(wave), engine, parallel, cancel, progress, &mut results).await;
     }
 
     let mut ordered: Vec<(usize, ActionReport)> = results.into_iter().collect();
@@ -358,12 +361,22 @@ async fn run_wave(
     wave: Vec<(usize, &PlannedAction)>,
     engine: &dyn Engine,
     parallel: usize,
+    cancel: &Cancel,
     progress: &(dyn Fn(&ActionReport) + Sync),
     results: &mut HashMap<usize, ActionReport>,
 ) {
     let done: Vec<(usize, ActionReport)> = stream::iter(wave)
         .map(|(index, action)| async move {
-            let report = run_one(action, engine).await;
+            let report = if cancel.is_cancelled() {
+                ActionReport::from_action(
+                    action,
+                    Status::Skipped,
+                    Some("interrupted by a signal before it began".to_owned()),
+                    None,
+                )
+            } else {
+                run_one(action, engine).await
+            };
             progress(&report);
             (index, report)
         })
@@ -653,7 +666,7 @@ mod tests {
             actions,
             ..Plan::default()
         };
-        execute(&plan, engine, 4, &|_| {}).await
+        execute(&plan, engine, 4, &Cancel::new(), &|_| {}).await
     }
 
     #[tokio::test]

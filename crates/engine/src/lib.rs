@@ -23,6 +23,7 @@
 
 #![deny(missing_docs)]
 
+pub mod apply;
 pub mod events;
 pub mod exec;
 pub mod lock;

@@ -200,11 +200,8 @@ pub fn plan(
                 Action::PruneVolumes => planner.volumes(rule),
                 Action::PruneNetworks => planner.networks(rule),
                 Action::PruneBuildCache => planner.build_cache(rule),
-                Action::Update => planner.note(
-                    rule,
-                    "update rules are not carried out by this version of swab yet; nothing planned"
-                        .to_owned(),
-                ),
+                // Updates need the registries' answers: planned by `updates::plan_updates`.
+                Action::Update => {}
             }
         }
     }

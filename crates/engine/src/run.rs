@@ -5,23 +5,32 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use swab_docker::Docker;
-use swab_rules::{Rule, RuleSet};
+use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
+use swab_rules::{Action, ImageRef, Rule, RuleSet};
 
+use crate::apply::{self, Cancel, Updater};
 use crate::exec::{self, DryRun, Engine};
 use crate::lock::HostLock;
-use crate::plan;
-use crate::report::{ActionReport, Report, Summary};
-use crate::snapshot::{self, LocalFilesystem};
+use crate::plan::{self, Note};
+use crate::report::{ActionReport, Report, Status, Summary};
+use crate::snapshot::{self, LocalFilesystem, Snapshot};
 use crate::state::{State, StateError};
+use crate::updates::{self, Answer, UpdatePlan};
 
 /// How to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Record instead of acting.
     pub dry_run: bool,
     /// Operations in flight at once.
     pub parallel: usize,
+    /// Set on SIGINT/SIGTERM: actions not begun are skipped, an update in flight is
+    /// finished or rolled back.
+    pub cancel: Cancel,
 }
+
+/// The `rule` of notes about updates a crash interrupted.
+pub const RECOVERY_NOTE: &str = "recovery";
 
 /// Why a run could not happen at all (as opposed to actions failing inside it).
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +69,12 @@ pub async fn run_rules(
     _lock: Option<&HostLock>,
     progress: &(dyn Fn(&ActionReport) + Sync),
 ) -> Result<Report, RunError> {
+    // An update a crash interrupted is finished or undone before anything else looks.
+    let recovered = if options.dry_run {
+        Vec::new()
+    } else {
+        apply::recover(docker, state_path).await
+    };
     let mut state = State::load(state_path)?;
     let started = SystemTime::now();
     let (snapshot, gathered) = snapshot::gather(
@@ -84,10 +99,61 @@ pub async fn run_rules(
     );
     state.observe(&snapshot, started);
     let plan = plan::plan(&snapshot, selected, &rules.protect, &state, started);
+    let update_rules: Vec<&Rule> = selected
+        .iter()
+        .copied()
+        .filter(|r| r.action == Action::Update)
+        .collect();
+    let (update_plan, credentials) = if update_rules.is_empty() {
+        (UpdatePlan::default(), None)
+    } else {
+        check_updates(docker, &snapshot, &update_rules, rules, &state).await
+    };
 
     let recorder = DryRun::for_plan(&plan);
     let engine: &dyn Engine = if options.dry_run { &recorder } else { docker };
-    let actions = exec::execute(&plan, engine, options.parallel, progress).await;
+    let mut actions =
+        exec::execute(&plan, engine, options.parallel, &options.cancel, progress).await;
+
+    for (rule, reference, error) in &update_plan.failed {
+        let report = ActionReport {
+            rule: rule.clone(),
+            action: "check_image",
+            id: reference.clone(),
+            name: reference.clone(),
+            reason: "asked the registry for the current digest".to_owned(),
+            status: Status::Failed,
+            error: Some(error.clone()),
+            bytes: None,
+        };
+        progress(&report);
+        actions.push(report);
+    }
+    let credentials = credentials.unwrap_or_else(CredentialStore::anonymous);
+    let updater = Updater {
+        docker,
+        credentials: &credentials,
+        state_path,
+        cancel: &options.cancel,
+        progress,
+    };
+    for group in &update_plan.groups {
+        if options.dry_run {
+            let planned = apply::planned_actions(group);
+            planned.iter().for_each(progress);
+            actions.extend(planned);
+        } else {
+            actions.extend(updater.apply(group).await);
+        }
+    }
+    let mut notes = plan.notes;
+    notes.extend(update_plan.notes);
+    notes.extend(recovered.into_iter().map(|message| Note {
+        rule: RECOVERY_NOTE.to_owned(),
+        message,
+    }));
+    let mut kept = plan.kept;
+    kept.extend(update_plan.kept);
 
     if !options.dry_run {
         // The record of use outlives this run; losing it only makes swab more cautious.
@@ -103,7 +169,100 @@ pub async fn run_rules(
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         summary: Summary::of(&actions),
         actions,
-        kept: plan.kept,
-        notes: plan.notes,
+        kept,
+        notes,
+    })
+}
+
+/// Asks the registries about every reference the update rules keep fresh (one request per
+/// distinct reference, `HEAD` where that suffices; the daemon's distribution endpoint when
+/// a registry cannot be reached directly) and plans the updates. Also returns the
+/// credentials, for the pulls.
+async fn check_updates(
+    docker: &Docker,
+    snapshot: &Snapshot,
+    update_rules: &[&Rule],
+    rules: &RuleSet,
+    state: &State,
+) -> (UpdatePlan, Option<CredentialStore>) {
+    let checks = updates::collect(snapshot, update_rules, &rules.protect);
+    let fail_all = |why: String| UpdatePlan {
+        failed: checks
+            .checks
+            .iter()
+            .map(|c| {
+                let rule = c.rules.first().cloned().unwrap_or_default();
+                (rule, c.reference.familiar(), why.clone())
+            })
+            .collect(),
+        ..UpdatePlan::default()
+    };
+    // Images without registry digests are never replaced: do not ask about them.
+    let asked: Vec<&ImageRef> = checks
+        .checks
+        .iter()
+        .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
+        .map(|c| &c.reference)
+        .collect();
+    if asked.is_empty() {
+        let plan = updates::plan_updates(&checks, &[], snapshot, update_rules, state);
+        return (plan, None);
+    }
+    let credentials = match CredentialStore::from_environment() {
+        Ok(c) => c,
+        Err(err) => return (fail_all(err.to_string()), None),
+    };
+    let registry = match RegistryClient::new(credentials.clone(), RegistryOptions::default()) {
+        Ok(r) => r,
+        Err(err) => return (fail_all(err.to_string()), None),
+    };
+    let platform = match docker.info().await {
+        Ok(info) => Platform::new(&info.os_type, &info.architecture, None),
+        Err(err) => {
+            return (
+                fail_all(format!("cannot read the host's platform: {err}")),
+                None,
+            );
+        }
+    };
+    let mut answers: Vec<(ImageRef, Answer)> = Vec::new();
+    for (reference, result) in registry.manifest_digests(asked, &platform).await {
+        let answer = match result {
+            Ok(remote) => Ok(remote),
+            Err(err @ RegistryError::Transport { .. }) => {
+                daemon_lookup(docker, &credentials, &reference)
+                    .await
+                    .map_err(|daemon_err| {
+                        format!("{err:#}; asking through the daemon failed too: {daemon_err}")
+                    })
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        answers.push((reference, answer));
+    }
+    let plan = updates::plan_updates(&checks, &answers, snapshot, update_rules, state);
+    (plan, Some(credentials))
+}
+
+/// The digest a tag names, asked through the daemon (`GET /distribution/{name}/json`):
+/// for registries only the daemon can reach (its proxy, mirrors or certificates).
+async fn daemon_lookup(
+    docker: &Docker,
+    credentials: &CredentialStore,
+    reference: &ImageRef,
+) -> Result<swab_registry::RemoteDigest, String> {
+    let auth = credentials
+        .get(reference.registry())
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|c| c.to_docker_auth(&apply::auth_server(reference)));
+    let answer = docker
+        .distribution_inspect(&reference.familiar(), auth.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(swab_registry::RemoteDigest {
+        digest: answer.descriptor.digest,
+        media_type: answer.descriptor.media_type,
+        platform_digest: None,
     })
 }

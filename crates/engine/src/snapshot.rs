@@ -75,6 +75,9 @@ pub struct Container {
     pub volumes: Vec<String>,
     /// IDs of the networks it is attached to.
     pub networks: Vec<String>,
+    /// `HostConfig.NetworkMode`: `container:<id>` for a container sharing another's network
+    /// stack, which must be recreated when that one is.
+    pub network_mode: String,
 }
 
 impl Container {
@@ -119,6 +122,7 @@ impl Container {
                 .map(|n| n.network_id.clone())
                 .filter(|id| !id.is_empty())
                 .collect(),
+            network_mode: c.host_config.network_mode.clone(),
         }
     }
 }

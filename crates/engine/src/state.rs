@@ -27,6 +27,58 @@ pub struct State {
     /// Per image ID.
     #[serde(default)]
     pub images: BTreeMap<String, ImageRecord>,
+    /// Updates that failed and were rolled back, per reference (familiar form): the
+    /// registry digest that failed is not tried again until the registry has another one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rolled_back: BTreeMap<String, RolledBack>,
+    /// Updates under way: the journal that lets the next start finish or undo an update a
+    /// crash interrupted. Empty between runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<InFlight>,
+}
+
+/// A digest whose update was rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// The registry digest that failed.
+    pub digest: String,
+    /// When, unix seconds.
+    pub at: u64,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// One update under way, written before the first container is stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// The reference being updated (familiar form); the key of the entry.
+    pub reference: String,
+    /// The image the reference named before the pull, restored on rollback.
+    pub old_image: String,
+    /// The rollback tag and the image it named before this update (restored on rollback).
+    pub rollback_tag: Option<String>,
+    /// The image `rollback_tag` named before, if any.
+    pub displaced: Option<String>,
+    /// Set once every container passed its health gate: from then on, recovery finishes
+    /// (removes the old containers) instead of rolling back.
+    pub committed: bool,
+    /// The containers being swapped, in order.
+    pub containers: Vec<Swap>,
+}
+
+/// One container being replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Swap {
+    /// Its name, which the replacement takes over.
+    pub name: String,
+    /// The old container's ID.
+    pub old_id: String,
+    /// The name the old container is parked under (`<name>-swab-old-<short id>`).
+    pub parked_name: String,
+    /// Whether the old container was running (started again on rollback).
+    pub was_running: bool,
+    /// The replacement's ID, once created.
+    pub new_id: Option<String>,
 }
 
 /// What swab remembers about one image.
@@ -82,7 +134,7 @@ impl State {
     pub fn new() -> State {
         State {
             version: STATE_VERSION,
-            images: BTreeMap::new(),
+            ..State::default()
         }
     }
 
@@ -156,6 +208,15 @@ impl State {
         if prune {
             on_disk.images.retain(|id, _| self.images.contains_key(id));
         }
+        on_disk.save(path)
+    }
+
+    /// Re-reads the file at `path`, applies `change` and writes it back at once: for the
+    /// update journal and rolled-back digests, which must be on disk before the next step,
+    /// not at the end of the run. Callers hold the host lock.
+    pub fn edit_file(path: &Path, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        let mut on_disk = State::load(path)?;
+        change(&mut on_disk);
         on_disk.save(path)
     }
 

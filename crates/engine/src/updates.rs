@@ -8,10 +8,14 @@
 //! image ID have no reference to check.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use swab_registry::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
-use crate::snapshot::{Image, Snapshot};
+use crate::plan::{Kept, Note};
+use crate::snapshot::{Container, Image, Snapshot};
+use crate::state::State;
 
 /// One reference to ask the registry about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +105,334 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
     }
 }
 
+/// One reference to update: what the executor needs, decided from the snapshot, the
+/// registry's answer and swab's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateGroup {
+    /// The first rule covering the reference: its options apply.
+    pub rule: String,
+    /// The reference to pull.
+    pub reference: ImageRef,
+    /// The image the reference names locally now (restored on rollback).
+    pub old_image: String,
+    /// The registry's digest for the reference.
+    pub remote_digest: String,
+    /// The full rollback tag (`repo:tag-swab-previous`), unless the rule keeps none.
+    pub rollback_tag: Option<String>,
+    /// The image the rollback tag names now, which it is moved away from.
+    pub displaced: Option<String>,
+    /// With `cleanup: true`, the image to remove once the update is done and nothing uses
+    /// it: the one the rollback tag moves away from, or the old image without rollback tag.
+    pub cleanup: Option<String>,
+    /// How long each replacement must stay healthy.
+    pub health_timeout: Duration,
+    /// Grace period for stops; `None` is the container's own `StopTimeout`.
+    pub stop_timeout: Option<Duration>,
+    /// The containers to recreate on the new image, in dependency order.
+    pub units: Vec<Unit>,
+}
+
+/// A container to recreate, with the containers that must move with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// The container itself.
+    pub container: Target,
+    /// Containers sharing its network stack (`network_mode: container:<it>`): recreated
+    /// (on their own image) against the replacement, since they are bound to the old ID.
+    pub network_dependents: Vec<Target>,
+    /// Running Compose services that depend on it (`com.docker.compose.depends_on`):
+    /// stopped before it and started after it.
+    pub compose_dependents: Vec<Target>,
+}
+
+/// A container, by ID and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Full ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Whether it is running (or paused or restarting) now.
+    pub running: bool,
+}
+
+impl Target {
+    fn of(c: &Container) -> Target {
+        Target {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            running: c.is_active(),
+        }
+    }
+}
+
+/// The registry's answer for a reference; errors as text, so planning stays pure.
+pub type Answer = Result<RemoteDigest, String>;
+
+/// What to update, and what not and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdatePlan {
+    /// References to update, in reference order.
+    pub groups: Vec<UpdateGroup>,
+    /// References checked and left alone, with why.
+    pub kept: Vec<Kept>,
+    /// References that could not be checked: `(rule, reference, error)`. A failure of the run.
+    pub failed: Vec<(String, String, String)>,
+    /// Rule-level remarks (the `max_removals` cap).
+    pub notes: Vec<Note>,
+}
+
+/// Decides the updates: for each checked reference, the registry's answer against the
+/// local image, the rolled-back digests in `state`, and the rule's cap.
+///
+/// A reference is updated when the registry has a digest the local image does not carry,
+/// the digest is not one whose update was rolled back, and the local image came from a
+/// registry at all (an image without `RepoDigests` was built or loaded here: replacing it
+/// with whatever the registry has could throw away a local build, so it is kept).
+pub fn plan_updates(
+    checks: &UpdateChecks,
+    answers: &[(ImageRef, Answer)],
+    snapshot: &Snapshot,
+    rules: &[&Rule],
+    state: &State,
+) -> UpdatePlan {
+    let mut out = UpdatePlan::default();
+    let mut used: BTreeMap<&str, u64> = BTreeMap::new();
+    let keep = |out: &mut UpdatePlan, rule: &str, check: &UpdateCheck, reason: String| {
+        out.kept.push(Kept {
+            rule: rule.to_owned(),
+            id: check.reference.familiar(),
+            name: check.reference.familiar(),
+            reason,
+        });
+    };
+    for check in &checks.checks {
+        let Some(rule) = check
+            .rules
+            .first()
+            .and_then(|name| rules.iter().find(|r| &r.name == name))
+        else {
+            continue;
+        };
+        let familiar = check.reference.familiar();
+        let Some(old_image) = &check.local_image else {
+            keep(
+                &mut out,
+                &rule.name,
+                check,
+                "no local image has this tag; pull it first".to_owned(),
+            );
+            continue;
+        };
+        if check.local_digests.is_empty() {
+            keep(
+                &mut out,
+                &rule.name,
+                check,
+                "the local image was built or loaded here (no registry digest); not replaced"
+                    .to_owned(),
+            );
+            continue;
+        }
+        let answer = answers
+            .iter()
+            .find(|(r, _)| *r == check.reference)
+            .map(|(_, a)| a);
+        let remote = match answer {
+            Some(Ok(remote)) => remote,
+            failed => {
+                let why = failed
+                    .and_then(|a| a.as_ref().err())
+                    .map_or("the registry was not asked", String::as_str);
+                out.failed
+                    .push((rule.name.clone(), familiar.clone(), why.to_owned()));
+                continue;
+            }
+        };
+        if !remote.is_update_of(&check.local_digests) {
+            keep(&mut out, &rule.name, check, "up to date".to_owned());
+            continue;
+        }
+        if let Some(bad) = state.rolled_back.get(&familiar) {
+            let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
+            if bad.digest == remote.digest || bad.digest == new {
+                keep(
+                    &mut out,
+                    &rule.name,
+                    check,
+                    format!(
+                        "update to {} was rolled back ({}); waiting for a newer digest",
+                        short_digest(&bad.digest),
+                        bad.reason
+                    ),
+                );
+                continue;
+            }
+        }
+        let units = units(snapshot, &check.containers);
+        let count = units
+            .iter()
+            .map(|u| 1 + u.network_dependents.len() as u64)
+            .sum::<u64>();
+        let so_far = used.entry(rule.name.as_str()).or_default();
+        if let Some(cap) = rule.max_removals
+            && *so_far + count > cap
+            && count > 0
+        {
+            keep(
+                &mut out,
+                &rule.name,
+                check,
+                format!("max_removals ({cap}) reached: left for the next run"),
+            );
+            continue;
+        }
+        *so_far += count;
+        out.groups
+            .push(group_for(rule, check, old_image, remote, units, snapshot));
+    }
+    out
+}
+
+/// The group for an outdated reference: the rule's options resolved against the snapshot.
+fn group_for(
+    rule: &Rule,
+    check: &UpdateCheck,
+    old_image: &str,
+    remote: &RemoteDigest,
+    units: Vec<Unit>,
+    snapshot: &Snapshot,
+) -> UpdateGroup {
+    let familiar = check.reference.familiar();
+    let options = rule.update.clone().unwrap_or(swab_rules::UpdateOptions {
+        rollback_tag: Some(swab_rules::RollbackTag::default_template()),
+        health_timeout: Duration::from_secs(60),
+        cleanup: false,
+    });
+    let rollback_tag = options.rollback_tag.as_ref().and_then(|t| {
+        let tag = check.reference.tag()?;
+        let repo = familiar.strip_suffix(&format!(":{tag}"))?;
+        Some(format!("{repo}:{}", t.render(tag)?))
+    });
+    let displaced = rollback_tag.as_ref().and_then(|tag| {
+        snapshot
+            .images
+            .iter()
+            .find(|i| i.tags.iter().any(|t| t == tag))
+            .map(|i| i.id.clone())
+            .filter(|id| id != old_image)
+    });
+    let cleanup = if !options.cleanup {
+        None
+    } else if rollback_tag.is_some() {
+        displaced.clone()
+    } else {
+        Some(old_image.to_owned())
+    };
+    UpdateGroup {
+        rule: rule.name.clone(),
+        reference: check.reference.clone(),
+        old_image: old_image.to_owned(),
+        remote_digest: remote.digest.clone(),
+        rollback_tag,
+        displaced,
+        cleanup,
+        health_timeout: options.health_timeout,
+        stop_timeout: rule.stop_timeout,
+        units,
+    }
+}
+
+/// `sha256:0123456789ab`.
+pub fn short_digest(digest: &str) -> String {
+    let hex = digest.rsplit_once('@').map_or(digest, |(_, d)| d);
+    let hex = hex.strip_prefix("sha256:").unwrap_or(hex);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+/// The containers named `names`, each with what must move with it, ordered so that a
+/// Compose service comes after the services it depends on. A container that shares the
+/// network stack of another one in the list is moved as that one's dependent, not on its own.
+pub fn units(snapshot: &Snapshot, names: &[String]) -> Vec<Unit> {
+    let selected: Vec<&Container> = names
+        .iter()
+        .filter_map(|n| snapshot.containers.iter().find(|c| &c.name == n))
+        .collect();
+    let mut units: Vec<Unit> = selected
+        .iter()
+        .filter(|c| {
+            !selected
+                .iter()
+                .any(|host| host.id != c.id && shares_network_of(c, host))
+        })
+        .map(|c| Unit {
+            container: Target::of(c),
+            network_dependents: network_dependents(snapshot, c),
+            compose_dependents: compose_dependents(snapshot, c),
+        })
+        .collect();
+    // Dependencies first: a stable pass that moves each unit after those it depends on.
+    let mut ordered: Vec<Unit> = Vec::with_capacity(units.len());
+    while !units.is_empty() {
+        let ready = units
+            .iter()
+            .position(|u| {
+                !units.iter().any(|other| {
+                    other.container.id != u.container.id
+                        && other
+                            .compose_dependents
+                            .iter()
+                            .any(|d| d.id == u.container.id)
+                })
+            })
+            .unwrap_or(0);
+        ordered.push(units.remove(ready));
+    }
+    ordered
+}
+
+/// Whether `c` runs in the network stack of `host` (`network_mode: container:<id or name>`).
+fn shares_network_of(c: &Container, host: &Container) -> bool {
+    c.network_mode
+        .strip_prefix("container:")
+        .is_some_and(|x| x == host.id || x == host.name || host.id.starts_with(x) && x.len() >= 12)
+}
+
+/// Every container, in any state, bound to `host`'s network stack.
+pub fn network_dependents(snapshot: &Snapshot, host: &Container) -> Vec<Target> {
+    snapshot
+        .containers
+        .iter()
+        .filter(|c| c.id != host.id && shares_network_of(c, host))
+        .map(Target::of)
+        .collect()
+}
+
+/// Running containers of the same Compose project whose `depends_on` names `c`'s service.
+pub fn compose_dependents(snapshot: &Snapshot, c: &Container) -> Vec<Target> {
+    const PROJECT: &str = "com.docker.compose.project";
+    const SERVICE: &str = "com.docker.compose.service";
+    const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+    let (Some(project), Some(service)) = (c.labels.get(PROJECT), c.labels.get(SERVICE)) else {
+        return Vec::new();
+    };
+    snapshot
+        .containers
+        .iter()
+        .filter(|d| d.id != c.id && d.is_active() && d.labels.get(PROJECT) == Some(project))
+        .filter(|d| {
+            // `service:condition:restart`, comma-separated (Compose v2); older versions
+            // wrote bare service names.
+            d.labels.get(DEPENDS_ON).is_some_and(|deps| {
+                deps.split(',')
+                    .filter_map(|entry| entry.split(':').next())
+                    .any(|name| name.trim() == service)
+            })
+        })
+        .map(Target::of)
+        .collect()
+}
+
 fn entry<'a>(
     checks: &'a mut BTreeMap<String, UpdateCheck>,
     reference: &ImageRef,
@@ -131,7 +463,6 @@ fn push_unique(list: &mut Vec<String>, item: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Container;
 
     fn container(name: &str, image: &str, state: &str, labels: &[(&str, &str)]) -> Container {
         let mut c = Container {
@@ -208,5 +539,196 @@ mod tests {
         assert!(got.checks[0].containers.is_empty());
         assert_eq!(got.pinned.len(), 1);
         assert_eq!(got.pinned[0].1, ["pinned"]);
+    }
+
+    fn remote(digest: &str) -> RemoteDigest {
+        RemoteDigest {
+            digest: digest.to_owned(),
+            media_type: swab_registry::media_type::DOCKER_MANIFEST.to_owned(),
+            platform_digest: None,
+        }
+    }
+
+    fn web_snapshot() -> Snapshot {
+        let mut side = container("side", "sidecar:1", "running", &[]);
+        side.network_mode = "container:id-web".to_owned();
+        let mut stopped_side = container("stopped-side", "sidecar:1", "exited", &[]);
+        stopped_side.network_mode = "container:web".to_owned();
+        Snapshot {
+            containers: vec![
+                container("web", "myorg/web:1", "running", &[("u", "1")]),
+                side,
+                stopped_side,
+                container("other", "myorg/web:1", "running", &[]),
+            ],
+            images: vec![
+                image(&["myorg/web:1"], &["myorg/web@sha256:aaaa"]),
+                image(&["myorg/web:1-swab-previous"], &["myorg/web@sha256:0000"]),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    fn plan_with(yaml_extra: &str, answer: Answer, state: &State) -> UpdatePlan {
+        let set = swab_rules::load_str(
+            "t.yaml",
+            &format!(
+                "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n{yaml_extra}"
+            ),
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = set.rules.iter().collect();
+        let snapshot = web_snapshot();
+        let checks = collect(&snapshot, &rules, &set.protect);
+        let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
+        plan_updates(&checks, &answers, &snapshot, &rules, state)
+    }
+
+    #[test]
+    fn an_outdated_reference_is_planned_with_its_rollback_tag_and_network_dependents() {
+        let plan = plan_with(
+            "    cleanup: true\n",
+            Ok(remote("sha256:bbbb")),
+            &State::new(),
+        );
+        assert!(plan.kept.is_empty() && plan.failed.is_empty(), "{plan:?}");
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(group.old_image, "sha256:myorg/web:1");
+        assert_eq!(
+            group.rollback_tag.as_deref(),
+            Some("myorg/web:1-swab-previous")
+        );
+        // The rollback tag moves off the image that had it; with cleanup, that one goes.
+        assert_eq!(
+            group.displaced.as_deref(),
+            Some("sha256:myorg/web:1-swab-previous")
+        );
+        assert_eq!(group.cleanup, group.displaced);
+        let [unit] = group.units.as_slice() else {
+            panic!("{group:?}")
+        };
+        assert_eq!(unit.container.name, "web");
+        let dependents: Vec<(&str, bool)> = unit
+            .network_dependents
+            .iter()
+            .map(|d| (d.name.as_str(), d.running))
+            .collect();
+        assert_eq!(dependents, [("side", true), ("stopped-side", false)]);
+    }
+
+    #[test]
+    fn up_to_date_rolled_back_local_and_failed_references_are_not_planned() {
+        let up_to_date = plan_with("", Ok(remote("sha256:aaaa")), &State::new());
+        assert!(up_to_date.groups.is_empty());
+        assert_eq!(up_to_date.kept[0].reason, "up to date");
+
+        let mut state = State::new();
+        state.rolled_back.insert(
+            "myorg/web:1".to_owned(),
+            crate::state::RolledBack {
+                digest: "sha256:bbbb".to_owned(),
+                at: 1,
+                reason: "web: exited".to_owned(),
+            },
+        );
+        let same = plan_with("", Ok(remote("sha256:bbbb")), &state);
+        assert!(same.groups.is_empty());
+        assert!(same.kept[0].reason.contains("rolled back"), "{same:?}");
+        // A newer digest is tried again.
+        let newer = plan_with("", Ok(remote("sha256:cccc")), &state);
+        assert_eq!(newer.groups.len(), 1);
+
+        let failed = plan_with("", Err("unauthorized".to_owned()), &State::new());
+        assert!(failed.groups.is_empty());
+        assert_eq!(
+            failed.failed,
+            [(
+                "u".to_owned(),
+                "myorg/web:1".to_owned(),
+                "unauthorized".to_owned()
+            )]
+        );
+
+        let capped = plan_with(
+            "    max_removals: 1\n",
+            Ok(remote("sha256:bbbb")),
+            &State::new(),
+        );
+        assert!(
+            capped.groups.is_empty(),
+            "web and its two dependents are 3 > 1"
+        );
+        assert!(capped.kept[0].reason.contains("max_removals"));
+
+        let no_rollback_tag = plan_with(
+            "    rollback_tag: null\n    cleanup: true\n",
+            Ok(remote("sha256:bbbb")),
+            &State::new(),
+        );
+        let group = &no_rollback_tag.groups[0];
+        assert_eq!(group.rollback_tag, None);
+        assert_eq!(group.cleanup.as_deref(), Some("sha256:myorg/web:1"));
+    }
+
+    #[test]
+    fn locally_built_images_are_never_replaced() {
+        let mut snapshot = web_snapshot();
+        snapshot.images[0].digests.clear();
+        let set = swab_rules::load_str(
+            "t.yaml",
+            "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n",
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = set.rules.iter().collect();
+        let checks = collect(&snapshot, &rules, &set.protect);
+        let answers = vec![(
+            ImageRef::parse("myorg/web:1").unwrap(),
+            Ok(remote("sha256:bbbb")),
+        )];
+        let plan = plan_updates(&checks, &answers, &snapshot, &rules, &State::new());
+        assert!(plan.groups.is_empty());
+        assert!(plan.kept[0].reason.contains("built or loaded here"));
+    }
+
+    #[test]
+    fn compose_dependencies_come_first_and_dependents_are_stopped_around() {
+        let compose = |service: &str, depends: &str| {
+            let mut labels = vec![
+                ("com.docker.compose.project", "shop"),
+                ("com.docker.compose.service", service),
+                ("u", "1"),
+            ];
+            if !depends.is_empty() {
+                labels.push(("com.docker.compose.depends_on", depends));
+            }
+            container(
+                &format!("shop-{service}-1"),
+                "myorg/web:1",
+                "running",
+                &labels,
+            )
+        };
+        let snapshot = Snapshot {
+            containers: vec![
+                compose("app", "db:service_healthy:false,cache:service_started:true"),
+                compose("db", ""),
+                compose("worker", "app:service_started:false"),
+            ],
+            ..Snapshot::default()
+        };
+        let names: Vec<String> = ["shop-app-1", "shop-db-1", "shop-worker-1"]
+            .map(str::to_owned)
+            .to_vec();
+        let units = units(&snapshot, &names);
+        let order: Vec<&str> = units.iter().map(|u| u.container.name.as_str()).collect();
+        assert_eq!(order, ["shop-db-1", "shop-app-1", "shop-worker-1"]);
+        let around_db: Vec<&str> = units[0]
+            .compose_dependents
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(around_db, ["shop-app-1"]);
     }
 }

@@ -111,7 +111,7 @@ impl Engine for Recording {
 }
 
 async fn run_plan(plan: &Plan, engine: &dyn Engine) -> Vec<ActionReport> {
-    execute(plan, engine, 4, &|_| {}).await
+    execute(plan, engine, 4, &swab_engine::apply::Cancel::new(), &|_| {}).await
 }
 
 fn label(test_id: &str) -> String {
