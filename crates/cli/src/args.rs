@@ -62,6 +62,10 @@ pub enum Command {
     /// Monitor only: compare the images that `update` rules keep fresh with their registries.
     /// Pulls and changes nothing.
     Updates(UpdatesArgs),
+    /// Put a container back on the image its last update replaced (the rollback tag), with
+    /// the same health gate: if the old image does not come up, the container is left as
+    /// it was.
+    Rollback(RollbackArgs),
     /// Check rule files: print each rule, what it matches and its next fire times, or every
     /// error with its file, line and column (exit 2).
     Validate(ValidateArgs),
@@ -190,4 +194,28 @@ pub struct UpdatesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The container (name or ID).
+    pub container: String,
+
+    /// Rule file: the first `update` rule selecting the container gives the rollback tag,
+    /// health timeout and stop timeout. Default: `{tag}-swab-previous`, 60s.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+
+    /// State file (see `swab run --help`): the rolled-back digest is recorded there, so
+    /// the next update run does not bring it straight back.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// If another swab is acting on this host, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_lock: Option<humantime::Duration>,
 }

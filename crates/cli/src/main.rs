@@ -11,6 +11,7 @@ mod exit;
 mod logging;
 mod metrics;
 mod output;
+mod rollback_cmd;
 mod rules_cmd;
 mod run_cmd;
 mod updates_cmd;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
             Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
             Command::Updates(args) => updates_cmd::run(&cli.global, args).await,
+            Command::Rollback(args) => rollback_cmd::run(&cli.global, args).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }

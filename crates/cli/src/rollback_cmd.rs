@@ -1,0 +1,125 @@
+//! `swab rollback CONTAINER`: puts a container back on the image its last update replaced,
+//! the one the rollback tag names. The options (rollback tag, health timeout, stop timeout)
+//! come from the first `update` rule in `--rules` that selects the container, else the
+//! defaults (`{tag}-swab-previous`, 60 s).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use swab_engine::apply::{Cancel, Updater};
+use swab_engine::lock::{HostLock, default_lock_path};
+use swab_engine::report::{ActionReport, Status};
+use swab_engine::snapshot::{self, LocalFilesystem};
+use swab_engine::{state, updates};
+use swab_registry::CredentialStore;
+use swab_rules::{Action, RollbackTag, Rule};
+
+use crate::args::{GlobalArgs, OutputFormat, RollbackArgs};
+use crate::exit;
+use crate::output::print;
+
+pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
+    let rules = crate::rules_cmd::load(args.rules.as_deref())?;
+    let resolved = crate::connect::resolve(global)?;
+    let docker = crate::connect::client(&resolved)?;
+    let host = resolved.endpoint.to_string();
+    let state_path = args.state.clone().unwrap_or_else(state::default_path);
+    let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
+    let lock = HostLock::acquire(&default_lock_path(&state_path), wait).await?;
+    for line in swab_engine::apply::recover(&docker, &state_path).await {
+        eprintln!("swab: recovery: {line}");
+    }
+    let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
+        .await
+        .with_context(|| format!("cannot read the state of the Docker host at {host}"))?;
+
+    // The options of the first update rule that selects the container.
+    let update_rules: Vec<&Rule> = rules
+        .rules
+        .iter()
+        .filter(|r| r.action == Action::Update)
+        .collect();
+    let name = args.container.trim_start_matches('/');
+    let rule = update_rules.iter().find(|r| {
+        updates::collect(&snapshot, &[**r], &rules.protect)
+            .checks
+            .iter()
+            .any(|c| c.containers.iter().any(|n| n == name))
+    });
+    let options = rule.and_then(|r| r.update.clone());
+    let template = match &options {
+        Some(o) => o.rollback_tag.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "rule {} keeps no rollback tag (rollback_tag: null): nothing to roll back to",
+                rule.map_or("", |r| r.name.as_str())
+            )
+        })?,
+        None => RollbackTag::default_template(),
+    };
+    let health_timeout = options
+        .as_ref()
+        .map_or(Duration::from_secs(60), |o| o.health_timeout);
+    let stop_timeout = rule.and_then(|r| r.stop_timeout);
+
+    let cancel = Cancel::new();
+    let credentials = CredentialStore::anonymous();
+    let updater = Updater {
+        docker: &docker,
+        credentials: &credentials,
+        state_path: &state_path,
+        cancel: &cancel,
+        progress: &crate::run_cmd::log_action,
+    };
+    let actions = updater
+        .rollback(
+            &args.container,
+            &template,
+            health_timeout,
+            stop_timeout,
+            &snapshot,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+    drop(lock);
+    let failed = actions
+        .iter()
+        .any(|a| matches!(a.status, Status::Failed | Status::RolledBack));
+    match args.format {
+        OutputFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "host": host,
+                "container": name,
+                "actions": actions,
+            }))?
+        ))?,
+        OutputFormat::Text => print(&render(&actions))?,
+    }
+    Ok(if failed { exit::FAILURE } else { exit::SUCCESS })
+}
+
+fn render(actions: &[ActionReport]) -> String {
+    let mut out = String::new();
+    for a in actions {
+        let status = match a.status {
+            Status::Done => "done",
+            Status::Planned => "planned",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled back",
+        };
+        let _ = write!(
+            out,
+            "{status:<12} {:<19} {}: {}",
+            a.action.replace('_', " "),
+            a.name,
+            a.reason
+        );
+        if let Some(error) = &a.error {
+            let _ = write!(out, " -- {error}");
+        }
+        out.push('\n');
+    }
+    out
+}
