@@ -70,7 +70,7 @@ impl Metrics {
         );
         registry.register(
             "updates",
-            "Image updates, by result (applied, rolled_back)",
+            "Containers updated, by result (applied, rolled_back, failed)",
             m.updates.clone(),
         );
         registry.register(
@@ -118,12 +118,15 @@ impl Metrics {
                     status: status.to_owned(),
                 })
                 .inc();
-            if a.action == "recreate_container" {
-                let result = if a.status == Status::Done {
-                    "applied"
-                } else {
-                    "rolled_back"
-                };
+            let result = match a.status {
+                Status::Done => Some("applied"),
+                Status::RolledBack => Some("rolled_back"),
+                Status::Failed => Some("failed"),
+                Status::Planned | Status::Skipped => None,
+            };
+            if a.action == "recreate_container"
+                && let Some(result) = result
+            {
                 self.updates
                     .get_or_create(&RunLabels {
                         result: result.to_owned(),
