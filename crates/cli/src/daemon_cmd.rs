@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use swab_docker::Docker;
 use swab_engine::lock::{HostLock, default_lock_path};
-use swab_engine::run::{RunOptions, run_rules};
+use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state::{self, State};
 use swab_engine::timetable::Timetable;
 use swab_engine::{events, notify};
@@ -187,7 +187,10 @@ impl Daemon {
             &self.state_path,
             self.options.clone(),
             Some(&lock),
-            &crate::run_cmd::log_action,
+            Observer {
+                action: &crate::run_cmd::log_action,
+                status: &|status: &str| tracing::debug!("{status}"),
+            },
         )
         .await;
         drop(lock);

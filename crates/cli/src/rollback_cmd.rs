@@ -70,6 +70,7 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         state_path: &state_path,
         cancel: &cancel,
         progress: &crate::run_cmd::log_action,
+        status: &|status: &str| tracing::info!("{status}"),
     };
     let actions = updater
         .rollback(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use swab_engine::apply::Cancel;
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Report, Status};
-use swab_engine::run::{RECOVERY_NOTE, RunOptions, run_rules};
+use swab_engine::run::{Observer, RECOVERY_NOTE, RunOptions, run_rules};
 use swab_engine::state;
 use swab_engine::{format_bytes, plan};
 use swab_rules::{Rule, RuleSet};
@@ -45,9 +45,12 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         &state_path,
         options,
         lock.as_ref(),
-        &|report: &ActionReport| {
-            log_action(report);
-            bar.tick(report);
+        Observer {
+            action: &|report: &ActionReport| {
+                log_action(report);
+                bar.tick(report);
+            },
+            status: &|status: &str| bar.status(status),
         },
     )
     .await;
@@ -173,6 +176,14 @@ impl Progress {
                 report.name
             ));
             bar.inc(1);
+        }
+    }
+
+    /// What a long step is doing now (a pull, a health gate).
+    fn status(&self, message: &str) {
+        match &self.0 {
+            Some(bar) => bar.set_message(message.to_owned()),
+            None => tracing::debug!("{message}"),
         }
     }
 

@@ -75,6 +75,9 @@ pub struct Updater<'a> {
     pub cancel: &'a Cancel,
     /// Called after each action.
     pub progress: &'a (dyn Fn(&ActionReport) + Sync),
+    /// Called with what a long step is doing now (`pulling x: 12.1 MB of 40.2 MB`,
+    /// `waiting for web to stay up (60s)`), for a progress display.
+    pub status: &'a (dyn Fn(&str) + Sync),
 }
 
 /// The report entries of a group, in the order the executor goes: the planned ones for a
@@ -592,11 +595,35 @@ impl Updater<'_> {
             .map_err(|e| e.to_string())?
             .map(|c| c.to_docker_auth(&auth_server(reference)));
         tracing::info!(reference = %familiar, "pulling");
-        let last = self
-            .docker
-            .pull_image_to_end(&familiar, auth.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = Box::pin(
+            self.docker
+                .pull_image(&familiar, auth.as_ref())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        // Bytes per layer, summed for one line of progress.
+        let mut layers: std::collections::BTreeMap<String, (u64, u64)> =
+            std::collections::BTreeMap::new();
+        let mut last = String::new();
+        while let Some(item) = futures_util::StreamExt::next(&mut stream).await {
+            let item = item.map_err(|e| e.to_string())?;
+            if let (Some(id), Some(detail)) = (&item.id, &item.progress_detail)
+                && let (Some(current), Some(total)) = (detail.current, detail.total)
+            {
+                layers.insert(id.clone(), (current, total));
+                let (done, all) = layers
+                    .values()
+                    .fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+                (self.status)(&format!(
+                    "pulling {familiar}: {} of {}",
+                    crate::format_bytes(done),
+                    crate::format_bytes(all)
+                ));
+            }
+            if let Some(status) = item.status {
+                last = status;
+            }
+        }
         tracing::info!(reference = %familiar, status = %last, "pulled");
         self.docker
             .inspect_image(&familiar)
@@ -704,7 +731,12 @@ impl Updater<'_> {
         if !target.running {
             return Ok(());
         }
-        tracing::info!(container = %target.name, timeout = %humantime::format_duration(group.health_timeout), "health gate");
+        let timeout = humantime::format_duration(group.health_timeout);
+        tracing::info!(container = %target.name, %timeout, "health gate");
+        (self.status)(&format!(
+            "health gate: {} must stay up for {timeout}",
+            target.name
+        ));
         health_gate(self.docker, new_id, group.health_timeout, self.cancel)
             .await
             .map_err(|why| (target.name.clone(), why))

@@ -67,8 +67,9 @@ pub async fn run_rules(
     state_path: &Path,
     options: RunOptions,
     _lock: Option<&HostLock>,
-    progress: &(dyn Fn(&ActionReport) + Sync),
+    observer: Observer<'_>,
 ) -> Result<Report, RunError> {
+    let progress = observer.action;
     // An update a crash interrupted is finished or undone before anything else looks.
     let recovered = if options.dry_run {
         Vec::new()
@@ -115,37 +116,17 @@ pub async fn run_rules(
     let mut actions =
         exec::execute(&plan, engine, options.parallel, &options.cancel, progress).await;
 
-    for (rule, reference, error) in &update_plan.failed {
-        let report = ActionReport {
-            rule: rule.clone(),
-            action: "check_image",
-            id: reference.clone(),
-            name: reference.clone(),
-            reason: "asked the registry for the current digest".to_owned(),
-            status: Status::Failed,
-            error: Some(error.clone()),
-            bytes: None,
-        };
-        progress(&report);
-        actions.push(report);
-    }
-    let credentials = credentials.unwrap_or_else(CredentialStore::anonymous);
-    let updater = Updater {
-        docker,
-        credentials: &credentials,
-        state_path,
-        cancel: &options.cancel,
-        progress,
-    };
-    for group in &update_plan.groups {
-        if options.dry_run {
-            let planned = apply::planned_actions(group);
-            planned.iter().for_each(progress);
-            actions.extend(planned);
-        } else {
-            actions.extend(updater.apply(group).await);
-        }
-    }
+    actions.extend(
+        run_updates(
+            docker,
+            &update_plan,
+            credentials,
+            state_path,
+            &options,
+            observer,
+        )
+        .await,
+    );
     let mut notes = plan.notes;
     notes.extend(update_plan.notes);
     notes.extend(recovered.into_iter().map(|message| Note {
@@ -172,6 +153,63 @@ pub async fn run_rules(
         kept,
         notes,
     })
+}
+
+/// What a run reports while it works.
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)] // callbacks
+pub struct Observer<'a> {
+    /// Called after each action.
+    pub action: &'a (dyn Fn(&ActionReport) + Sync),
+    /// Called with what a long update step is doing now (a pull, a health gate).
+    pub status: &'a (dyn Fn(&str) + Sync),
+}
+
+/// The update part of a run: failed look-ups reported, then each group applied (or, in a
+/// dry run, listed as planned).
+async fn run_updates(
+    docker: &Docker,
+    update_plan: &UpdatePlan,
+    credentials: Option<CredentialStore>,
+    state_path: &Path,
+    options: &RunOptions,
+    observer: Observer<'_>,
+) -> Vec<ActionReport> {
+    let progress = observer.action;
+    let mut actions = Vec::new();
+    for (rule, reference, error) in &update_plan.failed {
+        let report = ActionReport {
+            rule: rule.clone(),
+            action: "check_image",
+            id: reference.clone(),
+            name: reference.clone(),
+            reason: "asked the registry for the current digest".to_owned(),
+            status: Status::Failed,
+            error: Some(error.clone()),
+            bytes: None,
+        };
+        progress(&report);
+        actions.push(report);
+    }
+    let credentials = credentials.unwrap_or_else(CredentialStore::anonymous);
+    let updater = Updater {
+        docker,
+        credentials: &credentials,
+        state_path,
+        cancel: &options.cancel,
+        progress,
+        status: observer.status,
+    };
+    for group in &update_plan.groups {
+        if options.dry_run {
+            let planned = apply::planned_actions(group);
+            planned.iter().for_each(progress);
+            actions.extend(planned);
+        } else {
+            actions.extend(updater.apply(group).await);
+        }
+    }
+    actions
 }
 
 /// Asks the registries about every reference the update rules keep fresh (one request per
