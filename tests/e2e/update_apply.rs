@@ -442,10 +442,17 @@ mod with_daemon {
         }
     }
 
-    /// `path -> scalar` for every leaf of an inspect. `Mounts` is keyed by destination,
-    /// since its order is not meaningful.
+    /// `path -> scalar` for every leaf of an inspect; an empty object or list is a leaf too
+    /// (so `{"/data": {}}` turning into `{}` or `null` shows). `Mounts` is keyed by
+    /// destination, since its order is not meaningful.
     fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
         match value {
+            Value::Object(map) if map.is_empty() => {
+                out.insert(prefix.to_owned(), value.clone());
+            }
+            Value::Array(items) if items.is_empty() => {
+                out.insert(prefix.to_owned(), value.clone());
+            }
             Value::Object(map) => {
                 for (k, v) in map {
                     flatten(&format!("{prefix}/{k}"), v, out);
@@ -487,8 +494,8 @@ mod with_daemon {
     }
 
     /// The paths where two inspects differ that no entry of `allowed` covers (an entry
-    /// ending in `/` covers everything below it; any entry covers its sub-paths), and the
-    /// allowed entries that did differ.
+    /// ending in `/` covers itself and everything below it; any entry covers its
+    /// sub-paths), and the allowed entries that did differ.
     fn differences(
         old: &Value,
         new: &Value,
@@ -506,6 +513,7 @@ mod with_daemon {
             }
             let covered = allowed.iter().find(|p| {
                 path == *p
+                    || path == p.trim_end_matches('/')
                     || (p.ends_with('/') && path.starts_with(p.as_str()))
                     || path.starts_with(&format!("{p}/"))
             });
