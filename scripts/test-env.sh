@@ -110,7 +110,7 @@ version: 0.1
 log:
   level: warn
   # One line per request in registry*.log (combined format, with the User-Agent): tests
-  # count the manifest requests swab (`swab/...`) and the daemon (`docker/...`) make.
+  # count the manifest requests of swab (User-Agent swab/...) and of the daemon (docker/...).
   accesslog:
     disabled: false
 storage:
