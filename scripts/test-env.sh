@@ -18,7 +18,8 @@
 #   SWAB_TEST_REGISTRY_USER, SWAB_TEST_REGISTRY_PASSWORD
 #   SWAB_TEST_IMAGE          swab-test/busybox:latest
 #   SWAB_TEST_ROOTFS         the rootfs tarball, for tests that import their own images
-#   SWAB_TEST_DIR            the temp dir (logs: dockerd.log, registry*.log)
+#   SWAB_TEST_DIR            the temp dir (logs: dockerd.log, registry*.log; the registry
+#                            logs have an access line per request, with the User-Agent)
 # Note: with --bridge none there is no default bridge; a running container on the default
 # network has no network sandbox (renaming it fails). Tests use NetworkMode none or a user network.
 # It installs docker.io, docker-registry, busybox-static, apache2-utils and openssl with
@@ -108,8 +109,10 @@ registry_config() { # name port [auth]
 version: 0.1
 log:
   level: warn
+  # One line per request in registry*.log (combined format, with the User-Agent): tests
+  # count the manifest requests of swab (User-Agent swab/...) and of the daemon (docker/...).
   accesslog:
-    disabled: true
+    disabled: false
 storage:
   filesystem:
     rootdirectory: $DIR/$1

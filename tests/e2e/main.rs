@@ -7,5 +7,6 @@ mod daemon;
 mod doctor;
 mod harness;
 mod run;
+mod update_apply;
 mod updates;
 mod validate;

@@ -16,18 +16,23 @@ mod with_daemon {
 
     use crate::harness::swab;
 
-    fn daemon_state() -> String {
+    /// The images of `repo` and the containers labelled `swab-test=<test_id>`: this test's
+    /// objects only, since the other tests change the daemon meanwhile.
+    fn daemon_state(repo: &str, test_id: &str) -> String {
         let images = env().cli(&[
             "images",
             "--no-trunc",
             "--digests",
             "--format",
             "{{.ID}} {{.Repository}}:{{.Tag}} {{.Digest}}",
+            repo,
         ]);
         let containers = env().cli(&[
             "ps",
             "-a",
             "--no-trunc",
+            "--filter",
+            &format!("label=swab-test={test_id}"),
             "--format",
             "{{.ID}} {{.Image}} {{.State}} {{.Names}}",
         ]);
@@ -39,7 +44,8 @@ mod with_daemon {
     #[test]
     fn reports_up_to_date_then_outdated_and_changes_nothing() {
         let test_id = unique("upd");
-        let reference = format!("{}/{}:v1", env().registry, unique("swab/upd"));
+        let repo = format!("{}/{}", env().registry, unique("swab/upd"));
+        let reference = format!("{repo}:v1");
         let v1 = env().import_image(&reference, &[("swab-test", &test_id), ("v", "1")]);
         env().cli(&["push", &reference]);
         let name = unique("swab-upd-web");
@@ -86,13 +92,13 @@ mod with_daemon {
         env().import_image(&reference, &[("swab-test", &test_id), ("v", "2")]);
         env().cli(&["push", &reference]);
         env().cli(&["tag", &v1, &reference]);
-        let before = daemon_state();
+        let before = daemon_state(&repo, &test_id);
         let report = check();
         let row = &report["references"][0];
         assert_eq!(row["status"], "outdated", "{report}");
         assert_ne!(row["remote_digest"], serde_json::Value::Null);
         assert_eq!(
-            daemon_state(),
+            daemon_state(&repo, &test_id),
             before,
             "swab updates must not change anything"
         );

@@ -1,0 +1,1112 @@
+//! Acceptance tests of `update` rules applied: `swab run` pulls a newer image for a running
+//! container's reference and recreates the container on it (keeping a rollback tag), `swab
+//! plan` only says so, a new version that does not stay up is rolled back and not retried,
+//! and `swab rollback` goes back to the previous image. All against the private daemon and
+//! registries of `scripts/test-env.sh`.
+//!
+//! Every test publishes its own repository, so upstream can move a tag without touching
+//! another test, and gives swab a state file of its own (`--state`) for all its runs.
+
+#[cfg(feature = "docker-tests")]
+mod with_daemon {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use swab_testkit::{env, unique};
+
+    use crate::harness::{Outcome, swab};
+
+    /// These tests take turns: each compares the daemon's volume list before and after, which
+    /// another test making anonymous volumes meanwhile would disturb, and each waits out a
+    /// health timeout, which is steadier without the others competing for the CPUs.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Image versions upstream publishes under one tag. Each also gets the test's
+    /// `swab-test` label (in [`import`]), so every test has image IDs of its own.
+    const V1: &[&str] = &[
+        "ENV A=1",
+        "ENV B=2",
+        r#"CMD ["sleep","300"]"#,
+        "LABEL from=image",
+        "LABEL version=1",
+    ];
+    const V2: &[&str] = &[
+        "ENV A=10",
+        "ENV B=20",
+        r#"CMD ["sleep","301"]"#,
+        "LABEL from=image-v2",
+        "LABEL version=2",
+    ];
+    const V3: &[&str] = &[
+        "ENV A=100",
+        r#"CMD ["sleep","302"]"#,
+        "LABEL from=image-v3",
+        "LABEL version=3",
+    ];
+    /// A version whose container exits at once: it never stays up for the health timeout.
+    const V3_BROKEN: &[&str] = &[
+        r#"CMD ["sh","-c","exit 3"]"#,
+        "LABEL from=image-v3-broken",
+        "LABEL version=3",
+    ];
+
+    /// Removes what a test made, also when an assertion fails half-way: every container
+    /// carrying one of `labels` (swab's `-swab-old-` and replacement containers included) or
+    /// named in `containers`, their volumes, the networks, and the images.
+    struct Cleanup {
+        labels: Vec<String>,
+        containers: Vec<String>,
+        volumes: Vec<String>,
+        networks: Vec<String>,
+        images: Vec<String>,
+        repo: String,
+    }
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let mut containers = self.containers.clone();
+            for label in &self.labels {
+                let listed = env().try_cli(&[
+                    "ps",
+                    "-aq",
+                    "--no-trunc",
+                    "--filter",
+                    &format!("label={label}"),
+                ]);
+                containers.extend(listed.stdout.lines().map(str::to_owned));
+            }
+            let mut volumes = self.volumes.clone();
+            for c in &containers {
+                let mounts = env().try_cli(&[
+                    "container",
+                    "inspect",
+                    "-f",
+                    r#"{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}"#,
+                    c,
+                ]);
+                if mounts.success {
+                    volumes.extend(mounts.stdout.split_whitespace().map(str::to_owned));
+                }
+            }
+            // Without `-v`: the volumes go below, by name. Twice, in case a container that
+            // shares another's network namespace held the first attempt up.
+            for _ in 0..2 {
+                for c in containers.iter().rev() {
+                    env().try_cli(&["rm", "-f", c]);
+                }
+            }
+            for v in &volumes {
+                env().try_cli(&["volume", "rm", "-f", v]);
+            }
+            for n in &self.networks {
+                env().try_cli(&["network", "rm", n]);
+            }
+            let mut images = self.images.clone();
+            if !self.repo.is_empty() {
+                let listed = env().try_cli(&["images", "-q", "--no-trunc", &self.repo]);
+                images.extend(listed.stdout.lines().map(str::to_owned));
+            }
+            for i in &images {
+                env().try_cli(&["rmi", "-f", i]);
+            }
+        }
+    }
+
+    /// One test's repository, rule file, state file and leftovers.
+    struct Update {
+        test_id: String,
+        /// `127.0.0.1:PORT/swab/NAME`.
+        repo: String,
+        /// `swab/NAME`, as the registry's access log spells it.
+        repo_path: String,
+        /// `{repo}:live`: the reference the containers run, and upstream moves.
+        reference: String,
+        /// The access log of the registry the repository lives in.
+        registry_log: PathBuf,
+        rules: String,
+        state: tempfile::TempDir,
+        cleanup: Cleanup,
+        // Last: released after the cleanup above ran.
+        _serial: MutexGuard<'static, ()>,
+    }
+
+    impl Update {
+        /// A repository on `registry` and the rule `u` updating containers labelled
+        /// `swab-test=<test id>`, with `extra` rule lines (indented by 4).
+        fn new(prefix: &str, registry: &str, extra: &str) -> Update {
+            let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+            let test_id = unique(prefix);
+            let repo_path = format!("swab/{test_id}");
+            let repo = format!("{registry}/{repo_path}");
+            let log = if registry == env().auth_registry {
+                "registry-auth.log"
+            } else {
+                "registry.log"
+            };
+            let rules = format!(
+                "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"swab-test={test_id}\"]\n    health_timeout: 2s\n    stop_timeout: 1s\n{extra}"
+            );
+            Update {
+                cleanup: Cleanup {
+                    labels: vec![format!("swab-test={test_id}")],
+                    containers: Vec::new(),
+                    volumes: Vec::new(),
+                    networks: Vec::new(),
+                    images: Vec::new(),
+                    repo: repo.clone(),
+                },
+                reference: format!("{repo}:live"),
+                registry_log: env().dir.join(log),
+                rules,
+                state: tempfile::tempdir().unwrap(),
+                test_id,
+                repo,
+                repo_path,
+                _serial: serial,
+            }
+        }
+
+        fn label(&self) -> String {
+            format!("swab-test={}", self.test_id)
+        }
+
+        /// Where the default rollback tag puts the previous image.
+        fn previous_tag(&self) -> String {
+            format!("{}-swab-previous", self.reference)
+        }
+
+        /// Imports a new version under the reference and pushes it; returns its image ID.
+        fn publish(&mut self, changes: &[&str]) -> String {
+            let id = import(&self.reference, &self.test_id, changes);
+            self.cleanup.images.push(id.clone());
+            env().cli(&["push", &self.reference]);
+            id
+        }
+
+        /// Upstream publishes a new version under the same tag that this host has not
+        /// pulled: the local tag names `local` again and the new image is not here (so
+        /// swab's pull is a real one). Returns the new version's image ID, which is also
+        /// the ID it has once pulled.
+        fn publish_upstream(&mut self, changes: &[&str], local: &str) -> String {
+            let id = self.publish(changes);
+            env().cli(&["tag", local, &self.reference]);
+            env().cli(&["rmi", &id]);
+            assert!(
+                !env().try_cli(&["image", "inspect", &id]).success,
+                "setup: the new version is still here"
+            );
+            id
+        }
+
+        /// `docker run -d` of the reference, labelled for the rule, on network `none`
+        /// (`--bridge none` leaves the default network without a sandbox), plus `extra`
+        /// flags. Returns the name.
+        fn run_container(&mut self, prefix: &str, extra: &[&str]) -> String {
+            let name = unique(prefix);
+            self.cleanup.containers.push(name.clone());
+            let label = self.label();
+            let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
+            if !extra.iter().any(|a| a.starts_with("--network")) {
+                args.extend(["--network", "none"]);
+            }
+            args.extend_from_slice(extra);
+            args.push(&self.reference);
+            env().cli(&args);
+            name
+        }
+
+        /// `swab -H <daemon> ARGS --state <this test's state file>`, with `r.yaml` (the
+        /// rules) in the working directory and `envs` set.
+        fn swab_with(&self, args: &[&str], envs: &[(&str, &Path)]) -> Outcome {
+            let state = self.state.path().join("state.json");
+            let mut cmd = swab().home_file("r.yaml", &self.rules).in_home();
+            for (key, value) in envs {
+                cmd = cmd.env(key, value.to_str().unwrap());
+            }
+            cmd.args(["-H", &env().docker_host])
+                .args(args)
+                .args(["--state", state.to_str().unwrap()])
+                .run()
+        }
+
+        fn swab(&self, args: &[&str]) -> Outcome {
+            self.swab_with(args, &[])
+        }
+
+        /// `swab run --rules r.yaml --format json`.
+        fn run(&self) -> Outcome {
+            self.swab(&["run", "--rules", "r.yaml", "--format", "json"])
+        }
+
+        /// The images of the repository (tags and digests) and the test's containers.
+        fn daemon_state(&self) -> String {
+            let images = env().cli(&[
+                "images",
+                "--no-trunc",
+                "--digests",
+                "--format",
+                "{{.ID}} {{.Repository}}:{{.Tag}} {{.Digest}}",
+                &self.repo,
+            ]);
+            let containers = env().cli(&[
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--filter",
+                &format!("label={}", self.label()),
+                "--format",
+                "{{.ID}} {{.Image}} {{.State}} {{.Names}}",
+            ]);
+            let mut lines: Vec<&str> = images.lines().chain(containers.lines()).collect();
+            lines.sort_unstable();
+            lines.join("\n")
+        }
+
+        /// Names of the containers labelled for this test.
+        fn labelled_containers(&self) -> BTreeSet<String> {
+            env()
+                .cli(&[
+                    "ps",
+                    "-a",
+                    "--filter",
+                    &format!("label={}", self.label()),
+                    "--format",
+                    "{{.Names}}",
+                ])
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+
+        /// Asserts that the test's containers are exactly `names` and that no container
+        /// named `*-swab-old-*` is left on the daemon.
+        #[track_caller]
+        fn assert_only_containers(&self, names: &[&str]) {
+            let want: BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            assert_eq!(self.labelled_containers(), want, "containers left over");
+            let all = env().cli(&["ps", "-a", "--format", "{{.Names}}"]);
+            let old: Vec<&str> = all.lines().filter(|n| n.contains("-swab-old-")).collect();
+            assert!(old.is_empty(), "old containers left: {old:?}");
+        }
+
+        /// A mark in the registry's access log, to look at the requests made after it.
+        fn log_mark(&self) -> LogMark {
+            LogMark {
+                path: self.registry_log.clone(),
+                offset: std::fs::read(&self.registry_log).unwrap().len(),
+            }
+        }
+    }
+
+    /// `docker import` of the busybox rootfs with `changes` and the test's label; returns
+    /// the image ID.
+    fn import(reference: &str, test_id: &str, changes: &[&str]) -> String {
+        let label = format!("LABEL swab-test={test_id}");
+        let rootfs = env().rootfs.display().to_string();
+        let mut args = vec!["import"];
+        for change in changes.iter().chain([&label.as_str()]) {
+            args.extend(["-c", change]);
+        }
+        args.extend([rootfs.as_str(), reference]);
+        env().cli(&args)
+    }
+
+    fn inspect(container: &str) -> Value {
+        let text = env().cli(&["container", "inspect", container]);
+        serde_json::from_str::<Value>(&text).unwrap()[0].clone()
+    }
+
+    fn image_id(reference: &str) -> String {
+        env().cli(&["image", "inspect", "-f", "{{.Id}}", reference])
+    }
+
+    fn image_exists(reference: &str) -> bool {
+        env().try_cli(&["image", "inspect", reference]).success
+    }
+
+    fn volumes() -> BTreeSet<String> {
+        env()
+            .cli(&["volume", "ls", "-q"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The name of the volume mounted at `/data`.
+    fn data_volume(inspect: &Value) -> String {
+        inspect["Mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Destination"] == "/data")
+            .unwrap_or_else(|| panic!("no /data mount: {}", inspect["Mounts"]))["Name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn actions(report: &Value) -> &[Value] {
+        report["actions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no actions: {report}"))
+    }
+
+    fn kinds(report: &Value) -> Vec<&str> {
+        actions(report)
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect()
+    }
+
+    /// The only action of `kind` in the report.
+    #[track_caller]
+    fn single<'a>(report: &'a Value, kind: &str) -> &'a Value {
+        let found: Vec<&Value> = actions(report)
+            .iter()
+            .filter(|a| a["action"] == kind)
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} in {report}");
+        found[0]
+    }
+
+    /// Asserts that the report pulls and recreates nothing.
+    #[track_caller]
+    fn assert_no_update(report: &Value) {
+        for kind in kinds(report) {
+            assert!(
+                !["tag_image", "pull_image", "recreate_container"].contains(&kind),
+                "{kind} in a run that should change nothing: {report}"
+            );
+        }
+    }
+
+    /// One line of the registry's access log (combined log format), e.g.
+    /// `127.0.0.1 - - [22/Nov/2026:13:19:02 +0000] "HEAD /v2/swab/x/manifests/live HTTP/1.1" 200 527 "" "swab/0.1.0"`.
+    #[derive(Debug)]
+    #[allow(dead_code)] // read through Debug in assertion messages
+    struct Request {
+        method: String,
+        path: String,
+        status: String,
+        agent: String,
+    }
+
+    impl Request {
+        fn parse(line: &str) -> Option<Request> {
+            // Other lines are the registry's own log (`time="..." level=...`).
+            let parts: Vec<&str> = line.split('"').collect();
+            if parts.len() < 6 || !parts[0].ends_with("] ") {
+                return None;
+            }
+            let mut request = parts[1].split(' ');
+            Some(Request {
+                method: request.next()?.to_owned(),
+                path: request.next()?.to_owned(),
+                status: parts[2].split_whitespace().next()?.to_owned(),
+                agent: parts[5].to_owned(),
+            })
+        }
+    }
+
+    struct LogMark {
+        path: PathBuf,
+        offset: usize,
+    }
+
+    impl LogMark {
+        /// Requests for manifests of `repo_path` since the mark: those of swab (User-Agent
+        /// `swab/...`) and those of the daemon (`docker/...`).
+        fn manifest_requests(&self, repo_path: &str) -> (Vec<Request>, Vec<Request>) {
+            // The registry writes the line once it has answered; let it catch up.
+            std::thread::sleep(Duration::from_millis(500));
+            let text = std::fs::read(&self.path).unwrap();
+            let prefix = format!("/v2/{repo_path}/manifests/");
+            let (mut by_swab, mut by_daemon) = (Vec::new(), Vec::new());
+            for request in String::from_utf8_lossy(&text[self.offset..])
+                .lines()
+                .filter_map(Request::parse)
+                .filter(|r| r.path.starts_with(&prefix))
+            {
+                if request.agent.starts_with("swab/") {
+                    by_swab.push(request);
+                } else if request.agent.starts_with("docker/") {
+                    by_daemon.push(request);
+                } else {
+                    panic!("a request from neither swab nor the daemon: {request:?}");
+                }
+            }
+            (by_swab, by_daemon)
+        }
+    }
+
+    /// `path -> scalar` for every leaf of an inspect; an empty object or list is a leaf too
+    /// (so `{"/data": {}}` turning into `{}` or `null` shows). `Mounts` is keyed by
+    /// destination, since its order is not meaningful.
+    fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+        match value {
+            Value::Object(map) if map.is_empty() => {
+                out.insert(prefix.to_owned(), value.clone());
+            }
+            Value::Array(items) if items.is_empty() => {
+                out.insert(prefix.to_owned(), value.clone());
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    flatten(&format!("{prefix}/{k}"), v, out);
+                }
+            }
+            Value::Array(items) if prefix == "/Mounts" => {
+                for m in items {
+                    let dest = m["Destination"].as_str().unwrap();
+                    flatten(&format!("{prefix}/{dest}"), m, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    flatten(&format!("{prefix}/{i}"), v, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_owned(), leaf.clone());
+            }
+        }
+    }
+
+    /// The inspect without the automatic network alias and DNS name that are the container's
+    /// own short ID (each container has its own), with those lists sorted.
+    fn without_own_short_id(inspect: &Value) -> Value {
+        let mut value = inspect.clone();
+        let short = inspect["Id"].as_str().unwrap()[..12].to_owned();
+        if let Some(networks) = value["NetworkSettings"]["Networks"].as_object_mut() {
+            for endpoint in networks.values_mut() {
+                for key in ["Aliases", "DNSNames"] {
+                    if let Some(list) = endpoint.get_mut(key).and_then(Value::as_array_mut) {
+                        list.retain(|a| a.as_str() != Some(short.as_str()));
+                        list.sort_by_key(ToString::to_string);
+                    }
+                }
+            }
+        }
+        value
+    }
+
+    /// The paths where two inspects differ that no entry of `allowed` covers (an entry
+    /// ending in `/` covers itself and everything below it; any entry covers its
+    /// sub-paths), and the allowed entries that did differ.
+    fn differences(
+        old: &Value,
+        new: &Value,
+        allowed: &[String],
+    ) -> (Vec<String>, BTreeSet<String>) {
+        let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+        flatten("", &without_own_short_id(old), &mut before);
+        flatten("", &without_own_short_id(new), &mut after);
+        let paths: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        let mut unexpected = Vec::new();
+        let mut differing = BTreeSet::new();
+        for path in paths {
+            if before.get(path) == after.get(path) {
+                continue;
+            }
+            let covered = allowed.iter().find(|p| {
+                path == *p
+                    || path == p.trim_end_matches('/')
+                    || (p.ends_with('/') && path.starts_with(p.as_str()))
+                    || path.starts_with(&format!("{p}/"))
+            });
+            match covered {
+                Some(p) => {
+                    differing.insert(p.clone());
+                }
+                None => unexpected.push(format!(
+                    "{path}: {:?} -> {:?}",
+                    before.get(path),
+                    after.get(path)
+                )),
+            }
+        }
+        (unexpected, differing)
+    }
+
+    /// Standard base64, as in the docker CLI's `config.json`.
+    fn base64(input: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in input.chunks(3) {
+            let byte = |i: usize| usize::from(chunk.get(i).copied().unwrap_or(0));
+            let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) & 63]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    /// A `DOCKER_CONFIG` directory whose `config.json` holds `user:password` for `registry`.
+    fn docker_config(registry: &str, user: &str, password: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let config = serde_json::json!({
+            "auths": {registry: {"auth": base64(format!("{user}:{password}").as_bytes())}}
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn run_updates_a_container_keeping_its_settings_data_and_network_identity() {
+        let mut t = Update::new("upd-apply", &env().registry, "");
+        let v1 = t.publish(V1);
+        let network = unique("swab-upd-net");
+        env().cli(&["network", "create", "--label", &t.label(), &network]);
+        t.cleanup.networks.push(network.clone());
+        let net_flag = format!("--network={network}");
+        let name = t.run_container(
+            "swab-upd-web",
+            &[
+                "--label",
+                "owner=me",
+                "--label",
+                "version=pinned",
+                "-e",
+                "B=user",
+                "-e",
+                "C=3",
+                "--restart",
+                "unless-stopped",
+                &net_flag,
+                "--network-alias",
+                "web-alias",
+                "-p",
+                "127.0.0.1::80",
+                "-v",
+                "/data",
+            ],
+        );
+        env().cli(&["exec", &name, "sh", "-c", "echo hi > /data/f"]);
+        let v2 = t.publish_upstream(V2, &v1);
+        let old = inspect(&name);
+        let old_id = old["Id"].as_str().unwrap().to_owned();
+        assert_eq!(old["Image"], v1.as_str(), "setup: the container runs v1");
+        assert_eq!(old["State"]["Running"], true);
+        let volume = data_volume(&old);
+        t.cleanup.volumes.push(volume.clone());
+        assert_eq!(volume.len(), 64, "setup: an anonymous volume: {volume}");
+        let volumes_before = volumes();
+
+        let log = t.log_mark();
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(report["dry_run"], false);
+        assert_eq!(
+            kinds(&report),
+            ["tag_image", "pull_image", "recreate_container"],
+            "{report}"
+        );
+        let actions = actions(&report);
+        for a in actions {
+            assert_eq!(a["rule"], "u", "{a}");
+            assert_eq!(a["status"], "done", "{a}");
+            assert_eq!(a["error"], Value::Null, "{a}");
+        }
+        assert_eq!(actions[0]["name"], t.previous_tag().as_str(), "{report}");
+        assert_eq!(actions[0]["id"], v1.as_str(), "{report}");
+        assert_eq!(actions[1]["name"], t.reference.as_str(), "{report}");
+        assert_eq!(actions[2]["name"], name.as_str(), "{report}");
+        assert_eq!(actions[2]["id"], old_id.as_str(), "the old container's ID");
+        let summary = &report["summary"];
+        assert_eq!(summary["containers_recreated"], 1, "{report}");
+        assert_eq!(summary["images_pulled"], 1, "{report}");
+        assert_eq!(summary["images_tagged"], 1, "{report}");
+        assert_eq!(summary["failed"], 0, "{report}");
+        let (by_swab, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert!(!by_swab.is_empty(), "swab asked the registry");
+        assert!(!by_daemon.is_empty(), "the daemon pulled");
+
+        // Same name, the new image, running; the old container and nothing else is gone.
+        let new = inspect(&name);
+        assert_ne!(new["Id"], old_id.as_str());
+        assert_eq!(new["Image"], v2.as_str(), "runs v2");
+        assert_eq!(new["Config"]["Image"], t.reference.as_str());
+        assert_eq!(new["State"]["Running"], true);
+        assert!(
+            !env().try_cli(&["container", "inspect", &old_id]).success,
+            "the old container is gone"
+        );
+        t.assert_only_containers(&[&name]);
+        assert_eq!(image_id(&t.previous_tag()), v1, "rollback tag on v1");
+        assert_eq!(image_id(&t.reference), v2);
+
+        // The user's settings over v2's defaults.
+        let env_of = |inspect: &Value| -> BTreeSet<String> {
+            inspect["Config"]["Env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let new_env = env_of(&new);
+        for want in ["A=10", "B=user", "C=3"] {
+            assert!(new_env.contains(want), "{want} in {new_env:?}");
+        }
+        assert!(!new_env.contains("A=1"), "v1's A was frozen: {new_env:?}");
+        assert_eq!(new["Config"]["Cmd"], serde_json::json!(["sleep", "301"]));
+        let labels = &new["Config"]["Labels"];
+        assert_eq!(labels["owner"], "me");
+        assert_eq!(
+            labels["version"], "pinned",
+            "a user override of an image label"
+        );
+        assert_eq!(labels["from"], "image-v2");
+        assert_eq!(labels["swab-test"], t.test_id.as_str());
+        for field in ["RestartPolicy", "PortBindings", "NetworkMode"] {
+            assert_eq!(
+                new["HostConfig"][field], old["HostConfig"][field],
+                "{field}"
+            );
+        }
+        assert_eq!(new["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+        assert_eq!(
+            new["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"],
+            "127.0.0.1"
+        );
+        let aliases = &new["NetworkSettings"]["Networks"][&network]["Aliases"];
+        assert!(
+            aliases
+                .as_array()
+                .is_some_and(|a| a.contains(&Value::from("web-alias"))),
+            "{aliases}"
+        );
+
+        // Same volume, same data, and no volume came or went.
+        assert_eq!(data_volume(&new), volume);
+        assert_eq!(env().cli(&["exec", &name, "cat", "/data/f"]), "hi");
+        assert_eq!(volumes(), volumes_before, "volumes came or went");
+
+        // Everything else equal, field by field. Differences allowed and why:
+        let allowed: Vec<String> = [
+            // identity and lifetime
+            "/Id",
+            "/Created",
+            "/State/",
+            "/RestartCount",
+            "/ExecIDs",
+            // the image, and what the daemon derived from v2's config (Config.Image, the
+            // reference, stays)
+            "/Image",
+            "/Config/Env",
+            "/Config/Cmd",
+            "/Path",
+            "/Args",
+            "/Config/Labels/from",
+            // per-container files and layers, named after the ID
+            "/ResolvConfPath",
+            "/HostnamePath",
+            "/HostsPath",
+            "/LogPath",
+            "/GraphDriver/",
+            // default hostname is the short ID
+            "/Config/Hostname",
+            // the anonymous volume is now bound by name, which Docker reports with the
+            // default relabel mode `z`
+            "/HostConfig/Binds",
+            "/Mounts//data/Mode",
+            // runtime network state: sandbox, endpoint, assigned address, MAC, random host
+            // port
+            "/NetworkSettings/SandboxID",
+            "/NetworkSettings/SandboxKey",
+            "/NetworkSettings/Ports/",
+            "/NetworkSettings/Networks/{net}/EndpointID",
+            "/NetworkSettings/Networks/{net}/IPAddress",
+            "/NetworkSettings/Networks/{net}/MacAddress",
+        ]
+        .iter()
+        .map(|p| p.replace("{net}", &network))
+        .collect();
+        let (unexpected, differing) = differences(&old, &new, &allowed);
+        assert!(
+            unexpected.is_empty(),
+            "unexpected differences:\n{}",
+            unexpected.join("\n")
+        );
+        // The list is not a blanket: the things that must change did.
+        for must in [
+            "/Id",
+            "/Image",
+            "/Config/Env",
+            "/Config/Cmd",
+            "/Config/Labels/from",
+        ] {
+            assert!(differing.contains(must), "{must} did not change");
+        }
+
+        // Right after, nothing to do: one look at the registry, no pull.
+        let log = t.log_mark();
+        let again = t.run();
+        again.code(0);
+        let report = again.json();
+        assert_no_update(&report);
+        assert_eq!(inspect(&name)["Id"], new["Id"]);
+        let (by_swab, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert_eq!(
+            by_swab.len(),
+            1,
+            "one manifest request by swab: {by_swab:?}"
+        );
+        assert!(by_daemon.is_empty(), "the daemon pulled: {by_daemon:?}");
+    }
+
+    #[test]
+    fn plan_and_updates_report_the_update_and_change_nothing() {
+        let mut t = Update::new("upd-plan", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-plan", &["-v", "/data"]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V2, &v1);
+        let before = t.daemon_state();
+        let volumes_before = volumes();
+
+        let log = t.log_mark();
+        let out = t.swab(&["plan", "--rules", "r.yaml", "--format", "json"]);
+        out.code(0);
+        let report = out.json();
+        assert_eq!(report["dry_run"], true);
+        assert_eq!(
+            kinds(&report),
+            ["tag_image", "pull_image", "recreate_container"],
+            "{report}"
+        );
+        let actions = actions(&report);
+        for a in actions {
+            assert_eq!(a["status"], "planned", "{a}");
+        }
+        assert_eq!(actions[0]["name"], t.previous_tag().as_str(), "{report}");
+        assert_eq!(actions[0]["id"], v1.as_str(), "{report}");
+        assert_eq!(actions[1]["name"], t.reference.as_str(), "{report}");
+        assert_eq!(actions[2]["name"], name.as_str(), "{report}");
+        assert_eq!(actions[2]["id"], old_id.as_str(), "{report}");
+        assert_eq!(report["summary"]["containers_recreated"], 1, "{report}");
+        assert_eq!(report["summary"]["images_pulled"], 1, "{report}");
+
+        assert_eq!(
+            t.daemon_state(),
+            before,
+            "swab plan must not change anything"
+        );
+        assert_eq!(volumes(), volumes_before);
+        assert!(!image_exists(&t.previous_tag()));
+        let (_, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert!(by_daemon.is_empty(), "the daemon pulled: {by_daemon:?}");
+
+        // The monitor agrees, and changes nothing either.
+        let log = t.log_mark();
+        let out = swab()
+            .home_file("r.yaml", &t.rules)
+            .in_home()
+            .args([
+                "-H",
+                &env().docker_host,
+                "updates",
+                "--rules",
+                "r.yaml",
+                "--format",
+                "json",
+            ])
+            .run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(report["references"][0]["reference"], t.reference.as_str());
+        assert_eq!(report["references"][0]["status"], "outdated", "{report}");
+        assert_eq!(
+            t.daemon_state(),
+            before,
+            "swab updates must not change anything"
+        );
+        let (_, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert!(by_daemon.is_empty(), "the daemon pulled: {by_daemon:?}");
+    }
+
+    #[test]
+    fn a_new_version_that_does_not_stay_up_is_rolled_back_and_not_retried() {
+        let mut t = Update::new("upd-rollback", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-rb", &["-v", "/data"]);
+        env().cli(&["exec", &name, "sh", "-c", "echo hi > /data/f"]);
+        let old = inspect(&name);
+        let old_id = old["Id"].as_str().unwrap().to_owned();
+        t.cleanup.volumes.push(data_volume(&old));
+        t.publish_upstream(V3_BROKEN, &v1);
+
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["name"], name.as_str(), "{report}");
+        assert_eq!(recreate["status"], "rolled_back", "{report}");
+        assert!(
+            recreate["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "a rollback says why: {report}"
+        );
+        assert_eq!(report["summary"]["failed"], 1, "{report}");
+
+        // The original container is back, with its data; the tag names v1 again.
+        let now = inspect(&name);
+        assert_eq!(now["Id"], old_id.as_str(), "the original container");
+        assert_eq!(now["State"]["Running"], true, "{}", now["State"]);
+        assert_eq!(now["Image"], v1.as_str());
+        assert_eq!(env().cli(&["exec", &name, "cat", "/data/f"]), "hi");
+        assert_eq!(image_id(&t.reference), v1, "the tag names v1 again");
+        t.assert_only_containers(&[&name]);
+
+        // While the registry still has the broken version, swab leaves it alone.
+        let log = t.log_mark();
+        let again = t.run();
+        again.code(0);
+        let report = again.json();
+        assert_no_update(&report);
+        let kept = report["kept"].as_array().unwrap();
+        assert!(
+            kept.iter().any(|k| k["reason"]
+                .as_str()
+                .is_some_and(|r| r.to_lowercase().contains("rolled back"))),
+            "a kept entry says the reference was rolled back: {report}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        let (_, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert!(by_daemon.is_empty(), "the daemon pulled: {by_daemon:?}");
+    }
+
+    #[test]
+    fn registry_credentials_come_from_docker_config() {
+        env().login_auth_registry();
+        let registry = env().auth_registry.clone();
+        let mut t = Update::new("upd-auth", &registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-auth", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let right = docker_config(&registry, &env().registry_user, &env().registry_password);
+        // Setup check: the file says what `docker login` says.
+        let cli_config: Value = serde_json::from_str(
+            &std::fs::read_to_string(env().dir.join("docker-cli-config/config.json")).unwrap(),
+        )
+        .unwrap();
+        let ours: Value = serde_json::from_str(
+            &std::fs::read_to_string(right.path().join("config.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ours["auths"][&registry]["auth"],
+            cli_config["auths"][&registry]["auth"]
+        );
+
+        // A wrong password: the run fails, says why, and changes nothing.
+        let wrong = docker_config(&registry, &env().registry_user, "not-the-password");
+        let before = t.daemon_state();
+        let out = t.swab_with(
+            &["run", "--rules", "r.yaml", "--format", "json"],
+            &[("DOCKER_CONFIG", wrong.path())],
+        );
+        out.code(1);
+        let said = out.stdout.to_lowercase();
+        assert!(
+            said.contains(&registry)
+                || said.contains("unauthorized")
+                || said.contains("authentication"),
+            "the report names the registry or the authentication failure:\n{}",
+            out.stdout
+        );
+        assert_eq!(t.daemon_state(), before, "a failed run changed something");
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+
+        // The right one: updated.
+        let out = t.swab_with(
+            &["run", "--rules", "r.yaml", "--format", "json"],
+            &[("DOCKER_CONFIG", right.path())],
+        );
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            single(&report, "recreate_container")["status"],
+            "done",
+            "{report}"
+        );
+        let new = inspect(&name);
+        assert_ne!(new["Id"], old_id.as_str());
+        assert_eq!(new["Image"], v2.as_str());
+        assert_eq!(new["State"]["Running"], true);
+    }
+
+    #[test]
+    fn a_container_in_the_network_namespace_of_an_updated_one_follows_it() {
+        let mut t = Update::new("upd-netns", &env().registry, "");
+        let v1 = t.publish(V1);
+        let a = t.run_container("swab-upd-a", &[]);
+        // B is not the rule's: another label, another (local) image.
+        let b = unique("swab-upd-b");
+        let b_label = format!("swab-test={}-b", t.test_id);
+        t.cleanup.labels.push(b_label.clone());
+        t.cleanup.containers.push(b.clone());
+        env().cli(&[
+            "run",
+            "-d",
+            "--name",
+            &b,
+            "--label",
+            &b_label,
+            "--network",
+            &format!("container:{a}"),
+            &env().image,
+            "sleep",
+            "300",
+        ]);
+        let old_a = inspect(&a)["Id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            inspect(&b)["HostConfig"]["NetworkMode"],
+            format!("container:{old_a}"),
+            "setup: the daemon records the ID"
+        );
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        let recreated: BTreeSet<&str> = actions(&report)
+            .iter()
+            .filter(|x| x["action"] == "recreate_container")
+            .map(|x| {
+                assert_eq!(x["status"], "done", "{x}");
+                x["name"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            recreated,
+            BTreeSet::from([a.as_str(), b.as_str()]),
+            "{report}"
+        );
+
+        let new_a = inspect(&a);
+        let new_a_id = new_a["Id"].as_str().unwrap();
+        assert_ne!(new_a_id, old_a);
+        assert_eq!(new_a["Image"], v2.as_str());
+        assert_eq!(new_a["State"]["Running"], true);
+        let new_b = inspect(&b);
+        assert_eq!(new_b["State"]["Running"], true, "{}", new_b["State"]);
+        assert_eq!(
+            new_b["HostConfig"]["NetworkMode"],
+            format!("container:{new_a_id}")
+        );
+        t.assert_only_containers(&[&a]);
+    }
+
+    #[test]
+    fn rollback_command_puts_the_previous_image_back() {
+        let mut t = Update::new("upd-rbcmd", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-rbcmd", &[]);
+        let v2 = t.publish_upstream(V2, &v1);
+        t.run().code(0);
+        assert_eq!(inspect(&name)["Image"], v2.as_str(), "updated to v2");
+
+        t.swab(&["rollback", &name]).code(0);
+        let now = inspect(&name);
+        assert_eq!(now["Image"], v1.as_str(), "back on v1");
+        assert_eq!(now["State"]["Running"], true, "{}", now["State"]);
+        t.assert_only_containers(&[&name]);
+    }
+
+    #[test]
+    fn cleanup_removes_the_image_that_lost_the_rollback_tag() {
+        let mut t = Update::new(
+            "upd-cleanup",
+            &env().registry,
+            "    cleanup: true\n    rollback_tag: \"{tag}-old\"\n",
+        );
+        let previous = format!("{}-old", t.reference);
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-clean", &[]);
+        let v2 = t.publish_upstream(V2, &v1);
+
+        // v1 gets the rollback tag: nothing lost it yet.
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            ["tag_image", "pull_image", "recreate_container"],
+            "{report}"
+        );
+        assert_eq!(actions(&report)[0]["name"], previous.as_str());
+        assert_eq!(image_id(&previous), v1);
+        assert!(!image_exists(&t.previous_tag()), "the default tag was used");
+
+        // v2 takes the rollback tag over, and v1, unused and untagged, goes.
+        let v3 = t.publish_upstream(V3, &v2);
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            [
+                "tag_image",
+                "pull_image",
+                "recreate_container",
+                "remove_image"
+            ],
+            "{report}"
+        );
+        let actions = actions(&report);
+        for a in actions {
+            assert_eq!(a["status"], "done", "{a}");
+        }
+        assert_eq!(actions[0]["name"], previous.as_str());
+        assert_eq!(actions[0]["id"], v2.as_str());
+        assert_eq!(actions[3]["id"], v1.as_str(), "{report}");
+        assert!(!image_exists(&v1), "v1 removed");
+        assert_eq!(image_id(&previous), v2);
+        assert_eq!(inspect(&name)["Image"], v3.as_str());
+        t.assert_only_containers(&[&name]);
+    }
+
+    #[test]
+    fn stopped_containers_are_not_updated() {
+        let mut t = Update::new("upd-stopped", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = unique("swab-upd-stopped");
+        t.cleanup.containers.push(name.clone());
+        env().cli(&[
+            "create",
+            "--name",
+            &name,
+            "--label",
+            &t.label(),
+            "--network",
+            "none",
+            &t.reference,
+        ]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert!(
+            !kinds(&report).contains(&"recreate_container"),
+            "a stopped container was recreated: {report}"
+        );
+        let now = inspect(&name);
+        assert_eq!(now["Id"], old_id.as_str());
+        assert_eq!(now["Image"], v1.as_str());
+        assert_eq!(now["State"]["Status"], "created");
+    }
+}
