@@ -1025,6 +1025,132 @@ mod with_daemon {
         t.assert_only_containers(&[&name]);
     }
 
+    /// The update `t` is about to make, interrupted in its health gate by `signal`: a
+    /// v1 container with a file in an anonymous volume, v2 upstream, and a gate long
+    /// enough to be caught in. Returns the container's name, its ID and the v1 image ID.
+    fn interrupt_in_health_gate(
+        t: &mut Update,
+        prefix: &str,
+        signal: rustix::process::Signal,
+    ) -> (String, String, String) {
+        let v1 = t.publish(V1);
+        let name = t.run_container(prefix, &["-v", "/data"]);
+        env().cli(&["exec", &name, "sh", "-c", "echo hi > /data/f"]);
+        let old = inspect(&name);
+        t.cleanup.volumes.push(data_volume(&old));
+        t.publish_upstream(V2, &v1);
+        let state = t.state.path().join("state.json");
+        let mut running = swab()
+            .home_file(
+                "r.yaml",
+                &t.rules
+                    .replace("health_timeout: 2s", "health_timeout: 120s"),
+            )
+            .in_home()
+            .args(["-H", &env().docker_host, "-v", "run", "--rules", "r.yaml"])
+            .args(["--state", state.to_str().unwrap()])
+            .spawn();
+        running.wait_for_log("health gate", Duration::from_secs(60));
+        running.signal(signal);
+        let code = running.wait_exit(Duration::from_secs(60));
+        let log = running.log();
+        if signal == rustix::process::Signal::TERM {
+            assert_eq!(code, 1, "a rolled-back update fails the run:\n{log}");
+            assert!(log.contains("rolled_back"), "{log}");
+            assert!(log.contains("interrupted by a signal"), "{log}");
+        }
+        (name, old["Id"].as_str().unwrap().to_owned(), v1)
+    }
+
+    /// The container `name` is the original one again, running v1 with its data, and the
+    /// tag names v1.
+    #[track_caller]
+    fn assert_original_back(t: &Update, name: &str, old_id: &str, v1: &str) {
+        let now = inspect(name);
+        assert_eq!(now["Id"], old_id, "the original container");
+        assert_eq!(now["State"]["Running"], true, "{}", now["State"]);
+        assert_eq!(now["Image"], v1);
+        assert_eq!(env().cli(&["exec", name, "cat", "/data/f"]), "hi");
+        assert_eq!(image_id(&t.reference), v1, "the tag names v1 again");
+        assert!(
+            !image_exists(&t.previous_tag()),
+            "the rollback tag, new in this update, is gone again"
+        );
+        t.assert_only_containers(&[name]);
+    }
+
+    #[test]
+    fn sigterm_in_the_health_gate_rolls_back_and_the_digest_is_tried_again() {
+        let mut t = Update::new("upd-sigterm", &env().registry, "");
+        let (name, old_id, v1) =
+            interrupt_in_health_gate(&mut t, "swab-upd-term", rustix::process::Signal::TERM);
+        assert_original_back(&t, &name, &old_id, &v1);
+        let state = std::fs::read_to_string(t.state.path().join("state.json")).unwrap();
+        assert!(!state.contains("in_flight"), "journal cleared: {state}");
+
+        // A signal says nothing about the new image: the next run updates.
+        let out = t.run();
+        out.code(0);
+        assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+        assert_ne!(inspect(&name)["Id"], old_id.as_str());
+    }
+
+    #[test]
+    fn an_update_killed_half_way_is_undone_by_the_next_run() {
+        let mut t = Update::new("upd-crash", &env().registry, "");
+        let (name, old_id, v1) =
+            interrupt_in_health_gate(&mut t, "swab-upd-crash", rustix::process::Signal::KILL);
+        // The crash left the replacement under the name and the original parked.
+        let parked = format!("{name}-swab-old-{}", &old_id[..12]);
+        assert_ne!(
+            inspect(&name)["Id"],
+            old_id.as_str(),
+            "the replacement runs"
+        );
+        assert_eq!(
+            inspect(&parked)["Id"],
+            old_id.as_str(),
+            "the original is parked"
+        );
+        let state = t.state.path().join("state.json");
+        let journal = std::fs::read_to_string(&state).unwrap();
+        assert!(journal.contains("in_flight"), "journal written: {journal}");
+
+        // Any real run recovers first; this one has no update rule at all.
+        let nothing = "version: 1\nrules:\n  - name: nothing\n    action: prune-containers\n    match:\n      names: [\"no-such-container-*\"]\n";
+        let out = swab()
+            .home_file("none.yaml", nothing)
+            .in_home()
+            .args([
+                "-H",
+                &env().docker_host,
+                "run",
+                "--rules",
+                "none.yaml",
+                "--format",
+                "json",
+            ])
+            .args(["--state", state.to_str().unwrap()])
+            .run();
+        out.code(0);
+        let report = out.json();
+        let recovery: Vec<&Value> = report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["rule"] == "recovery")
+            .collect();
+        assert!(
+            recovery.iter().any(|n| n["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("rolled back the interrupted update"))),
+            "{report}"
+        );
+        assert_original_back(&t, &name, &old_id, &v1);
+        let journal = std::fs::read_to_string(&state).unwrap();
+        assert!(!journal.contains("in_flight"), "journal cleared: {journal}");
+    }
+
     #[test]
     fn cleanup_removes_the_image_that_lost_the_rollback_tag() {
         let mut t = Update::new(

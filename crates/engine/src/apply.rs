@@ -324,16 +324,21 @@ impl Updater<'_> {
         let undo_errors = self.undo(swapped).await;
         self.undo_tags(group, true).await;
         let _ = remove_if_unused(self.docker, new_image).await;
+        // A signal says nothing about the new image: only a real failure keeps the digest
+        // from being tried again.
+        let interrupted = self.cancel.is_cancelled();
         self.edit_state(|state| {
             state.in_flight.retain(|f| f.reference != reference);
-            state.rolled_back.insert(
-                reference.clone(),
-                RolledBack {
-                    digest: group.remote_digest.clone(),
-                    at: unix_now(),
-                    reason: reason.to_owned(),
-                },
-            );
+            if !interrupted {
+                state.rolled_back.insert(
+                    reference.clone(),
+                    RolledBack {
+                        digest: group.remote_digest.clone(),
+                        at: unix_now(),
+                        reason: reason.to_owned(),
+                    },
+                );
+            }
         });
         let mut error = format!("{reason}; rolled back to {}", short_id(&group.old_image));
         if !undo_errors.is_empty() {
