@@ -1152,6 +1152,113 @@ mod with_daemon {
     }
 
     #[test]
+    fn a_health_check_decides_the_gate_healthy_at_once_unhealthy_rolled_back() {
+        // Healthy while A is not 100: v1 (A=1) and v2 (A=10) are, v3 (A=100) is not.
+        let mut t = Update::new("upd-health", &env().registry, "");
+        t.rules = t.rules.replace("health_timeout: 2s", "health_timeout: 60s");
+        let v1 = t.publish(V1);
+        let name = t.run_container(
+            "swab-upd-health",
+            &[
+                "--health-cmd",
+                r#"test "$A" != 100"#,
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "1",
+            ],
+        );
+        let v2 = t.publish_upstream(V2, &v1);
+        let started = std::time::Instant::now();
+        let out = t.run();
+        out.code(0);
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "a healthy replacement ends the gate, not the 60s timeout: {:?}",
+            started.elapsed()
+        );
+        let now = inspect(&name);
+        assert_eq!(now["Image"], v2.as_str());
+        assert_eq!(now["State"]["Health"]["Status"], "healthy");
+        let updated_id = now["Id"].as_str().unwrap().to_owned();
+
+        t.publish_upstream(V3, &v2);
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["status"], "rolled_back", "{report}");
+        assert!(
+            recreate["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("unhealthy")),
+            "{report}"
+        );
+        assert_eq!(
+            inspect(&name)["Id"],
+            updated_id.as_str(),
+            "v2 container back"
+        );
+        assert_eq!(image_id(&t.reference), v2);
+        t.assert_only_containers(&[&name]);
+    }
+
+    #[test]
+    fn compose_services_that_depend_on_an_updated_one_are_stopped_and_started_around_it() {
+        let mut t = Update::new("upd-compose", &env().registry, "");
+        let project = format!("com.docker.compose.project={}", t.test_id);
+        let v1 = t.publish(V1);
+        let db = t.run_container(
+            "swab-upd-db",
+            &[
+                "--label",
+                &project,
+                "--label",
+                "com.docker.compose.service=db",
+            ],
+        );
+        // The dependent is not selected by the rule (no test label): it only moves along.
+        let app = unique("swab-upd-app");
+        t.cleanup.containers.push(app.clone());
+        env().cli(&[
+            "run",
+            "-d",
+            "--name",
+            &app,
+            "--network",
+            "none",
+            "--label",
+            &project,
+            "--label",
+            "com.docker.compose.service=app",
+            "--label",
+            "com.docker.compose.depends_on=db:service_started:false",
+            &env().image,
+            "sleep",
+            "300",
+        ]);
+        let before = inspect(&app);
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert!(
+            recreate["reason"].as_str().unwrap().contains(&app),
+            "the report names the dependent: {report}"
+        );
+        assert_eq!(inspect(&db)["Image"], v2.as_str());
+        let after = inspect(&app);
+        assert_eq!(after["Id"], before["Id"], "the dependent is not recreated");
+        assert_eq!(after["State"]["Running"], true, "{}", after["State"]);
+        assert_ne!(
+            after["State"]["StartedAt"], before["State"]["StartedAt"],
+            "the dependent was stopped and started around the update"
+        );
+    }
+
+    #[test]
     fn cleanup_removes_the_image_that_lost_the_rollback_tag() {
         let mut t = Update::new(
             "upd-cleanup",
