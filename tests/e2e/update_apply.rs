@@ -1259,6 +1259,35 @@ mod with_daemon {
     }
 
     #[test]
+    fn a_registry_swab_cannot_reach_is_asked_through_the_daemon() {
+        let mut t = Update::new("upd-via-daemon", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-via", &[]);
+        let v2 = t.publish_upstream(V2, &v1);
+        // swab's own requests go to a proxy nobody listens on; the daemon's do not.
+        let dead_proxy = Path::new("http://127.0.0.1:9");
+        let log = t.log_mark();
+        let out = t.swab_with(
+            &["run", "--rules", "r.yaml", "--format", "json"],
+            &[("HTTP_PROXY", dead_proxy), ("http_proxy", dead_proxy)],
+        );
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            single(&report, "recreate_container")["status"],
+            "done",
+            "{report}"
+        );
+        assert_eq!(inspect(&name)["Image"], v2.as_str());
+        let (by_swab, by_daemon) = log.manifest_requests(&t.repo_path);
+        assert!(
+            by_swab.is_empty(),
+            "swab reached the registry itself: {by_swab:?}"
+        );
+        assert!(!by_daemon.is_empty(), "the daemon was asked");
+    }
+
+    #[test]
     fn cleanup_removes_the_image_that_lost_the_rollback_tag() {
         let mut t = Update::new(
             "upd-cleanup",
