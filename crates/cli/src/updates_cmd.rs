@@ -1,7 +1,9 @@
 //! `swab updates`: monitor-only. For each reference the `update` rules keep fresh, asks the
 //! registry for its current digest (one request per distinct reference, HEAD where
-//! possible) and compares it with the local image's digests. Pulls and changes nothing: the
-//! only Docker calls are the container and image lists and `/info`.
+//! possible; through the daemon's distribution endpoint for a registry swab cannot reach) and
+//! compares it with the local image's digests. Pulls and changes nothing: the only Docker
+//! calls are the container and image lists, `/info` and, for that fallback, the read-only
+//! `/distribution/{name}/json`.
 
 use std::fmt::Write as _;
 
@@ -9,7 +11,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use swab_engine::snapshot::{self, LocalFilesystem};
 use swab_engine::updates;
-use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryOptions};
+use swab_registry::CredentialStore;
 use swab_rules::{Action, Rule};
 
 use crate::args::{GlobalArgs, OutputFormat, UpdatesArgs};
@@ -58,17 +60,15 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(context)?;
-    let info = docker.info().await.with_context(context)?;
-    let platform = Platform::new(&info.os_type, &info.architecture, None);
     let checks = updates::collect(&snapshot, &update_rules, &rules.protect);
-
-    let registry = RegistryClient::new(
-        CredentialStore::from_environment()?,
-        RegistryOptions::default(),
-    )?;
-    let mut answers = registry
-        .manifest_digests(checks.checks.iter().map(|c| &c.reference), &platform)
-        .await;
+    let credentials = CredentialStore::from_environment()?;
+    let (platform, mut answers) = swab_engine::run::lookup_digests(
+        &docker,
+        &credentials,
+        checks.checks.iter().map(|c| &c.reference).collect(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let mut rows = Vec::new();
     let mut failures = 0;
     for check in checks.checks {
@@ -101,7 +101,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
             }
             Some(Err(err)) => {
                 failures += 1;
-                row.error = Some(err.to_string());
+                row.error = Some(err);
             }
             None => {
                 failures += 1;

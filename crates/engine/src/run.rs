@@ -250,25 +250,43 @@ async fn check_updates(
         Ok(c) => c,
         Err(err) => return (fail_all(err.to_string()), None),
     };
-    let registry = match RegistryClient::new(credentials.clone(), RegistryOptions::default()) {
-        Ok(r) => r,
-        Err(err) => return (fail_all(err.to_string()), None),
+    let answers = match lookup_digests(docker, &credentials, asked).await {
+        Ok((_, answers)) => answers,
+        Err(err) => return (fail_all(err), None),
     };
-    let platform = match docker.info().await {
-        Ok(info) => Platform::new(&info.os_type, &info.architecture, None),
-        Err(err) => {
-            return (
-                fail_all(format!("cannot read the host's platform: {err}")),
-                None,
-            );
-        }
-    };
+    let plan = updates::plan_updates(&checks, &answers, snapshot, update_rules, state);
+    (plan, Some(credentials))
+}
+
+/// The registries' current digest for each distinct reference, for the daemon's platform:
+/// one request per reference (`HEAD` where that suffices), at most a few at a time; for a
+/// registry swab cannot reach itself (DNS, connect, TLS), the daemon is asked instead
+/// (`GET /distribution/{name}/json`), which uses its own proxy, mirrors and certificates.
+/// Returns the platform too. Fails only when the look-ups cannot start (TLS setup, `/info`).
+///
+/// # Errors
+///
+/// As text, for the report.
+pub async fn lookup_digests(
+    docker: &Docker,
+    credentials: &CredentialStore,
+    references: Vec<&ImageRef>,
+) -> Result<(Platform, Vec<(ImageRef, Answer)>), String> {
+    let registry = RegistryClient::new(credentials.clone(), RegistryOptions::default())
+        .map_err(|e| e.to_string())?;
+    let platform = docker
+        .info()
+        .await
+        .map(|info| Platform::new(&info.os_type, &info.architecture, None))
+        .map_err(|e| format!("cannot read the host's platform: {e}"))?;
     let mut answers: Vec<(ImageRef, Answer)> = Vec::new();
-    for (reference, result) in registry.manifest_digests(asked, &platform).await {
+    for (reference, result) in registry.manifest_digests(references, &platform).await {
         let answer = match result {
             Ok(remote) => Ok(remote),
             Err(err @ RegistryError::Transport { .. }) => {
-                daemon_lookup(docker, &credentials, &reference)
+                tracing::info!(reference = %reference.familiar(), error = %err,
+                    "registry not reachable directly; asking through the daemon");
+                daemon_lookup(docker, credentials, &reference)
                     .await
                     .map_err(|daemon_err| {
                         format!("{err:#}; asking through the daemon failed too: {daemon_err}")
@@ -278,8 +296,7 @@ async fn check_updates(
         };
         answers.push((reference, answer));
     }
-    let plan = updates::plan_updates(&checks, &answers, snapshot, update_rules, state);
-    (plan, Some(credentials))
+    Ok((platform, answers))
 }
 
 /// The digest a tag names, asked through the daemon (`GET /distribution/{name}/json`):
