@@ -9,12 +9,13 @@
 
 #[cfg(feature = "docker-tests")]
 mod with_daemon {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
     use std::path::{Path, PathBuf};
     use std::sync::{Mutex, MutexGuard, PoisonError};
     use std::time::Duration;
 
     use serde_json::Value;
+    use swab_testkit::inspect::differences;
     use swab_testkit::{env, unique};
 
     use crate::harness::{Outcome, swab};
@@ -440,95 +441,6 @@ mod with_daemon {
             }
             (by_swab, by_daemon)
         }
-    }
-
-    /// `path -> scalar` for every leaf of an inspect; an empty object or list is a leaf too
-    /// (so `{"/data": {}}` turning into `{}` or `null` shows). `Mounts` is keyed by
-    /// destination, since its order is not meaningful.
-    fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
-        match value {
-            Value::Object(map) if map.is_empty() => {
-                out.insert(prefix.to_owned(), value.clone());
-            }
-            Value::Array(items) if items.is_empty() => {
-                out.insert(prefix.to_owned(), value.clone());
-            }
-            Value::Object(map) => {
-                for (k, v) in map {
-                    flatten(&format!("{prefix}/{k}"), v, out);
-                }
-            }
-            Value::Array(items) if prefix == "/Mounts" => {
-                for m in items {
-                    let dest = m["Destination"].as_str().unwrap();
-                    flatten(&format!("{prefix}/{dest}"), m, out);
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    flatten(&format!("{prefix}/{i}"), v, out);
-                }
-            }
-            leaf => {
-                out.insert(prefix.to_owned(), leaf.clone());
-            }
-        }
-    }
-
-    /// The inspect without the automatic network alias and DNS name that are the container's
-    /// own short ID (each container has its own), with those lists sorted.
-    fn without_own_short_id(inspect: &Value) -> Value {
-        let mut value = inspect.clone();
-        let short = inspect["Id"].as_str().unwrap()[..12].to_owned();
-        if let Some(networks) = value["NetworkSettings"]["Networks"].as_object_mut() {
-            for endpoint in networks.values_mut() {
-                for key in ["Aliases", "DNSNames"] {
-                    if let Some(list) = endpoint.get_mut(key).and_then(Value::as_array_mut) {
-                        list.retain(|a| a.as_str() != Some(short.as_str()));
-                        list.sort_by_key(ToString::to_string);
-                    }
-                }
-            }
-        }
-        value
-    }
-
-    /// The paths where two inspects differ that no entry of `allowed` covers (an entry
-    /// ending in `/` covers itself and everything below it; any entry covers its
-    /// sub-paths), and the allowed entries that did differ.
-    fn differences(
-        old: &Value,
-        new: &Value,
-        allowed: &[String],
-    ) -> (Vec<String>, BTreeSet<String>) {
-        let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
-        flatten("", &without_own_short_id(old), &mut before);
-        flatten("", &without_own_short_id(new), &mut after);
-        let paths: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-        let mut unexpected = Vec::new();
-        let mut differing = BTreeSet::new();
-        for path in paths {
-            if before.get(path) == after.get(path) {
-                continue;
-            }
-            let covered = allowed.iter().find(|p| {
-                path == *p
-                    || path == p.trim_end_matches('/')
-                    || (p.ends_with('/') && path.starts_with(p.as_str()))
-                    || path.starts_with(&format!("{p}/"))
-            });
-            match covered {
-                Some(p) => {
-                    differing.insert(p.clone());
-                }
-                None => unexpected.push(format!(
-                    "{path}: {:?} -> {:?}",
-                    before.get(path),
-                    after.get(path)
-                )),
-            }
-        }
-        (unexpected, differing)
     }
 
     /// Standard base64, as in the docker CLI's `config.json`.

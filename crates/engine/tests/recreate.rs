@@ -5,12 +5,13 @@
 // One container's whole replacement reads best in one piece.
 #![allow(clippy::too_many_lines)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use swab_docker::endpoint::parse_host;
 use swab_docker::{ClientOptions, Docker};
 use swab_engine::recreate::{AnonymousVolume, create_body};
+use swab_testkit::inspect::differences;
 use swab_testkit::{env, unique};
 
 fn docker() -> Docker {
@@ -60,32 +61,6 @@ fn volumes() -> BTreeSet<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// `path -> scalar` for every leaf of an inspect. `Mounts` is keyed by destination, since
-/// its order is not meaningful.
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&format!("{prefix}/{k}"), v, out);
-            }
-        }
-        Value::Array(items) if prefix == "/Mounts" => {
-            for m in items {
-                let dest = m["Destination"].as_str().unwrap();
-                flatten(&format!("{prefix}/{dest}"), m, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&format!("{prefix}/{i}"), v, out);
-            }
-        }
-        leaf => {
-            out.insert(prefix.to_owned(), leaf.clone());
-        }
-    }
 }
 
 #[tokio::test]
@@ -276,18 +251,9 @@ async fn recreated_container_keeps_user_settings_data_and_network_identity() {
     assert_eq!(env().cli(&["exec", &name, "cat", "/data/f"]), "hi");
     assert_eq!(volumes(), volumes_before);
 
-    // Everything else equal, field by field. Differences allowed and why:
-    let short_alias = |inspect: &Value| -> String {
-        let aliases = inspect["NetworkSettings"]["Networks"][&network]["Aliases"]
-            .as_array()
-            .unwrap();
-        let i = aliases
-            .iter()
-            .position(|a| a == &Value::from(&inspect["Id"].as_str().unwrap()[..12]))
-            .unwrap();
-        format!("/NetworkSettings/Networks/{network}/Aliases/{i}")
-    };
-    let mut expected_to_differ: Vec<String> = [
+    // Everything else equal, field by field (the automatic short-ID alias and DNS name,
+    // each container's own, left out). Differences allowed and why:
+    let expected_to_differ: Vec<String> = [
         // identity and lifetime
         "/Id",
         "/Created",
@@ -329,39 +295,7 @@ async fn recreated_container_keeps_user_settings_data_and_network_identity() {
     .iter()
     .map(|p| p.replace("{net}", &network))
     .collect();
-    // The automatic short-ID alias: each container has its own.
-    expected_to_differ.push(short_alias(&old));
-    expected_to_differ.push(short_alias(&new));
-
-    let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
-    flatten("", &old, &mut before);
-    flatten("", &new, &mut after);
-    let paths: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let mut unexpected = Vec::new();
-    let mut differing = BTreeSet::new();
-    for path in paths {
-        if before.get(path) == after.get(path) {
-            continue;
-        }
-        let allowed = expected_to_differ
-            .iter()
-            .find(|p| path == *p || (p.ends_with('/') && path.starts_with(p.as_str())))
-            .or_else(|| {
-                expected_to_differ
-                    .iter()
-                    .find(|p| path.starts_with(&format!("{p}/")))
-            });
-        match allowed {
-            Some(p) => {
-                differing.insert(p.clone());
-            }
-            None => unexpected.push(format!(
-                "{path}: {:?} -> {:?}",
-                before.get(path),
-                after.get(path)
-            )),
-        }
-    }
+    let (unexpected, differing) = differences(&old, &new, &expected_to_differ);
     assert!(
         unexpected.is_empty(),
         "unexpected differences:\n{}",

@@ -14,6 +14,8 @@
 // Panicking with a clear message is how a test helper reports broken setup.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod inspect;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
