@@ -1109,6 +1109,11 @@ fn check_rollback_template(template: &str) -> Result<(), String> {
     if rendered.contains(['{', '}']) {
         return Err("the only placeholder is `{tag}`".to_owned());
     }
+    // Without `{tag}`, every tag of a repository would share one rollback tag; `{tag}` alone
+    // is the reference's own tag, which a rollback would then delete.
+    if !template.contains("{tag}") || template == "{tag}" {
+        return Err("it must contain `{tag}` and more".to_owned());
+    }
     if rendered.is_empty() || rendered.len() > 128 {
         return Err("a tag must be 1 to 128 characters".to_owned());
     }

@@ -117,7 +117,7 @@ fn one_error_each() {
         ),
         (
             "rollback_tag on prune-images",
-            one_rule("action: prune-images\nrollback_tag: prev"),
+            one_rule("action: prune-images\nrollback_tag: \"{tag}-prev\""),
             "t.yaml:5:5: rule 'r': `rollback_tag` does not apply to action `prune-images`; it applies to `update` only",
         ),
         (
@@ -224,6 +224,16 @@ fn one_error_each() {
             "bad rollback template",
             one_rule("action: update\nrollback_tag: \"{version}-old\""),
             "t.yaml:5:19: rule 'r': invalid rollback_tag `{version}-old`: the only placeholder is `{tag}`; expected a tag template such as `{tag}-swab-previous`, or null",
+        ),
+        (
+            "rollback template that is the tag itself",
+            one_rule("action: update\nrollback_tag: \"{tag}\""),
+            "t.yaml:5:19: rule 'r': invalid rollback_tag `{tag}`: it must contain `{tag}` and more; expected a tag template such as `{tag}-swab-previous`, or null",
+        ),
+        (
+            "rollback template without the tag",
+            one_rule("action: update\nrollback_tag: \"previous\""),
+            "t.yaml:5:19: rule 'r': invalid rollback_tag `previous`: it must contain `{tag}` and more; expected a tag template such as `{tag}-swab-previous`, or null",
         ),
         (
             "number out of range",
