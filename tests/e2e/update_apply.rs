@@ -946,7 +946,7 @@ mod with_daemon {
         signal: rustix::process::Signal,
     ) -> (String, String, String) {
         let v1 = t.publish(V1);
-        let name = t.run_container(prefix, &["-v", "/data"]);
+        let name = t.run_container(prefix, &["-v", "/data", "--restart", "always"]);
         env().cli(&["exec", &name, "sh", "-c", "echo hi > /data/f"]);
         let old = inspect(&name);
         t.cleanup.volumes.push(data_volume(&old));
@@ -982,6 +982,10 @@ mod with_daemon {
         assert_eq!(now["Id"], old_id, "the original container");
         assert_eq!(now["State"]["Running"], true, "{}", now["State"]);
         assert_eq!(now["Image"], v1);
+        assert_eq!(
+            now["HostConfig"]["RestartPolicy"]["Name"], "always",
+            "the restart policy, off while parked, is back"
+        );
         assert_eq!(env().cli(&["exec", name, "cat", "/data/f"]), "hi");
         assert_eq!(image_id(&t.reference), v1, "the tag names v1 again");
         assert!(
@@ -1019,10 +1023,15 @@ mod with_daemon {
             old_id.as_str(),
             "the replacement runs"
         );
+        let parked_inspect = inspect(&parked);
         assert_eq!(
-            inspect(&parked)["Id"],
+            parked_inspect["Id"],
             old_id.as_str(),
             "the original is parked"
+        );
+        assert_eq!(
+            parked_inspect["HostConfig"]["RestartPolicy"]["Name"], "no",
+            "a parked container must not be started by a daemon restart"
         );
         let state = t.state.path().join("state.json");
         let journal = std::fs::read_to_string(&state).unwrap();
@@ -1197,6 +1206,35 @@ mod with_daemon {
             "swab reached the registry itself: {by_swab:?}"
         );
         assert!(!by_daemon.is_empty(), "the daemon was asked");
+    }
+
+    #[test]
+    fn a_container_with_auto_remove_is_left_alone_not_lost() {
+        let mut t = Update::new("upd-rm", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-rm", &["--rm"]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V2, &v1);
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["status"], "rolled_back", "{report}");
+        assert!(
+            recreate["error"].as_str().unwrap().contains("AutoRemove"),
+            "{report}"
+        );
+        let now = inspect(&name);
+        assert_eq!(
+            now["Id"],
+            old_id.as_str(),
+            "never stopped, so never deleted"
+        );
+        assert_eq!(now["State"]["Running"], true);
+        assert_eq!(image_id(&t.reference), v1, "the tag names v1 again");
+        // Not the new image's fault: nothing recorded against its digest.
+        let state = std::fs::read_to_string(t.state.path().join("state.json")).unwrap();
+        assert!(!state.contains("rolled_back"), "{state}");
     }
 
     #[test]

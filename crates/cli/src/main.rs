@@ -44,11 +44,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
-            Command::Daemon(args) => daemon_cmd::run(&cli.global, args).await,
+            Command::Daemon(args) => Box::pin(daemon_cmd::run(&cli.global, args)).await,
             Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
             Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
             Command::Updates(args) => updates_cmd::run(&cli.global, args).await,
-            Command::Rollback(args) => rollback_cmd::run(&cli.global, args).await,
+            Command::Rollback(args) => Box::pin(rollback_cmd::run(&cli.global, args)).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
         }

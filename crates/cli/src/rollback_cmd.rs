@@ -27,8 +27,20 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
     let lock = HostLock::acquire(&default_lock_path(&state_path), wait).await?;
-    for line in swab_engine::apply::recover(&docker, &state_path).await {
+    let recovery = swab_engine::apply::recover(&docker, &state_path).await;
+    for line in &recovery.notes {
         eprintln!("swab: recovery: {line}");
+    }
+    if !recovery.problems.is_empty() {
+        let problems: Vec<String> = recovery
+            .problems
+            .iter()
+            .map(|(reference, problem)| format!("{reference}: {problem}"))
+            .collect();
+        anyhow::bail!(
+            "an interrupted update could not be recovered, so nothing else ran: {}",
+            problems.join("; ")
+        );
     }
     let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
@@ -63,10 +75,12 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let stop_timeout = rule.and_then(|r| r.stop_timeout);
 
     let cancel = Cancel::new();
+    let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
     let credentials = CredentialStore::anonymous();
     let updater = Updater {
         docker: &docker,
         credentials: &credentials,
+        protect: &rules.protect,
         state_path: &state_path,
         cancel: &cancel,
         progress: &crate::run_cmd::log_action,
@@ -81,7 +95,9 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
             &snapshot,
         )
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg);
+    signals.abort();
+    let actions = actions?;
     drop(lock);
     let failed = actions
         .iter()

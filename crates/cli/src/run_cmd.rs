@@ -78,7 +78,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
 /// SIGINT/SIGTERM during a run set `cancel` instead of killing the process: actions in
 /// flight finish, an update in flight rolls back, the rest is skipped and reported. A
 /// second signal ends the process at once.
-fn cancel_on_signals(cancel: Cancel) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn cancel_on_signals(cancel: Cancel) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

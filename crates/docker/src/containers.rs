@@ -138,7 +138,7 @@ impl Docker {
     /// stopped container is not an error. The response timeout is extended by the grace
     /// period, since the daemon answers only once the container is down.
     pub async fn stop_container(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
-        let query = Query::new().add_opt("t", timeout.map(|t| t.as_secs()));
+        let query = Query::new().add_opt("t", timeout.map(whole_seconds));
         self.for_grace(timeout)
             .empty(
                 Method::POST,
@@ -152,7 +152,7 @@ impl Docker {
 
     /// `POST /containers/{id}/restart`, with the same grace period rules as stop.
     pub async fn restart_container(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
-        let query = Query::new().add_opt("t", timeout.map(|t| t.as_secs()));
+        let query = Query::new().add_opt("t", timeout.map(whole_seconds));
         self.for_grace(timeout)
             .empty(
                 Method::POST,
@@ -172,6 +172,19 @@ impl Docker {
             &format!("/containers/{}/kill", segment(id)),
             query,
             None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /containers/{id}/update`: changes resources or the restart policy of a
+    /// container, running or not (`body` as in the API, e.g. `{"RestartPolicy": {...}}`).
+    pub async fn update_container(&self, id: &str, body: &Value) -> Result<()> {
+        self.empty(
+            Method::POST,
+            &format!("/containers/{}/update", segment(id)),
+            Query::new(),
+            Some(to_body(body)?),
         )
         .await
         .map(drop)
@@ -234,6 +247,12 @@ impl Docker {
         let grace = grace.unwrap_or(Duration::from_secs(300));
         self.with_timeout(self.timeout() + grace)
     }
+}
+
+/// The API takes whole seconds; a grace period is rounded up, so `500ms` never becomes an
+/// immediate SIGKILL.
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Splits the `EndpointsConfig` of a create body for daemons that accept only one network at

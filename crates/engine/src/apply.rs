@@ -3,23 +3,34 @@
 //! One [`UpdateGroup`] (one reference) is applied all or nothing:
 //!
 //! 1. the tag must still name the planned image (someone may have pulled meanwhile);
-//! 2. the old image gets the rollback tag, *before* the pull moves the reference's tag;
-//! 3. the reference is pulled (with `X-Registry-Auth` from the docker config);
-//! 4. the journal (the state file's `in_flight`) records the update, then each container
-//!    is swapped: Compose dependents stopped, network dependents stopped, the container
-//!    stopped and parked as `<name>-swab-old-<short id>`, the replacement created from the
-//!    old one's inspect ([`crate::recreate`]) under the original name and started,
-//!    network dependents recreated against it, and every replacement held to the health
-//!    gate; Compose dependents are started again;
-//! 5. all healthy: the journal is marked committed, the parked containers are removed
-//!    (never their volumes: the replacements use them), optional cleanup, journal cleared.
+//! 2. the journal (the state file's `in_flight`) records the update before anything
+//!    changes; a journal that cannot be written stops the update there;
+//! 3. the old image gets the rollback tag, *before* the pull moves the reference's tag;
+//! 4. the reference is pulled (with `X-Registry-Auth` from the docker config);
+//! 5. the containers are looked up again by name (an earlier group or a prune may have
+//!    replaced or removed some), then each is swapped: Compose and network dependents
+//!    stopped (journalled first), the container journalled, stopped, its restart policy set
+//!    to `no` and parked as `<name>-swab-old-<short id>`, the replacement created from the
+//!    old one's inspect ([`crate::recreate`]) under the original name and started, held to
+//!    the health gate, network dependents recreated against it and gated, Compose
+//!    dependents started again;
+//! 6. every replacement looked at once more, the journal marked committed, the parked
+//!    containers removed (never their volumes: the replacements use them), optional
+//!    cleanup, journal cleared.
 //!
-//! Any failure, or a signal, before the commit undoes everything of the group in reverse:
-//! replacements removed, parked containers renamed back and started, the tag moved back,
-//! the rollback tag put back where it was, the failed digest recorded so the next run
-//! waits for a newer one. A crash between steps leaves the journal, and [`recover`] at the
-//! next start finishes or undoes it the same way. No old container is removed before its
-//! replacement has passed the gate, so no container is ever lost.
+//! Any failure, or a signal, before the commit undoes everything of the group:
+//! replacements removed, parked containers renamed back, their restart policy restored,
+//! started again in order, stopped dependents started, the tag moved back, the rollback
+//! tag put back where it was. Only a failure of the new image itself (its replacement
+//! could not be created or started, or failed the gate) records the digest so later runs
+//! wait for a newer one. If the undo itself has problems, the journal stays, and the next
+//! run's [`recover`] tries again. No old container is removed before every replacement
+//! passed, so no container is ever lost.
+
+mod recover;
+mod rollback;
+
+pub use recover::{Recovery, recover};
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,16 +38,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use swab_docker::{Docker, Error, RemoveContainerOptions, RemoveImageOptions};
 use swab_registry::CredentialStore;
-use swab_rules::ImageRef;
+use swab_rules::{ImageRef, Protect};
 
 use crate::recreate;
 use crate::report::{ActionReport, Status};
-use crate::snapshot::short_id;
-use crate::state::{InFlight, RolledBack, State, Swap};
-use crate::updates::{Target, Unit, UpdateGroup, short_digest};
+use crate::snapshot::{self, LocalFilesystem, short_id};
+use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
+use crate::updates::{self, Target, Unit, UpdateGroup, short_digest};
 
 /// Set by a signal handler: work in flight finishes or rolls back, nothing new starts.
 #[derive(Debug, Clone, Default)]
@@ -63,12 +74,14 @@ impl Cancel {
 const POLL: Duration = Duration::from_millis(250);
 
 /// What the updater needs besides the group.
-#[allow(missing_debug_implementations)] // holds a callback
+#[allow(missing_debug_implementations)] // holds callbacks
 pub struct Updater<'a> {
     /// The daemon.
     pub docker: &'a Docker,
     /// Credentials for pulls.
     pub credentials: &'a CredentialStore,
+    /// What must never be stopped or recreated, also as a dependent.
+    pub protect: &'a Protect,
     /// The state file holding the journal and rolled-back digests.
     pub state_path: &'a Path,
     /// Set on SIGINT/SIGTERM.
@@ -76,8 +89,71 @@ pub struct Updater<'a> {
     /// Called after each action.
     pub progress: &'a (dyn Fn(&ActionReport) + Sync),
     /// Called with what a long step is doing now (`pulling x: 12.1 MB of 40.2 MB`,
-    /// `waiting for web to stay up (60s)`), for a progress display.
+    /// `health gate: web must stay up for 60s`), for a progress display.
     pub status: &'a (dyn Fn(&str) + Sync),
+}
+
+/// The container `swab rollback` acts on, and the image it goes back to.
+struct RollbackTarget {
+    name: String,
+    reference: ImageRef,
+    familiar: String,
+    repo: String,
+    rollback_tag: String,
+    previous: swab_docker::models::ImageInspect,
+    running_image: String,
+}
+
+/// Why a swap failed: which container, why, and whether the new image is to blame (then
+/// its digest is not tried again).
+#[derive(Debug, Clone)]
+struct Failure {
+    who: String,
+    why: String,
+    blame_image: bool,
+}
+
+impl Failure {
+    fn new(who: &str, why: impl Into<String>) -> Failure {
+        Failure {
+            who: who.to_owned(),
+            why: why.into(),
+            blame_image: false,
+        }
+    }
+
+    fn blamed(mut self, blame: bool) -> Failure {
+        self.blame_image = blame;
+        self
+    }
+}
+
+/// A container swapped (or being swapped): what undoing it needs.
+#[derive(Debug, Clone)]
+struct Swapped {
+    /// The old container; `running` is whether it ran when swab stopped it.
+    target: Target,
+    parked_name: String,
+    new_id: Option<String>,
+    /// The replacement's `Config.Image`.
+    image: String,
+    restart_policy: Option<Value>,
+}
+
+impl Swapped {
+    fn of(swap: &Swap) -> Swapped {
+        Swapped {
+            target: Target {
+                id: swap.old_id.clone(),
+                name: swap.name.clone(),
+                running: swap.was_running,
+            },
+            parked_name: swap.parked_name.clone(),
+            new_id: swap.new_id.clone(),
+            image: swap.image.clone(),
+            restart_policy: swap.restart_policy.clone(),
+        }
+    }
 }
 
 /// The report entries of a group, in the order the executor goes: the planned ones for a
@@ -158,126 +234,106 @@ pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
     out
 }
 
-/// The container `swab rollback` acts on, and the image it goes back to.
-struct RollbackTarget {
-    name: String,
-    reference: ImageRef,
-    familiar: String,
-    repo: String,
-    rollback_tag: String,
-    previous: swab_docker::models::ImageInspect,
-    running_image: String,
-}
-
-/// A container swapped (or being swapped): what undoing it needs.
-#[derive(Debug, Clone)]
-struct Swapped {
-    target: Target,
-    parked_name: String,
-    new_id: Option<String>,
-}
-
 impl Updater<'_> {
     /// Applies one group; returns its report entries (see [`planned_actions`]).
     pub async fn apply(&self, group: &UpdateGroup) -> Vec<ActionReport> {
         let mut actions = planned_actions(group);
         let reference = group.reference.familiar();
-        let finish = |actions: &mut Vec<ActionReport>, from: usize, status: Status, why: &str| {
-            for a in actions.iter_mut().skip(from) {
-                if a.status == Status::Planned {
-                    a.status = status;
-                    a.error = Some(why.to_owned());
-                    (self.progress)(a);
-                }
-            }
-        };
         let mut step = 0;
 
         // 1. Still as planned?
-        match self.docker.inspect_image(&reference).await {
-            Ok(image) if image.id == group.old_image => {}
-            Ok(image) => {
-                let why = format!(
-                    "{reference} names {} since planning, not {}",
-                    short_id(&image.id),
-                    short_id(&group.old_image)
-                );
-                finish(&mut actions, 0, Status::Skipped, &why);
-                return actions;
-            }
-            Err(err) => {
-                finish(&mut actions, 0, Status::Skipped, &err.to_string());
-                return actions;
-            }
-        }
-        if self.cancel.is_cancelled() {
-            finish(
-                &mut actions,
-                0,
-                Status::Skipped,
-                "interrupted before it began",
-            );
+        let skip = match self.docker.inspect_image(&reference).await {
+            Ok(image) if image.id == group.old_image => None,
+            Ok(image) => Some(format!(
+                "{reference} names {} since planning, not {}",
+                short_id(&image.id),
+                short_id(&group.old_image)
+            )),
+            Err(err) => Some(err.to_string()),
+        };
+        let skip = skip.or_else(|| {
+            self.cancel
+                .is_cancelled()
+                .then(|| "interrupted by a signal before it began".to_owned())
+        });
+        if let Some(why) = skip {
+            self.finish(&mut actions, 0, Status::Skipped, &why);
             return actions;
         }
 
-        // 2. The rollback tag, before the pull moves the reference's tag.
+        // 2. The journal, before anything changes.
+        let mut journal = InFlight {
+            reference: reference.clone(),
+            old_image: group.old_image.clone(),
+            rollback_tag: group.rollback_tag.clone(),
+            displaced: group.displaced.clone(),
+            ..InFlight::default()
+        };
+        if let Err(why) = self.write_journal(&journal) {
+            self.finish(&mut actions, 0, Status::Failed, &why);
+            return actions;
+        }
+
+        // 3. The rollback tag, before the pull moves the reference's tag.
         if let Some(tag) = &group.rollback_tag {
-            let result = tag_image(self.docker, &group.old_image, tag).await;
-            if let Err(err) = result {
+            if let Err(err) = tag_image(self.docker, &group.old_image, tag).await {
+                self.clear_journal(&reference);
                 let why = format!("cannot tag {tag}: {err}");
-                actions[0].status = Status::Failed;
-                actions[0].error = Some(err.to_string());
-                (self.progress)(&actions[0]);
-                finish(&mut actions, 1, Status::Skipped, &why);
+                self.finish(&mut actions, 0, Status::Failed, &why);
                 return actions;
             }
             self.done(&mut actions[step]);
             step += 1;
         }
 
-        // 3. Pull.
-        let pulled = self.pull(&group.reference).await;
-        let new_image = match pulled {
+        // 4. Pull.
+        let new_image = match self.pull(&group.reference).await {
+            Ok(id) if id == group.old_image => {
+                // The registry's digest changed, but not the image for this platform.
+                self.undo_tags(group).await;
+                self.clear_journal(&reference);
+                self.done(&mut actions[step]);
+                let why = "the pull brought the image already here: nothing to recreate";
+                self.finish(&mut actions, step + 1, Status::Skipped, why);
+                return actions;
+            }
             Ok(id) => id,
             Err(err) => {
-                self.undo_tags(group, false).await;
+                let problems = self.undo_tags(group).await;
+                if problems.is_empty() {
+                    self.clear_journal(&reference);
+                }
                 actions[step].status = Status::Failed;
-                actions[step].error = Some(err.clone());
+                actions[step].error = Some(with_problems(err.clone(), &problems));
                 (self.progress)(&actions[step]);
                 let why = format!("the pull failed: {err}");
-                finish(&mut actions, step + 1, Status::Skipped, &why);
+                self.finish(&mut actions, step + 1, Status::Skipped, &why);
                 return actions;
             }
         };
         self.done(&mut actions[step]);
         step += 1;
-        if new_image == group.old_image {
-            // The registry's digest changed, but not the image for this platform.
-            finish(
-                &mut actions,
-                step,
-                Status::Skipped,
-                "the pull brought the same image: nothing to recreate",
-            );
-            return actions;
-        }
 
-        // 4. Journal, then swap each unit.
-        let mut journal = InFlight {
-            reference: reference.clone(),
-            old_image: group.old_image.clone(),
-            rollback_tag: group.rollback_tag.clone(),
-            displaced: group.displaced.clone(),
-            committed: false,
-            containers: Vec::new(),
+        // 5. Swap, 6. commit or roll back.
+        let (swapped, failure) = match self.fresh_units(group).await {
+            Ok(units) => self.swap_all(&units, group, &mut journal).await,
+            Err(failure) => (Vec::new(), Some(failure)),
         };
-        self.write_journal(&journal);
-        let (swapped, failure) = self.swap_all(group, &mut journal).await;
+        let failure = match failure {
+            None => self.recheck(&swapped).await.err(),
+            some => some,
+        };
         match failure {
-            Some((name, why)) => {
-                let reason = format!("{name}: {why}");
-                self.roll_back(group, &swapped, &new_image, &reason, &mut actions[step..])
-                    .await;
+            Some(failure) => {
+                self.roll_back(
+                    group,
+                    &journal,
+                    &swapped,
+                    &new_image,
+                    &failure,
+                    &mut actions[step..],
+                )
+                .await;
             }
             None => {
                 self.commit(group, journal, &swapped, &mut actions[step..])
@@ -287,63 +343,409 @@ impl Updater<'_> {
         actions
     }
 
-    /// Swaps the group's units in order until one fails; returns what was swapped and the
-    /// failure, `(container, why)`.
+    /// Marks the actions from `from` on that are still planned as `status`, with `why`.
+    fn finish(&self, actions: &mut [ActionReport], from: usize, status: Status, why: &str) {
+        for a in actions.iter_mut().skip(from) {
+            if a.status == Status::Planned {
+                a.status = status;
+                a.error = Some(why.to_owned());
+                (self.progress)(a);
+            }
+        }
+    }
+
+    fn done(&self, action: &mut ActionReport) {
+        action.status = Status::Done;
+        (self.progress)(action);
+    }
+
+    /// The group's containers as they are now, looked up by name: an earlier group or a
+    /// prune in the same run may have replaced or removed some since the snapshot.
+    async fn fresh_units(&self, group: &UpdateGroup) -> Result<Vec<Unit>, Failure> {
+        let names: Vec<String> = group
+            .units
+            .iter()
+            .map(|u| u.container.name.clone())
+            .collect();
+        let who = names.first().cloned().unwrap_or_default();
+        let (snapshot, _) = snapshot::gather(self.docker, &[], self.protect, &LocalFilesystem, 4)
+            .await
+            .map_err(|e| Failure::new(&who, format!("cannot list containers: {e}")))?;
+        let units = updates::units(&snapshot, &names);
+        if let Some(why) = updates::protected_dependent(&units, &snapshot, self.protect) {
+            return Err(Failure::new(&who, why));
+        }
+        Ok(units)
+    }
+
+    /// Swaps the units in order until one fails; returns what was swapped and the failure.
     async fn swap_all(
         &self,
+        units: &[Unit],
         group: &UpdateGroup,
         journal: &mut InFlight,
-    ) -> (Vec<Swapped>, Option<(String, String)>) {
-        let reference = group.reference.familiar();
+    ) -> (Vec<Swapped>, Option<Failure>) {
         let mut swapped: Vec<Swapped> = Vec::new();
-        for unit in &group.units {
+        for unit in units {
             if self.cancel.is_cancelled() {
-                let why = "interrupted by a signal".to_owned();
-                return (swapped, Some((unit.container.name.clone(), why)));
+                let failure = Failure::new(&unit.container.name, "interrupted by a signal");
+                return (swapped, Some(failure));
             }
-            if let Err(failure) = self
-                .swap_unit(unit, &reference, group, journal, &mut swapped)
-                .await
-            {
+            if let Err(failure) = self.swap_unit(unit, group, journal, &mut swapped).await {
                 return (swapped, Some(failure));
             }
         }
         (swapped, None)
     }
 
-    /// 5a. Undoes everything of the group and records the digest that failed.
+    /// Swaps one unit. On failure, undoes its own part (earlier units are the caller's),
+    /// starts what it stopped, and returns why.
+    async fn swap_unit(
+        &self,
+        unit: &Unit,
+        group: &UpdateGroup,
+        journal: &mut InFlight,
+        swapped: &mut Vec<Swapped>,
+    ) -> Result<(), Failure> {
+        let mut mine: Vec<Swapped> = Vec::new();
+        let result = self.swap_unit_steps(unit, group, journal, &mut mine).await;
+        if let Err(failure) = result {
+            let problems = self.undo(&mine).await;
+            let problems = [problems, self.start_stopped(journal).await].concat();
+            journal
+                .containers
+                .retain(|s| !mine.iter().any(|m| m.target.id == s.old_id));
+            // Kept when the undo had problems: recovery tries again.
+            if problems.is_empty() {
+                let _ = self.write_journal(journal);
+            }
+            let why = with_problems(failure.why.clone(), &problems);
+            return Err(Failure { why, ..failure });
+        }
+        swapped.extend(mine);
+        Ok(())
+    }
+
+    async fn swap_unit_steps(
+        &self,
+        unit: &Unit,
+        group: &UpdateGroup,
+        journal: &mut InFlight,
+        mine: &mut Vec<Swapped>,
+    ) -> Result<(), Failure> {
+        let name = unit.container.name.clone();
+        // Dependents first: journalled, then stopped. One gone meanwhile is not in the way.
+        let mut compose = Vec::new();
+        for d in &unit.compose_dependents {
+            if self.stop_dependent(d, group, journal).await? {
+                compose.push(d.clone());
+            }
+        }
+        let mut network = Vec::new();
+        for d in &unit.network_dependents {
+            if !d.running || self.stop_dependent(d, group, journal).await? {
+                network.push(d.clone());
+            }
+        }
+        let own_image = self.config_image(&unit.container).await?;
+        let new_id = self
+            .replace(
+                &unit.container,
+                &own_image,
+                None,
+                true,
+                group,
+                journal,
+                mine,
+            )
+            .await?;
+        // Gate the container before its dependents join its network stack: a failure is
+        // then reported against the container that failed.
+        self.gate(mine.last(), &new_id, group, true).await?;
+        for d in &network {
+            let image = self.config_image(d).await?;
+            let id = self
+                .replace(d, &image, Some(&new_id), false, group, journal, mine)
+                .await?;
+            self.gate(mine.last(), &id, group, false).await?;
+        }
+        for d in &compose {
+            tracing::info!(container = %d.name, "starting again (depends on {name})");
+            self.docker
+                .start_container(&d.id)
+                .await
+                .map_err(|e| Failure::new(&d.name, format!("cannot start again: {e}")))?;
+            journal.stopped.retain(|s| s.id != d.id);
+        }
+        self.write_journal(journal)
+            .map_err(|why| Failure::new(&name, why))
+    }
+
+    /// The image a container was created from, as it was spelt (`Config.Image`): the
+    /// replacement is created from the same spelling.
+    async fn config_image(&self, target: &Target) -> Result<String, Failure> {
+        let c = self
+            .docker
+            .inspect_container(&target.id)
+            .await
+            .map_err(|e| Failure::new(&target.name, format!("cannot inspect: {e}")))?;
+        Ok(c.config.image)
+    }
+
+    /// Journals and stops a running dependent. `Ok(false)` when it is gone or not running.
+    async fn stop_dependent(
+        &self,
+        d: &Target,
+        group: &UpdateGroup,
+        journal: &mut InFlight,
+    ) -> Result<bool, Failure> {
+        if !d.running {
+            return Ok(false);
+        }
+        journal.stopped.push(Stopped {
+            id: d.id.clone(),
+            name: d.name.clone(),
+        });
+        self.write_journal(journal)
+            .map_err(|why| Failure::new(&d.name, why))?;
+        tracing::info!(container = %d.name, "stopping (depends on a container being updated)");
+        match self.docker.stop_container(&d.id, group.stop_timeout).await {
+            Ok(()) => Ok(true),
+            Err(err) if err.is_not_found() => {
+                journal.stopped.retain(|s| s.id != d.id);
+                Ok(false)
+            }
+            Err(err) => Err(Failure::new(&d.name, format!("cannot stop: {err}"))),
+        }
+    }
+
+    /// Stops, parks and replaces one container; the replacement runs `image` and, with
+    /// `network_of`, the network stack of that container. Returns the replacement's ID.
+    /// `main`: the container whose image is updated (its create and start failures blame
+    /// the new image; a dependent's do not).
+    #[allow(clippy::too_many_arguments)]
+    async fn replace(
+        &self,
+        target: &Target,
+        image: &str,
+        network_of: Option<&str>,
+        main: bool,
+        group: &UpdateGroup,
+        journal: &mut InFlight,
+        mine: &mut Vec<Swapped>,
+    ) -> Result<String, Failure> {
+        let name = target.name.clone();
+        let fail = |why: String| Failure::new(&name, why);
+        let raw = self
+            .docker
+            .inspect_container_raw(&target.id)
+            .await
+            .map_err(|e| fail(format!("cannot inspect: {e}")))?;
+        if raw["HostConfig"]["AutoRemove"] == true {
+            return Err(fail(
+                "runs with AutoRemove (--rm): stopping it would delete it, so it is not updated"
+                    .to_owned(),
+            ));
+        }
+        // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
+        let was_running = if main {
+            raw["State"]["Running"] == true
+        } else {
+            target.running
+        };
+        let old_image_id = raw["Image"].as_str().unwrap_or_default().to_owned();
+        let old_image_config = match self.docker.inspect_image(&old_image_id).await {
+            Ok(image) => serde_json::to_value(image.config).unwrap_or(Value::Null),
+            Err(e) => return Err(fail(format!("cannot read its image: {e}"))),
+        };
+        let api = self
+            .docker
+            .api_version()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let mut spec = recreate::create_body(&raw, &old_image_config, image, api)
+            .map_err(|e| fail(format!("cannot derive the replacement: {e}")))?;
+        if let Some(host) = network_of {
+            spec.body["HostConfig"]["NetworkMode"] = Value::String(format!("container:{host}"));
+        }
+        // The container's own grace period unless the rule sets one; given explicitly, so
+        // the client waits long enough for it.
+        let stop_timeout = group.stop_timeout.unwrap_or_else(|| {
+            Duration::from_secs(raw["Config"]["StopTimeout"].as_u64().unwrap_or(10))
+        });
+        let policy = raw["HostConfig"]["RestartPolicy"].clone();
+        let parked_name = format!("{name}-swab-old-{}", short_id(&target.id));
+        let swap = Swap {
+            name: name.clone(),
+            old_id: target.id.clone(),
+            parked_name: parked_name.clone(),
+            was_running,
+            new_id: None,
+            image: image.to_owned(),
+            restart_policy: Some(policy.clone()),
+        };
+
+        // Journal before the stop: from here on, recovery knows the container.
+        journal.containers.push(swap.clone());
+        journal.stopped.retain(|s| s.id != target.id);
+        if let Err(why) = self.write_journal(journal) {
+            journal.containers.pop();
+            return Err(fail(why));
+        }
+        let mut old = Swapped::of(&swap);
+        tracing::info!(container = %name, "stopping");
+        if let Err(why) = self
+            .park(&target.id, &parked_name, stop_timeout, &policy)
+            .await
+        {
+            // Not parked: the policy back, started again if it ran; the journal entry
+            // goes once that worked.
+            let problems = undo_all(self.docker, std::slice::from_ref(&old)).await;
+            if problems.is_empty() {
+                journal.containers.pop();
+                let _ = self.write_journal(journal);
+            }
+            return Err(fail(with_problems(why, &problems)));
+        }
+        mine.push(old.clone());
+
+        let created = self
+            .docker
+            .create_container(Some(&spec.name), &spec.body)
+            .await
+            .map_err(|e| fail(format!("cannot create the replacement: {e}")).blamed(main))?;
+        old.new_id = Some(created.id.clone());
+        if let Some(last) = mine.last_mut() {
+            last.new_id = Some(created.id.clone());
+        }
+        if let Some(last) = journal.containers.last_mut() {
+            last.new_id = Some(created.id.clone());
+        }
+        self.write_journal(journal).map_err(fail)?;
+        if was_running {
+            tracing::info!(container = %name, id = %short_id(&created.id), "starting the replacement");
+            self.docker
+                .start_container(&created.id)
+                .await
+                .map_err(|e| fail(format!("cannot start the replacement: {e}")).blamed(main))?;
+        }
+        Ok(created.id)
+    }
+
+    /// Stops a container, turns its restart policy off (so a daemon restart does not run it
+    /// next to its replacement) and renames it out of the way.
+    async fn park(
+        &self,
+        id: &str,
+        parked_name: &str,
+        stop_timeout: Duration,
+        policy: &Value,
+    ) -> Result<(), String> {
+        self.docker
+            .stop_container(id, Some(stop_timeout))
+            .await
+            .map_err(|e| format!("cannot stop: {e}"))?;
+        if restarts(policy) {
+            let off = json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}});
+            self.docker
+                .update_container(id, &off)
+                .await
+                .map_err(|e| format!("cannot turn off its restart policy: {e}"))?;
+        }
+        self.docker
+            .rename_container(id, parked_name)
+            .await
+            .map_err(|e| format!("cannot rename: {e}"))
+    }
+
+    /// The health gate for the replacement of `swapped`, if it is meant to run.
+    async fn gate(
+        &self,
+        swapped: Option<&Swapped>,
+        new_id: &str,
+        group: &UpdateGroup,
+        main: bool,
+    ) -> Result<(), Failure> {
+        let Some(s) = swapped.filter(|s| s.target.running) else {
+            return Ok(());
+        };
+        let timeout = humantime::format_duration(group.health_timeout);
+        tracing::info!(container = %s.target.name, %timeout, "health gate");
+        (self.status)(&format!(
+            "health gate: {} must stay up for {timeout}",
+            s.target.name
+        ));
+        health_gate(self.docker, new_id, group.health_timeout, self.cancel)
+            .await
+            .map_err(|why| {
+                let blame = main && !self.cancel.is_cancelled();
+                Failure::new(&s.target.name, why).blamed(blame)
+            })
+    }
+
+    /// Just before the commit: every replacement that passed its gate must still be up
+    /// (one gated first may have died while later ones were gated).
+    async fn recheck(&self, swapped: &[Swapped]) -> Result<(), Failure> {
+        for s in swapped.iter().filter(|s| s.target.running) {
+            let id = s.new_id.as_deref().unwrap_or_default();
+            let fail = |why: String| Failure::new(&s.target.name, why).blamed(true);
+            let c = self
+                .docker
+                .inspect_container(id)
+                .await
+                .map_err(|e| fail(format!("the replacement is gone: {e}")))?;
+            let unhealthy = c
+                .state
+                .health
+                .as_ref()
+                .is_some_and(|h| h.status == "unhealthy");
+            if !c.state.running || c.state.restarting || unhealthy {
+                return Err(fail(format!(
+                    "the replacement went down after its gate ({})",
+                    c.state.status
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes everything of the group; records the digest when the new image is to blame.
+    #[allow(clippy::too_many_arguments)]
     async fn roll_back(
         &self,
         group: &UpdateGroup,
+        journal: &InFlight,
         swapped: &[Swapped],
         new_image: &str,
-        reason: &str,
+        failure: &Failure,
         rest: &mut [ActionReport],
     ) {
         let reference = group.reference.familiar();
-        let undo_errors = self.undo(swapped).await;
-        self.undo_tags(group, true).await;
+        let mut problems = self.undo(swapped).await;
+        problems.extend(self.start_stopped(journal).await);
+        problems.extend(self.undo_tags(group).await);
         let _ = remove_if_unused(self.docker, new_image).await;
-        // A signal says nothing about the new image: only a real failure keeps the digest
-        // from being tried again.
-        let interrupted = self.cancel.is_cancelled();
+        let reason = format!("{}: {}", failure.who, failure.why);
         self.edit_state(|state| {
-            state.in_flight.retain(|f| f.reference != reference);
-            if !interrupted {
+            // With problems the journal stays: the next run's recovery tries again.
+            if problems.is_empty() {
+                state.in_flight.retain(|f| f.reference != reference);
+            }
+            if failure.blame_image {
                 state.rolled_back.insert(
                     reference.clone(),
                     RolledBack {
                         digest: group.remote_digest.clone(),
                         at: unix_now(),
-                        reason: reason.to_owned(),
+                        reason: reason.clone(),
                     },
                 );
             }
         });
-        let mut error = format!("{reason}; rolled back to {}", short_id(&group.old_image));
-        if !undo_errors.is_empty() {
-            let _ = write!(error, "; rollback problems: {}", undo_errors.join("; "));
-        }
+        let error = with_problems(
+            format!("{reason}; rolled back to {}", short_id(&group.old_image)),
+            &problems,
+        );
         for a in rest {
             if a.action == "recreate_container" {
                 a.status = Status::RolledBack;
@@ -356,8 +758,8 @@ impl Updater<'_> {
         }
     }
 
-    /// 5b. Every replacement passed: the old containers go (keeping their volumes), then the
-    /// optional cleanup.
+    /// Every replacement passed: the old containers go (dependents first, keeping their
+    /// volumes), then the optional cleanup.
     async fn commit(
         &self,
         group: &UpdateGroup,
@@ -367,19 +769,34 @@ impl Updater<'_> {
     ) {
         let reference = group.reference.familiar();
         journal.committed = true;
-        self.write_journal(&journal);
-        for s in swapped {
-            if let Err(err) = self
+        if let Err(why) = self.write_journal(&journal) {
+            // Without the commit on disk a crash would be rolled back with the old
+            // containers gone: roll back now instead, while they are all there.
+            let failure = Failure::new(&reference, why);
+            let new_image = self
                 .docker
-                .remove_container(&s.target.id, keep_volumes())
+                .inspect_image(&reference)
                 .await
-            {
+                .map(|i| i.id)
+                .unwrap_or_default();
+            journal.committed = false;
+            self.roll_back(group, &journal, swapped, &new_image, &failure, rest)
+                .await;
+            return;
+        }
+        let mut leftovers = Vec::new();
+        for s in swapped.iter().rev() {
+            if let Err(err) = remove_parked(self.docker, &s.target.id).await {
                 tracing::warn!(container = %s.parked_name, error = %err,
                     "cannot remove the replaced container; remove it by hand");
+                leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
             }
         }
         for a in rest.iter_mut() {
             if a.action == "recreate_container" {
+                if !leftovers.is_empty() {
+                    a.error = Some(format!("updated; {}", leftovers.join("; ")));
+                }
                 self.done(a);
             }
         }
@@ -396,198 +813,11 @@ impl Updater<'_> {
             }
         }
         self.edit_state(|state| {
-            state.in_flight.retain(|f| f.reference != reference);
+            if leftovers.is_empty() {
+                state.in_flight.retain(|f| f.reference != reference);
+            }
             state.rolled_back.remove(&reference);
         });
-    }
-
-    /// `swab rollback`: puts `container` back on the image its reference's rollback tag
-    /// names. The reference's tag moves back to that image, the container (with its network
-    /// dependents) is swapped under the same health gate, and on success the digest rolled
-    /// away from is recorded like a failed update, so the next update run does not bring it
-    /// straight back. On failure the tag returns and the container is left as it was.
-    ///
-    /// # Errors
-    ///
-    /// When the container, its reference or the rollback image cannot be found: nothing
-    /// was changed then.
-    pub async fn rollback(
-        &self,
-        container: &str,
-        template: &swab_rules::RollbackTag,
-        health_timeout: Duration,
-        stop_timeout: Option<Duration>,
-        snapshot: &crate::snapshot::Snapshot,
-    ) -> Result<Vec<ActionReport>, String> {
-        let RollbackTarget {
-            name,
-            reference,
-            familiar,
-            repo,
-            rollback_tag,
-            previous,
-            running_image,
-        } = self.rollback_target(container, template).await?;
-        let current = self.docker.inspect_image(&familiar).await.ok();
-        let units = crate::updates::units(snapshot, std::slice::from_ref(&name));
-        if units.is_empty() {
-            return Err(format!(
-                "{name} is not in the snapshot (created meanwhile?)"
-            ));
-        }
-        let group = UpdateGroup {
-            rule: "rollback".to_owned(),
-            reference: reference.clone(),
-            old_image: current.as_ref().map_or(running_image, |c| c.id.clone()),
-            remote_digest: String::new(),
-            rollback_tag: None,
-            displaced: None,
-            cleanup: None,
-            health_timeout,
-            stop_timeout,
-            units,
-        };
-        let mut actions = planned_actions(&group);
-        actions.retain(|a| a.action == "recreate_container");
-        for a in &mut actions {
-            a.reason = format!("back to {rollback_tag} ({})", short_id(&previous.id));
-        }
-        let mut tagged = ActionReport {
-            rule: group.rule.clone(),
-            action: "tag_image",
-            id: previous.id.clone(),
-            name: familiar.clone(),
-            reason: format!("move {familiar} back to {rollback_tag}"),
-            status: Status::Planned,
-            error: None,
-            bytes: None,
-        };
-        if let Err(e) = tag_image(self.docker, &previous.id, &familiar).await {
-            return Err(format!("cannot tag {familiar}: {e}"));
-        }
-        self.done(&mut tagged);
-        let mut journal = InFlight {
-            reference: familiar.clone(),
-            old_image: group.old_image.clone(),
-            rollback_tag: None,
-            displaced: None,
-            committed: false,
-            containers: Vec::new(),
-        };
-        self.write_journal(&journal);
-        let (swapped, failure) = self.swap_all(&group, &mut journal).await;
-        if let Some((who, why)) = failure {
-            let problems = self.undo(&swapped).await;
-            if let Err(e) = tag_image(self.docker, &group.old_image, &familiar).await {
-                tracing::error!(reference = %familiar, error = %e, "cannot move the tag back");
-            }
-            self.edit_state(|state| state.in_flight.retain(|f| f.reference != familiar));
-            let mut error = format!("{who}: {why}; left as it was");
-            if !problems.is_empty() {
-                let _ = write!(error, "; rollback problems: {}", problems.join("; "));
-            }
-            for a in &mut actions {
-                a.status = Status::RolledBack;
-                a.error = Some(error.clone());
-                (self.progress)(a);
-            }
-        } else {
-            self.commit(&group, journal, &swapped, &mut actions).await;
-            self.remember_rolled_back(current.as_ref(), &repo, &familiar, &group.old_image);
-        }
-        actions.insert(0, tagged);
-        Ok(actions)
-    }
-
-    /// What `swab rollback` needs to know before it changes anything.
-    async fn rollback_target(
-        &self,
-        container: &str,
-        template: &swab_rules::RollbackTag,
-    ) -> Result<RollbackTarget, String> {
-        let inspect = self
-            .docker
-            .inspect_container(container)
-            .await
-            .map_err(|e| format!("cannot inspect container {container}: {e}"))?;
-        let name = inspect.name().to_owned();
-        let reference = ImageRef::parse(&inspect.config.image).map_err(|e| {
-            format!(
-                "{name} was created from {:?}, not an image reference: {e}",
-                inspect.config.image
-            )
-        })?;
-        let familiar = reference.familiar();
-        let (Some(tag), None) = (reference.tag(), reference.digest()) else {
-            return Err(format!(
-                "{name} runs {familiar}, which is pinned by digest: nothing to roll back to"
-            ));
-        };
-        let rendered = template.render(tag).ok_or_else(|| {
-            format!("the rollback tag for {familiar} would be over 128 characters")
-        })?;
-        let repo = familiar
-            .strip_suffix(&format!(":{tag}"))
-            .unwrap_or(&familiar);
-        let rollback_tag = format!("{repo}:{rendered}");
-        let previous = self.docker.inspect_image(&rollback_tag).await.map_err(|e| {
-            if e.is_not_found() {
-                format!("there is no {rollback_tag}: swab keeps the previous image under that tag when it updates {familiar}")
-            } else {
-                format!("cannot inspect {rollback_tag}: {e}")
-            }
-        })?;
-        if previous.id == inspect.image {
-            return Err(format!(
-                "{name} already runs {rollback_tag} ({})",
-                short_id(&previous.id)
-            ));
-        }
-        Ok(RollbackTarget {
-            repo: repo.to_owned(),
-            name,
-            reference,
-            familiar,
-            rollback_tag,
-            previous,
-            running_image: inspect.image,
-        })
-    }
-
-    /// After `swab rollback`: records the digest rolled away from like a failed update, so
-    /// the next update run does not bring it straight back.
-    fn remember_rolled_back(
-        &self,
-        current: Option<&swab_docker::models::ImageInspect>,
-        repo: &str,
-        familiar: &str,
-        old_image: &str,
-    ) {
-        let digest = current
-            .iter()
-            .flat_map(|c| c.repo_digests.iter())
-            .find_map(|d| {
-                d.split_once('@')
-                    .filter(|(r, _)| *r == repo)
-                    .map(|(_, d)| d.to_owned())
-            });
-        if let Some(digest) = digest {
-            self.edit_state(|state| {
-                state.rolled_back.insert(
-                    familiar.to_owned(),
-                    RolledBack {
-                        digest,
-                        at: unix_now(),
-                        reason: format!("rolled back by hand from {}", short_id(old_image)),
-                    },
-                );
-            });
-        }
-    }
-
-    fn done(&self, action: &mut ActionReport) {
-        action.status = Status::Done;
-        (self.progress)(action);
     }
 
     /// Pulls `reference` and returns the ID of the image its tag names afterwards.
@@ -637,249 +867,177 @@ impl Updater<'_> {
             .map_err(|e| e.to_string())
     }
 
-    /// Swaps one unit; on failure undoes its own part and returns `(container, why)`.
-    /// What was swapped is appended to `swapped` only once the unit passed.
-    async fn swap_unit(
-        &self,
-        unit: &Unit,
-        reference: &str,
-        group: &UpdateGroup,
-        journal: &mut InFlight,
-        swapped: &mut Vec<Swapped>,
-    ) -> Result<(), (String, String)> {
-        let mut mine: Vec<Swapped> = Vec::new();
-        let result = self
-            .swap_unit_steps(unit, reference, group, journal, &mut mine)
-            .await;
-        match result {
-            Ok(()) => {
-                swapped.extend(mine);
-                Ok(())
-            }
-            Err(err) => {
-                let problems = self.undo(&mine).await;
-                for p in problems {
-                    tracing::error!(problem = %p, "rollback problem");
-                }
-                // Network dependents stopped but not yet parked run again on the old one.
-                let unparked: Vec<Target> = unit
-                    .network_dependents
-                    .iter()
-                    .filter(|d| d.running && !mine.iter().any(|m| m.target.id == d.id))
-                    .cloned()
-                    .collect();
-                self.start_all(&unparked).await;
-                self.start_all(&unit.compose_dependents).await;
-                Err(err)
-            }
-        }
-    }
-
-    async fn swap_unit_steps(
-        &self,
-        unit: &Unit,
-        reference: &str,
-        group: &UpdateGroup,
-        journal: &mut InFlight,
-        mine: &mut Vec<Swapped>,
-    ) -> Result<(), (String, String)> {
-        let name = unit.container.name.clone();
-        let fail = |who: &str, why: String| (who.to_owned(), why);
-        // Compose dependents first, then network dependents, then the container.
-        for d in &unit.compose_dependents {
-            tracing::info!(container = %d.name, "stopping (depends on {name})");
-            self.docker
-                .stop_container(&d.id, group.stop_timeout)
-                .await
-                .map_err(|e| fail(&d.name, format!("cannot stop: {e}")))?;
-        }
-        for d in &unit.network_dependents {
-            self.docker
-                .stop_container(&d.id, group.stop_timeout)
-                .await
-                .map_err(|e| fail(&d.name, format!("cannot stop: {e}")))?;
-        }
-        let new_id = self
-            .replace(&unit.container, reference, None, group, journal, mine)
-            .await?;
-        // Gate the container before its dependents join its network stack: a failure is
-        // then reported against the container that failed.
-        self.gate(&unit.container, &new_id, group).await?;
-        for d in &unit.network_dependents {
-            let raw = self
-                .docker
-                .inspect_container_raw(&d.id)
-                .await
-                .map_err(|e| fail(&d.name, e.to_string()))?;
-            let own_image = raw["Config"]["Image"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            self.replace(d, &own_image, Some(&new_id), group, journal, mine)
-                .await?;
-        }
-        for s in mine.iter().skip(1) {
-            let id = s.new_id.clone().unwrap_or_default();
-            self.gate(&s.target, &id, group).await?;
-        }
-        self.start_all(&unit.compose_dependents).await;
-        Ok(())
-    }
-
-    /// The health gate for a replacement that is meant to run.
-    async fn gate(
-        &self,
-        target: &Target,
-        new_id: &str,
-        group: &UpdateGroup,
-    ) -> Result<(), (String, String)> {
-        if !target.running {
-            return Ok(());
-        }
-        let timeout = humantime::format_duration(group.health_timeout);
-        tracing::info!(container = %target.name, %timeout, "health gate");
-        (self.status)(&format!(
-            "health gate: {} must stay up for {timeout}",
-            target.name
-        ));
-        health_gate(self.docker, new_id, group.health_timeout, self.cancel)
-            .await
-            .map_err(|why| (target.name.clone(), why))
-    }
-
-    /// Stops, parks and replaces one container; the replacement runs `image` and, with
-    /// `network_of`, the network stack of that container. Returns the replacement's ID.
-    async fn replace(
-        &self,
-        target: &Target,
-        image: &str,
-        network_of: Option<&str>,
-        group: &UpdateGroup,
-        journal: &mut InFlight,
-        mine: &mut Vec<Swapped>,
-    ) -> Result<String, (String, String)> {
-        let name = target.name.clone();
-        let fail = |why: String| (name.clone(), why);
-        let raw = self
-            .docker
-            .inspect_container_raw(&target.id)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let old_image_id = raw["Image"].as_str().unwrap_or_default().to_owned();
-        let old_image_config = match self.docker.inspect_image(&old_image_id).await {
-            Ok(image) => serde_json::to_value(image.config).unwrap_or(Value::Null),
-            Err(e) => return Err(fail(format!("cannot read its image: {e}"))),
-        };
-        let api = self
-            .docker
-            .api_version()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let mut spec = recreate::create_body(&raw, &old_image_config, image, api)
-            .map_err(|e| fail(format!("cannot derive the replacement: {e}")))?;
-        if let Some(host) = network_of {
-            spec.body["HostConfig"]["NetworkMode"] = Value::String(format!("container:{host}"));
-        }
-
-        tracing::info!(container = %name, "stopping");
-        self.docker
-            .stop_container(&target.id, group.stop_timeout)
-            .await
-            .map_err(|e| fail(format!("cannot stop: {e}")))?;
-        let parked_name = format!("{name}-swab-old-{}", short_id(&target.id));
-        // Journal before the rename, so a crash after it is found by the next start.
-        journal.containers.push(Swap {
-            name: name.clone(),
-            old_id: target.id.clone(),
-            parked_name: parked_name.clone(),
-            was_running: target.running,
-            new_id: None,
-        });
-        self.write_journal(journal);
-        if let Err(e) = self.docker.rename_container(&target.id, &parked_name).await {
-            // Not parked: only a restart to undo.
-            journal.containers.pop();
-            self.write_journal(journal);
-            if target.running {
-                let _ = self.docker.start_container(&target.id).await;
-            }
-            return Err(fail(format!("cannot rename: {e}")));
-        }
-        mine.push(Swapped {
-            target: target.clone(),
-            parked_name,
-            new_id: None,
-        });
-        let created = self
-            .docker
-            .create_container(Some(&spec.name), &spec.body)
-            .await
-            .map_err(|e| fail(format!("cannot create the replacement: {e}")))?;
-        if let Some(last) = mine.last_mut() {
-            last.new_id = Some(created.id.clone());
-        }
-        if let Some(last) = journal.containers.last_mut() {
-            last.new_id = Some(created.id.clone());
-        }
-        self.write_journal(journal);
-        if target.running {
-            tracing::info!(container = %name, id = %short_id(&created.id), "starting the replacement");
-            self.docker
-                .start_container(&created.id)
-                .await
-                .map_err(|e| fail(format!("cannot start the replacement: {e}")))?;
-        }
-        Ok(created.id)
-    }
-
-    /// Undoes swaps in reverse; returns what could not be undone.
+    /// Undoes swaps; returns what could not be undone.
     async fn undo(&self, swapped: &[Swapped]) -> Vec<String> {
         undo_all(self.docker, swapped).await
     }
 
-    async fn start_all(&self, targets: &[Target]) {
-        for t in targets {
-            if let Err(err) = self.docker.start_container(&t.id).await {
-                tracing::error!(container = %t.name, error = %err, "cannot start again");
-            }
-        }
+    /// Starts the dependents the journal says swab stopped; returns what failed.
+    async fn start_stopped(&self, journal: &InFlight) -> Vec<String> {
+        start_stopped(self.docker, &journal.stopped).await
     }
 
-    /// Moves the reference's tag back to the old image (after a pull) and the rollback tag
-    /// back to where it was.
-    async fn undo_tags(&self, group: &UpdateGroup, pulled: bool) {
+    /// Moves the reference's tag back to the old image (a no-op if it never moved) and the
+    /// rollback tag back to where it was; returns what failed.
+    async fn undo_tags(&self, group: &UpdateGroup) -> Vec<String> {
         let reference = group.reference.familiar();
-        if pulled && let Err(err) = tag_image(self.docker, &group.old_image, &reference).await {
-            tracing::error!(reference = %reference, error = %err, "cannot move the tag back");
+        let mut problems = Vec::new();
+        if let Err(err) = tag_image(self.docker, &group.old_image, &reference).await {
+            problems.push(format!("cannot move {reference} back: {err}"));
         }
-        restore_rollback_tag(
+        if let Err(err) = restore_rollback_tag(
             self.docker,
             group.rollback_tag.as_deref(),
             group.displaced.as_deref(),
         )
-        .await;
+        .await
+        {
+            problems.push(err);
+        }
+        problems
     }
 
-    fn write_journal(&self, journal: &InFlight) {
-        self.edit_state(|state| {
+    /// Writes the journal entry; an update never goes on without it.
+    fn write_journal(&self, journal: &InFlight) -> Result<(), String> {
+        State::edit_file(self.state_path, |state| {
             state.in_flight.retain(|f| f.reference != journal.reference);
             state.in_flight.push(journal.clone());
-        });
+        })
+        .map_err(|err| format!("cannot write the update journal: {err}"))
+    }
+
+    fn clear_journal(&self, reference: &str) {
+        self.edit_state(|state| state.in_flight.retain(|f| f.reference != reference));
     }
 
     fn edit_state(&self, change: impl FnOnce(&mut State)) {
         if let Err(err) = State::edit_file(self.state_path, change) {
-            tracing::error!(error = %err, "cannot write the update journal");
+            tracing::error!(error = %err, "cannot write swab's state");
         }
     }
 }
 
+/// `problems` appended to `why`, if any.
+fn with_problems(mut why: String, problems: &[String]) -> String {
+    if !problems.is_empty() {
+        let _ = write!(why, "; rollback problems: {}", problems.join("; "));
+    }
+    why
+}
+
+/// Whether a restart policy would have the daemon start the container on its own.
+fn restarts(policy: &Value) -> bool {
+    !matches!(policy["Name"].as_str(), None | Some("" | "no"))
+}
+
+/// Puts a container's restart policy back (it was set to `no` while parked).
+async fn restore_policy(docker: &Docker, s: &Swapped) -> Result<(), String> {
+    match &s.restart_policy {
+        Some(policy) if restarts(policy) => docker
+            .update_container(&s.target.id, &json!({ "RestartPolicy": policy }))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot restore the restart policy of {}: {e}",
+                    s.target.name
+                )
+            }),
+        _ => Ok(()),
+    }
+}
+
+/// Undoes swaps: every replacement goes and every parked container gets its name and
+/// restart policy back (in reverse), then the ones that ran are started in their original
+/// order, so a container sharing another's network stack starts after it.
+///
+/// A replacement whose create answer was lost is found by name, and taken only if it was
+/// created from the image swab created it from and is not the old container.
+async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in swaps.iter().rev() {
+        let replacement = match &s.new_id {
+            Some(id) => Some(id.clone()),
+            None => docker
+                .inspect_container(&s.target.name)
+                .await
+                .ok()
+                .filter(|c| c.id != s.target.id && c.config.image == s.image)
+                .map(|c| c.id),
+        };
+        if let Some(new_id) = replacement {
+            let remove = RemoveContainerOptions {
+                volumes: false,
+                force: true,
+            };
+            if let Err(err) = docker.remove_container(&new_id, remove).await
+                && !err.is_not_found()
+            {
+                problems.push(format!(
+                    "cannot remove the replacement of {}: {err}",
+                    s.target.name
+                ));
+            }
+        }
+        let renamed = match docker.inspect_container(&s.target.id).await {
+            Ok(c) if c.name() == s.target.name => Ok(()),
+            Ok(_) => docker.rename_container(&s.target.id, &s.target.name).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = renamed {
+            problems.push(format!(
+                "cannot rename {} back to {}: {err}",
+                s.parked_name, s.target.name
+            ));
+        }
+        if let Err(problem) = restore_policy(docker, s).await {
+            problems.push(problem);
+        }
+    }
+    for s in swaps.iter().filter(|s| s.target.running) {
+        if let Err(err) = docker.start_container(&s.target.id).await {
+            problems.push(format!("cannot start {} again: {err}", s.target.name));
+        }
+    }
+    problems
+}
+
+/// Starts containers swab stopped; one gone meanwhile is not a problem.
+async fn start_stopped(docker: &Docker, stopped: &[Stopped]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in stopped {
+        match docker.start_container(&s.id).await {
+            Ok(()) => {}
+            Err(err) if err.is_not_found() => {}
+            Err(err) => problems.push(format!("cannot start {} again: {err}", s.name)),
+        }
+    }
+    problems
+}
+
+/// Removes a replaced (parked) container, keeping its volumes; stops it first if
+/// something started it meanwhile. Gone already is fine.
+async fn remove_parked(docker: &Docker, id: &str) -> Result<(), Error> {
+    match docker.remove_container(id, keep_volumes()).await {
+        Err(Error::Conflict { .. }) => {
+            docker.stop_container(id, None).await?;
+            docker.remove_container(id, keep_volumes()).await
+        }
+        Err(err) if err.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
 /// Puts the rollback tag back on `displaced`, or removes it when it named nothing before.
-async fn restore_rollback_tag(docker: &Docker, tag: Option<&str>, displaced: Option<&str>) {
-    let Some(tag) = tag else { return };
+async fn restore_rollback_tag(
+    docker: &Docker,
+    tag: Option<&str>,
+    displaced: Option<&str>,
+) -> Result<(), String> {
+    let Some(tag) = tag else { return Ok(()) };
     let result = match displaced {
         Some(image) => tag_image(docker, image, tag).await,
-        // Untag only: the old image keeps its other tag, so this never deletes it.
+        // Untag only: the old image keeps the reference's tag (moved back first), so
+        // this never deletes an image.
         None => docker
             .remove_image(
                 tag,
@@ -891,46 +1049,10 @@ async fn restore_rollback_tag(docker: &Docker, tag: Option<&str>, displaced: Opt
             .await
             .map(drop),
     };
-    if let Err(err) = result
-        && !err.is_not_found()
-    {
-        tracing::error!(tag = %tag, error = %err, "cannot put the rollback tag back");
+    match result {
+        Err(err) if !err.is_not_found() => Err(format!("cannot put {tag} back: {err}")),
+        _ => Ok(()),
     }
-}
-
-/// Undoes swaps: first every replacement goes and every parked container gets its name
-/// back (in reverse), then the parked containers that ran are started in their original
-/// order, so a container sharing another's network stack starts after it.
-async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for s in swaps.iter().rev() {
-        if let Some(new_id) = &s.new_id {
-            let remove = RemoveContainerOptions {
-                volumes: false,
-                force: true,
-            };
-            if let Err(err) = docker.remove_container(new_id, remove).await
-                && !err.is_not_found()
-            {
-                problems.push(format!(
-                    "cannot remove the replacement of {}: {err}",
-                    s.target.name
-                ));
-            }
-        }
-        if let Err(err) = docker.rename_container(&s.target.id, &s.target.name).await {
-            problems.push(format!(
-                "cannot rename {} back to {}: {err}",
-                s.parked_name, s.target.name
-            ));
-        }
-    }
-    for s in swaps.iter().filter(|s| s.target.running) {
-        if let Err(err) = docker.start_container(&s.target.id).await {
-            problems.push(format!("cannot start {} again: {err}", s.target.name));
-        }
-    }
-    problems
 }
 
 /// Waits until the container is healthy (with a HEALTHCHECK) or has kept running, without
@@ -958,7 +1080,7 @@ async fn health_gate(
             || state.started_at != started
         {
             return Err(format!(
-                "the replacement restarted (exit code {})",
+                "the replacement exited with code {} and was restarted by its restart policy",
                 state.exit_code
             ));
         }
@@ -1062,105 +1184,4 @@ pub(crate) fn auth_server(reference: &ImageRef) -> String {
     } else {
         reference.registry().to_owned()
     }
-}
-
-/// Finishes or undoes updates a crash interrupted, from the journal in the state file.
-/// Runs before anything else in a real run, under the host lock. Returns what it did, in
-/// words, for the report.
-pub async fn recover(docker: &Docker, state_path: &Path) -> Vec<String> {
-    let journal = match State::load(state_path) {
-        Ok(state) => state.in_flight,
-        Err(err) => return vec![format!("cannot read the update journal: {err}")],
-    };
-    let mut said = Vec::new();
-    for entry in journal {
-        if entry.committed {
-            for swap in &entry.containers {
-                match docker.remove_container(&swap.old_id, keep_volumes()).await {
-                    Ok(()) => said.push(format!(
-                        "finished the interrupted update of {}: removed the replaced container {}",
-                        swap.name, swap.parked_name
-                    )),
-                    Err(err) if err.is_not_found() => {}
-                    Err(err) => said.push(format!(
-                        "cannot remove the replaced container {}: {err}",
-                        swap.parked_name
-                    )),
-                }
-            }
-        } else {
-            let mut parked = Vec::new();
-            for swap in &entry.containers {
-                match recover_swap(docker, swap).await {
-                    Ok(Some(s)) => parked.push(s),
-                    Ok(None) => {}
-                    Err(problem) => said.push(problem),
-                }
-            }
-            said.extend(undo_all(docker, &parked).await);
-            if let Err(err) = tag_image(docker, &entry.old_image, &entry.reference).await {
-                said.push(format!("cannot move {} back: {err}", entry.reference));
-            }
-            restore_rollback_tag(
-                docker,
-                entry.rollback_tag.as_deref(),
-                entry.displaced.as_deref(),
-            )
-            .await;
-            said.push(format!(
-                "rolled back the interrupted update of {}",
-                entry.reference
-            ));
-        }
-        let reference = entry.reference.clone();
-        if let Err(err) = State::edit_file(state_path, |s| {
-            s.in_flight.retain(|f| f.reference != reference);
-        }) {
-            said.push(format!("cannot clear the update journal: {err}"));
-        }
-    }
-    for line in &said {
-        tracing::warn!("{line}");
-    }
-    said
-}
-
-/// What undoing one journalled swap needs, whatever step the crash hit: `None` when the
-/// old container was never parked (it is started again here if the crash stopped it).
-async fn recover_swap(docker: &Docker, swap: &Swap) -> Result<Option<Swapped>, String> {
-    let old = match docker.inspect_container(&swap.old_id).await {
-        Ok(old) => old,
-        Err(err) if err.is_not_found() => {
-            return Err(format!(
-                "the old container of {} is gone; nothing to restore",
-                swap.name
-            ));
-        }
-        Err(err) => return Err(format!("cannot inspect {}: {err}", swap.parked_name)),
-    };
-    if old.name() == swap.name {
-        if swap.was_running && !old.state.running {
-            let _ = docker.start_container(&swap.old_id).await;
-        }
-        return Ok(None);
-    }
-    // The replacement: the journalled one, or whatever took the freed name.
-    let replacement = match &swap.new_id {
-        Some(id) => Some(id.clone()),
-        None => docker
-            .inspect_container(&swap.name)
-            .await
-            .ok()
-            .filter(|c| c.id != swap.old_id)
-            .map(|c| c.id),
-    };
-    Ok(Some(Swapped {
-        target: Target {
-            id: swap.old_id.clone(),
-            name: swap.name.clone(),
-            running: swap.was_running,
-        },
-        parked_name: swap.parked_name.clone(),
-        new_id: replacement,
-    }))
 }

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use swab_docker::Docker;
 use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
-use swab_rules::{Action, ImageRef, Rule, RuleSet};
+use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 
-use crate::apply::{self, Cancel, Updater};
+use crate::apply::{self, Cancel, Recovery, Updater};
 use crate::exec::{self, DryRun, Engine};
 use crate::lock::HostLock;
 use crate::plan::{self, Note};
@@ -48,6 +48,15 @@ pub enum RunError {
     /// The state file could not be loaded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An update a crash interrupted could not be finished or undone; nothing else ran.
+    #[error(
+        "an interrupted update could not be recovered, so nothing else ran (the next run tries again): {}",
+        problems.join("; ")
+    )]
+    Recovery {
+        /// What failed.
+        problems: Vec<String>,
+    },
 }
 
 impl RunError {
@@ -71,11 +80,21 @@ pub async fn run_rules(
 ) -> Result<Report, RunError> {
     let progress = observer.action;
     // An update a crash interrupted is finished or undone before anything else looks.
+    // Until that worked, nothing else runs: a parked old container must not meet a prune.
     let recovered = if options.dry_run {
-        Vec::new()
+        Recovery::default()
     } else {
         apply::recover(docker, state_path).await
     };
+    if !recovered.problems.is_empty() {
+        return Err(RunError::Recovery {
+            problems: recovered
+                .problems
+                .iter()
+                .map(|(reference, problem)| format!("{reference}: {problem}"))
+                .collect(),
+        });
+    }
     let mut state = State::load(state_path)?;
     let started = SystemTime::now();
     let (snapshot, gathered) = snapshot::gather(
@@ -121,6 +140,7 @@ pub async fn run_rules(
             docker,
             &update_plan,
             credentials,
+            &rules.protect,
             state_path,
             &options,
             observer,
@@ -129,7 +149,7 @@ pub async fn run_rules(
     );
     let mut notes = plan.notes;
     notes.extend(update_plan.notes);
-    notes.extend(recovered.into_iter().map(|message| Note {
+    notes.extend(recovered.notes.into_iter().map(|message| Note {
         rule: RECOVERY_NOTE.to_owned(),
         message,
     }));
@@ -171,6 +191,7 @@ async fn run_updates(
     docker: &Docker,
     update_plan: &UpdatePlan,
     credentials: Option<CredentialStore>,
+    protect: &Protect,
     state_path: &Path,
     options: &RunOptions,
     observer: Observer<'_>,
@@ -195,6 +216,7 @@ async fn run_updates(
     let updater = Updater {
         docker,
         credentials: &credentials,
+        protect,
         state_path,
         cancel: &options.cancel,
         progress,
@@ -243,7 +265,8 @@ async fn check_updates(
         .map(|c| &c.reference)
         .collect();
     if asked.is_empty() {
-        let plan = updates::plan_updates(&checks, &[], snapshot, update_rules, state);
+        let plan =
+            updates::plan_updates(&checks, &[], snapshot, update_rules, &rules.protect, state);
         return (plan, None);
     }
     let credentials = match CredentialStore::from_environment() {
@@ -254,7 +277,14 @@ async fn check_updates(
         Ok((_, answers)) => answers,
         Err(err) => return (fail_all(err), None),
     };
-    let plan = updates::plan_updates(&checks, &answers, snapshot, update_rules, state);
+    let plan = updates::plan_updates(
+        &checks,
+        &answers,
+        snapshot,
+        update_rules,
+        &rules.protect,
+        state,
+    );
     (plan, Some(credentials))
 }
 

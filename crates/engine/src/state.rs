@@ -64,6 +64,19 @@ pub struct InFlight {
     pub committed: bool,
     /// The containers being swapped, in order.
     pub containers: Vec<Swap>,
+    /// Containers swab stopped that are not swapped (yet): dependents, started again by
+    /// recovery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<Stopped>,
+}
+
+/// A container swab stopped and must start again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// Its ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// One container being replaced.
@@ -79,6 +92,14 @@ pub struct Swap {
     pub was_running: bool,
     /// The replacement's ID, once created.
     pub new_id: Option<String>,
+    /// The image the replacement is created from (`Config.Image`): a container under the
+    /// name with another image is never taken for the replacement.
+    #[serde(default)]
+    pub image: String,
+    /// The old container's restart policy, set to `no` while it is parked (so a daemon
+    /// restart does not run it next to its replacement) and restored on rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<serde_json::Value>,
 }
 
 /// What swab remembers about one image.
@@ -263,6 +284,11 @@ impl State {
         tmp.write_all(&json).map_err(|e| io("write", e))?;
         tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
         tmp.persist(path).map_err(|e| io("replace", e.error))?;
+        // The rename is only durable once the directory is: the update journal must survive
+        // a power loss.
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
         Ok(())
     }
 }

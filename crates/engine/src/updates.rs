@@ -194,6 +194,7 @@ pub fn plan_updates(
     answers: &[(ImageRef, Answer)],
     snapshot: &Snapshot,
     rules: &[&Rule],
+    protect: &Protect,
     state: &State,
 ) -> UpdatePlan {
     let mut out = UpdatePlan::default();
@@ -270,6 +271,10 @@ pub fn plan_updates(
             }
         }
         let units = units(snapshot, &check.containers);
+        if let Some(why) = protected_dependent(&units, snapshot, protect) {
+            keep(&mut out, &rule.name, check, why);
+            continue;
+        }
         let count = units
             .iter()
             .map(|u| 1 + u.network_dependents.len() as u64)
@@ -314,18 +319,19 @@ fn group_for(
         let repo = familiar.strip_suffix(&format!(":{tag}"))?;
         Some(format!("{repo}:{}", t.render(tag)?))
     });
+    // `None` means the rollback tag names nothing now (a rollback removes it again);
+    // it may name the old image already (after `swab rollback`), which is not "nothing".
     let displaced = rollback_tag.as_ref().and_then(|tag| {
         snapshot
             .images
             .iter()
             .find(|i| i.tags.iter().any(|t| t == tag))
             .map(|i| i.id.clone())
-            .filter(|id| id != old_image)
     });
     let cleanup = if !options.cleanup {
         None
     } else if rollback_tag.is_some() {
-        displaced.clone()
+        displaced.clone().filter(|id| id != old_image)
     } else {
         Some(old_image.to_owned())
     };
@@ -365,10 +371,18 @@ pub fn units(snapshot: &Snapshot, names: &[String]) -> Vec<Unit> {
                 .iter()
                 .any(|host| host.id != c.id && shares_network_of(c, host))
         })
-        .map(|c| Unit {
-            container: Target::of(c),
-            network_dependents: network_dependents(snapshot, c),
-            compose_dependents: compose_dependents(snapshot, c),
+        .map(|c| {
+            let network_dependents = network_dependents(snapshot, c);
+            // A service in another's network stack moves as that one's network dependent.
+            let compose_dependents = compose_dependents(snapshot, c)
+                .into_iter()
+                .filter(|d| !network_dependents.iter().any(|n| n.id == d.id))
+                .collect();
+            Unit {
+                container: Target::of(c),
+                network_dependents,
+                compose_dependents,
+            }
         })
         .collect();
     // Dependencies first: a stable pass that moves each unit after those it depends on.
@@ -389,6 +403,33 @@ pub fn units(snapshot: &Snapshot, names: &[String]) -> Vec<Unit> {
         ordered.push(units.remove(ready));
     }
     ordered
+}
+
+/// Why the units cannot move, if a container that would have to move with them (stopped,
+/// or recreated) is protected: `protect:` always wins.
+pub fn protected_dependent(
+    units: &[Unit],
+    snapshot: &Snapshot,
+    protect: &Protect,
+) -> Option<String> {
+    for unit in units {
+        for d in unit
+            .network_dependents
+            .iter()
+            .chain(&unit.compose_dependents)
+        {
+            let Some(c) = snapshot.containers.iter().find(|c| c.id == d.id) else {
+                continue;
+            };
+            if protect.protects_container(&c.name, c.image_ref.as_ref(), &c.labels) {
+                return Some(format!(
+                    "{} depends on {} and is protected; updating would stop it",
+                    c.name, unit.container.name
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Whether `c` runs in the network stack of `host` (`network_mode: container:<id or name>`).
@@ -581,7 +622,7 @@ mod tests {
         let snapshot = web_snapshot();
         let checks = collect(&snapshot, &rules, &set.protect);
         let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
-        plan_updates(&checks, &answers, &snapshot, &rules, state)
+        plan_updates(&checks, &answers, &snapshot, &rules, &set.protect, state)
     }
 
     #[test]
@@ -687,7 +728,14 @@ mod tests {
             ImageRef::parse("myorg/web:1").unwrap(),
             Ok(remote("sha256:bbbb")),
         )];
-        let plan = plan_updates(&checks, &answers, &snapshot, &rules, &State::new());
+        let plan = plan_updates(
+            &checks,
+            &answers,
+            &snapshot,
+            &rules,
+            &set.protect,
+            &State::new(),
+        );
         assert!(plan.groups.is_empty());
         assert!(plan.kept[0].reason.contains("built or loaded here"));
     }

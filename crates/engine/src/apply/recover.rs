@@ -1,0 +1,141 @@
+//! Finishing or undoing updates a crash interrupted, from the journal in the state file.
+
+use std::path::Path;
+
+use swab_docker::Docker;
+
+use super::{
+    Swapped, remove_parked, restore_policy, restore_rollback_tag, start_stopped, tag_image,
+    undo_all,
+};
+use crate::state::{InFlight, State, Swap};
+
+/// What recovery did and what it could not do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// What was finished or undone, in words.
+    pub notes: Vec<String>,
+    /// What could not be done: `(reference, problem)`. The journal entry stays, so the
+    /// next run tries again; a run reports these as failures.
+    pub problems: Vec<(String, String)>,
+}
+
+/// Finishes or undoes updates a crash interrupted. Runs before anything else in a real
+/// run, under the host lock. An entry is cleared only once everything of it is done; with
+/// problems it stays for the next run.
+pub async fn recover(docker: &Docker, state_path: &Path) -> Recovery {
+    let mut out = Recovery::default();
+    let journal = match State::load(state_path) {
+        Ok(state) => state.in_flight,
+        Err(err) => {
+            out.problems.push((
+                String::new(),
+                format!("cannot read the update journal: {err}"),
+            ));
+            return out;
+        }
+    };
+    for entry in journal {
+        let (note, problems) = if entry.committed {
+            finish(docker, &entry).await
+        } else {
+            undo(docker, &entry).await
+        };
+        if problems.is_empty() {
+            out.notes.push(note);
+            let reference = entry.reference.clone();
+            if let Err(err) = State::edit_file(state_path, |s| {
+                s.in_flight.retain(|f| f.reference != reference);
+            }) {
+                out.problems.push((
+                    entry.reference.clone(),
+                    format!("cannot clear the update journal: {err}"),
+                ));
+            }
+        } else {
+            out.problems
+                .extend(problems.into_iter().map(|p| (entry.reference.clone(), p)));
+        }
+    }
+    for line in &out.notes {
+        tracing::warn!("recovery: {line}");
+    }
+    for (reference, problem) in &out.problems {
+        tracing::error!(reference = %reference, "recovery: {problem}");
+    }
+    out
+}
+
+/// Every container had passed: the parked ones go, stopped dependents run again.
+async fn finish(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
+    let mut problems = Vec::new();
+    for swap in entry.containers.iter().rev() {
+        if let Err(err) = remove_parked(docker, &swap.old_id).await {
+            problems.push(format!(
+                "cannot remove the replaced container {}: {err}",
+                swap.parked_name
+            ));
+        }
+    }
+    problems.extend(start_stopped(docker, &entry.stopped).await);
+    let note = format!(
+        "finished the interrupted update of {}: removed the replaced containers",
+        entry.reference
+    );
+    (note, problems)
+}
+
+/// Not every container had passed: everything goes back.
+async fn undo(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut parked = Vec::new();
+    for swap in &entry.containers {
+        match recover_swap(docker, swap).await {
+            Ok(Some(s)) => parked.push(s),
+            Ok(None) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    problems.extend(undo_all(docker, &parked).await);
+    problems.extend(start_stopped(docker, &entry.stopped).await);
+    if let Err(err) = tag_image(docker, &entry.old_image, &entry.reference).await {
+        problems.push(format!("cannot move {} back: {err}", entry.reference));
+    }
+    if let Err(problem) = restore_rollback_tag(
+        docker,
+        entry.rollback_tag.as_deref(),
+        entry.displaced.as_deref(),
+    )
+    .await
+    {
+        problems.push(problem);
+    }
+    let note = format!("rolled back the interrupted update of {}", entry.reference);
+    (note, problems)
+}
+
+/// What undoing one journalled swap needs, whatever step the crash hit: `None` when the old
+/// container was never parked (it gets its restart policy back and is started again here
+/// if it ran) or is gone (nothing to restore; the replacement, if any, stays).
+async fn recover_swap(docker: &Docker, swap: &Swap) -> Result<Option<Swapped>, String> {
+    let s = Swapped::of(swap);
+    let old = match docker.inspect_container(&swap.old_id).await {
+        Ok(old) => old,
+        Err(err) if err.is_not_found() => {
+            tracing::warn!(container = %swap.name, "the old container is gone; nothing to restore");
+            return Ok(None);
+        }
+        Err(err) => return Err(format!("cannot inspect the old {}: {err}", swap.name)),
+    };
+    if old.name() == swap.name {
+        restore_policy(docker, &s).await?;
+        if swap.was_running && !old.state.running {
+            docker
+                .start_container(&swap.old_id)
+                .await
+                .map_err(|e| format!("cannot start {} again: {e}", swap.name))?;
+        }
+        return Ok(None);
+    }
+    Ok(Some(s))
+}

@@ -1,0 +1,205 @@
+//! `swab rollback`: an update in reverse, under the same journal and health gate.
+
+use swab_rules::ImageRef;
+
+use super::{RollbackTarget, Updater, planned_actions, tag_image, unix_now, with_problems};
+use crate::report::{ActionReport, Status};
+use crate::snapshot::short_id;
+use crate::state::{InFlight, RolledBack};
+use crate::updates::UpdateGroup;
+use std::time::Duration;
+
+impl Updater<'_> {
+    /// `swab rollback`: puts `container` back on the image its reference's rollback tag
+    /// names. The reference's tag moves back to that image, the container (with its network
+    /// dependents) is swapped under the same health gate, and on success the digest rolled
+    /// away from is recorded like a failed update, so the next update run does not bring it
+    /// straight back. On failure the tag returns and the container is left as it was.
+    ///
+    /// # Errors
+    ///
+    /// When the container, its reference or the rollback image cannot be found: nothing
+    /// was changed then.
+    pub async fn rollback(
+        &self,
+        container: &str,
+        template: &swab_rules::RollbackTag,
+        health_timeout: Duration,
+        stop_timeout: Option<Duration>,
+        snapshot: &crate::snapshot::Snapshot,
+    ) -> Result<Vec<ActionReport>, String> {
+        let RollbackTarget {
+            name,
+            reference,
+            familiar,
+            repo,
+            rollback_tag,
+            previous,
+            running_image,
+        } = self.rollback_target(container, template).await?;
+        let current = self.docker.inspect_image(&familiar).await.ok();
+        let units = crate::updates::units(snapshot, std::slice::from_ref(&name));
+        if units.is_empty() {
+            return Err(format!(
+                "{name} is not in the snapshot (created meanwhile?)"
+            ));
+        }
+        let group = UpdateGroup {
+            rule: "rollback".to_owned(),
+            reference: reference.clone(),
+            old_image: current.as_ref().map_or(running_image, |c| c.id.clone()),
+            remote_digest: String::new(),
+            rollback_tag: None,
+            displaced: None,
+            cleanup: None,
+            health_timeout,
+            stop_timeout,
+            units,
+        };
+        let mut actions = planned_actions(&group);
+        actions.retain(|a| a.action == "recreate_container");
+        for a in &mut actions {
+            a.reason = format!("back to {rollback_tag} ({})", short_id(&previous.id));
+        }
+        let mut tagged = ActionReport {
+            rule: group.rule.clone(),
+            action: "tag_image",
+            id: previous.id.clone(),
+            name: familiar.clone(),
+            reason: format!("move {familiar} back to {rollback_tag}"),
+            status: Status::Planned,
+            error: None,
+            bytes: None,
+        };
+        // The journal first: a crash after the tag move is undone by recovery.
+        let mut journal = InFlight {
+            reference: familiar.clone(),
+            old_image: group.old_image.clone(),
+            ..InFlight::default()
+        };
+        self.write_journal(&journal)?;
+        if let Err(e) = tag_image(self.docker, &previous.id, &familiar).await {
+            self.clear_journal(&familiar);
+            return Err(format!("cannot tag {familiar}: {e}"));
+        }
+        self.done(&mut tagged);
+        let (swapped, failure) = match self.fresh_units(&group).await {
+            Ok(units) => self.swap_all(&units, &group, &mut journal).await,
+            Err(failure) => (Vec::new(), Some(failure)),
+        };
+        let failure = match failure {
+            None => self.recheck(&swapped).await.err(),
+            some => some,
+        };
+        if let Some(failure) = failure {
+            let mut problems = self.undo(&swapped).await;
+            problems.extend(self.start_stopped(&journal).await);
+            if let Err(e) = tag_image(self.docker, &group.old_image, &familiar).await {
+                problems.push(format!("cannot move {familiar} back: {e}"));
+            }
+            if problems.is_empty() {
+                self.clear_journal(&familiar);
+            }
+            let error = with_problems(
+                format!("{}: {}; left as it was", failure.who, failure.why),
+                &problems,
+            );
+            for a in &mut actions {
+                a.status = Status::RolledBack;
+                a.error = Some(error.clone());
+                (self.progress)(a);
+            }
+        } else {
+            self.commit(&group, journal, &swapped, &mut actions).await;
+            self.remember_rolled_back(current.as_ref(), &repo, &familiar, &group.old_image);
+        }
+        actions.insert(0, tagged);
+        Ok(actions)
+    }
+
+    /// What `swab rollback` needs to know before it changes anything.
+    async fn rollback_target(
+        &self,
+        container: &str,
+        template: &swab_rules::RollbackTag,
+    ) -> Result<RollbackTarget, String> {
+        let inspect = self
+            .docker
+            .inspect_container(container)
+            .await
+            .map_err(|e| format!("cannot inspect container {container}: {e}"))?;
+        let name = inspect.name().to_owned();
+        let reference = ImageRef::parse(&inspect.config.image).map_err(|e| {
+            format!(
+                "{name} was created from {:?}, not an image reference: {e}",
+                inspect.config.image
+            )
+        })?;
+        let familiar = reference.familiar();
+        let (Some(tag), None) = (reference.tag(), reference.digest()) else {
+            return Err(format!(
+                "{name} runs {familiar}, which is pinned by digest: nothing to roll back to"
+            ));
+        };
+        let rendered = template.render(tag).ok_or_else(|| {
+            format!("the rollback tag for {familiar} would be over 128 characters")
+        })?;
+        let repo = familiar
+            .strip_suffix(&format!(":{tag}"))
+            .unwrap_or(&familiar);
+        let rollback_tag = format!("{repo}:{rendered}");
+        let previous = self.docker.inspect_image(&rollback_tag).await.map_err(|e| {
+            if e.is_not_found() {
+                format!("there is no {rollback_tag}: swab keeps the previous image under that tag when it updates {familiar}")
+            } else {
+                format!("cannot inspect {rollback_tag}: {e}")
+            }
+        })?;
+        if previous.id == inspect.image {
+            return Err(format!(
+                "{name} already runs {rollback_tag} ({})",
+                short_id(&previous.id)
+            ));
+        }
+        Ok(RollbackTarget {
+            repo: repo.to_owned(),
+            name,
+            reference,
+            familiar,
+            rollback_tag,
+            previous,
+            running_image: inspect.image,
+        })
+    }
+
+    /// After `swab rollback`: records the digest rolled away from like a failed update, so
+    /// the next update run does not bring it straight back.
+    fn remember_rolled_back(
+        &self,
+        current: Option<&swab_docker::models::ImageInspect>,
+        repo: &str,
+        familiar: &str,
+        old_image: &str,
+    ) {
+        let digest = current
+            .iter()
+            .flat_map(|c| c.repo_digests.iter())
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_owned())
+            });
+        if let Some(digest) = digest {
+            self.edit_state(|state| {
+                state.rolled_back.insert(
+                    familiar.to_owned(),
+                    RolledBack {
+                        digest,
+                        at: unix_now(),
+                        reason: format!("rolled back by hand from {}", short_id(old_image)),
+                    },
+                );
+            });
+        }
+    }
+}
