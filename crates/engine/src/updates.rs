@@ -714,6 +714,37 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_dependent_keeps_the_reference_from_being_updated() {
+        let set = swab_rules::load_str(
+            "t.yaml",
+            "version: 1\nprotect:\n  containers: [\"side\"]\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n",
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = set.rules.iter().collect();
+        let snapshot = web_snapshot();
+        let checks = collect(&snapshot, &rules, &set.protect);
+        let answers = vec![(
+            ImageRef::parse("myorg/web:1").unwrap(),
+            Ok(remote("sha256:bbbb")),
+        )];
+        let plan = plan_updates(
+            &checks,
+            &answers,
+            &snapshot,
+            &rules,
+            &set.protect,
+            &State::new(),
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert!(
+            plan.kept[0]
+                .reason
+                .contains("side depends on web and is protected"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
     fn locally_built_images_are_never_replaced() {
         let mut snapshot = web_snapshot();
         snapshot.images[0].digests.clear();
