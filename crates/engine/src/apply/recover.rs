@@ -98,8 +98,13 @@ async fn undo(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
     }
     problems.extend(undo_all(docker, &parked).await);
     problems.extend(start_stopped(docker, &entry.stopped).await);
-    if let Err(err) = tag_image(docker, &entry.old_image, &entry.reference).await {
-        problems.push(format!("cannot move {} back: {err}", entry.reference));
+    match tag_image(docker, &entry.old_image, &entry.reference).await {
+        Ok(()) => {}
+        // The old image was removed since: nothing to move the tag back to.
+        Err(err) if err.is_not_found() => {
+            tracing::warn!(reference = %entry.reference, "the old image is gone; the tag stays");
+        }
+        Err(err) => problems.push(format!("cannot move {} back: {err}", entry.reference)),
     }
     if let Err(problem) = restore_rollback_tag(
         docker,
