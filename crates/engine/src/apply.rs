@@ -111,6 +111,8 @@ struct Failure {
     who: String,
     why: String,
     blame_image: bool,
+    /// What undoing the failed unit could not do: the journal entry must then stay.
+    undo_problems: Vec<String>,
 }
 
 impl Failure {
@@ -119,6 +121,7 @@ impl Failure {
             who: who.to_owned(),
             why: why.into(),
             blame_image: false,
+            undo_problems: Vec::new(),
         }
     }
 
@@ -138,6 +141,11 @@ struct Swapped {
     /// The replacement's `Config.Image`.
     image: String,
     restart_policy: Option<Value>,
+    /// The container whose image is updated (not a dependent).
+    main: bool,
+    /// Earliest and latest unix second the replacement can have been created: a container
+    /// under the name created outside that window is not ours. `None`: never look by name.
+    created_window: Option<(u64, u64)>,
 }
 
 impl Swapped {
@@ -152,6 +160,10 @@ impl Swapped {
             new_id: swap.new_id.clone(),
             image: swap.image.clone(),
             restart_policy: swap.restart_policy.clone(),
+            main: false,
+            // The create follows the journal write within seconds; a crash can only have
+            // left a replacement made then.
+            created_window: Some((swap.journalled_at, swap.journalled_at + 300)),
         }
     }
 }
@@ -290,8 +302,12 @@ impl Updater<'_> {
         let new_image = match self.pull(&group.reference).await {
             Ok(id) if id == group.old_image => {
                 // The registry's digest changed, but not the image for this platform.
-                self.undo_tags(group).await;
-                self.clear_journal(&reference);
+                let problems = self.undo_tags(group).await;
+                if problems.is_empty() {
+                    self.clear_journal(&reference);
+                } else {
+                    actions[step].error = Some(with_problems(String::new(), &problems));
+                }
                 self.done(&mut actions[step]);
                 let why = "the pull brought the image already here: nothing to recreate";
                 self.finish(&mut actions, step + 1, Status::Skipped, why);
@@ -371,9 +387,43 @@ impl Updater<'_> {
         let (snapshot, _) = snapshot::gather(self.docker, &[], self.protect, &LocalFilesystem, 4)
             .await
             .map_err(|e| Failure::new(&who, format!("cannot list containers: {e}")))?;
+        // Still running, still created from this reference (`Config.Image`; the list shows
+        // an image ID once the pull moved the tag): one re-created meanwhile on another
+        // image, or stopped, is not this update's to touch.
+        let mut current = Vec::new();
+        for name in names {
+            let Ok(c) = self.docker.inspect_container(&name).await else {
+                continue;
+            };
+            let same = ImageRef::parse(&c.config.image).is_ok_and(|r| r == group.reference);
+            if same && c.state.running {
+                current.push(name);
+            }
+        }
+        let names = current;
         let units = updates::units(&snapshot, &names);
         if let Some(why) = updates::protected_dependent(&units, &snapshot, self.protect) {
             return Err(Failure::new(&who, why));
+        }
+        // Stopping a container with AutoRemove deletes it: refuse before stopping anything.
+        for unit in &units {
+            let all = std::iter::once(&unit.container)
+                .chain(&unit.network_dependents)
+                .chain(&unit.compose_dependents);
+            for t in all {
+                let raw = self
+                    .docker
+                    .inspect_container_raw(&t.id)
+                    .await
+                    .map_err(|e| Failure::new(&t.name, format!("cannot inspect: {e}")))?;
+                if raw["HostConfig"]["AutoRemove"] == true {
+                    return Err(Failure::new(
+                        &t.name,
+                        "runs with AutoRemove (--rm): stopping it would delete it, so nothing \
+                         it belongs to is updated",
+                    ));
+                }
+            }
         }
         Ok(units)
     }
@@ -409,18 +459,21 @@ impl Updater<'_> {
     ) -> Result<(), Failure> {
         let mut mine: Vec<Swapped> = Vec::new();
         let result = self.swap_unit_steps(unit, group, journal, &mut mine).await;
-        if let Err(failure) = result {
-            let problems = self.undo(&mine).await;
-            let problems = [problems, self.start_stopped(journal).await].concat();
-            journal
-                .containers
-                .retain(|s| !mine.iter().any(|m| m.target.id == s.old_id));
+        if let Err(mut failure) = result {
+            let mut problems = self.undo(&mine).await;
+            problems.extend(self.start_stopped(journal).await);
             // Kept when the undo had problems: recovery tries again.
             if problems.is_empty() {
-                let _ = self.write_journal(journal);
+                journal
+                    .containers
+                    .retain(|s| !mine.iter().any(|m| m.target.id == s.old_id));
+                journal.stopped.clear();
+                if let Err(why) = self.write_journal(journal) {
+                    problems.push(why);
+                }
             }
-            let why = with_problems(failure.why.clone(), &problems);
-            return Err(Failure { why, ..failure });
+            failure.undo_problems.extend(problems);
+            return Err(failure);
         }
         swapped.extend(mine);
         Ok(())
@@ -543,8 +596,7 @@ impl Updater<'_> {
             .map_err(|e| fail(format!("cannot inspect: {e}")))?;
         if raw["HostConfig"]["AutoRemove"] == true {
             return Err(fail(
-                "runs with AutoRemove (--rm): stopping it would delete it, so it is not updated"
-                    .to_owned(),
+                "runs with AutoRemove (--rm): stopping it would delete it".to_owned(),
             ));
         }
         // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
@@ -583,37 +635,47 @@ impl Updater<'_> {
             new_id: None,
             image: image.to_owned(),
             restart_policy: Some(policy.clone()),
+            journalled_at: unix_now(),
         };
 
         // Journal before the stop: from here on, recovery knows the container.
+        let before = journal.clone();
         journal.containers.push(swap.clone());
         journal.stopped.retain(|s| s.id != target.id);
         if let Err(why) = self.write_journal(journal) {
-            journal.containers.pop();
+            *journal = before;
             return Err(fail(why));
         }
         let mut old = Swapped::of(&swap);
+        old.main = main;
+        // In the unit's list before parking: whatever happens next, the unit's undo puts it
+        // back in order (a dependent after its network host).
+        mine.push(old.clone());
         tracing::info!(container = %name, "stopping");
         if let Err(why) = self
             .park(&target.id, &parked_name, stop_timeout, &policy)
             .await
         {
-            // Not parked: the policy back, started again if it ran; the journal entry
-            // goes once that worked.
-            let problems = undo_all(self.docker, std::slice::from_ref(&old)).await;
-            if problems.is_empty() {
-                journal.containers.pop();
-                let _ = self.write_journal(journal);
-            }
-            return Err(fail(with_problems(why, &problems)));
+            return Err(fail(why));
         }
-        mine.push(old.clone());
 
-        let created = self
+        let created = match self
             .docker
             .create_container(Some(&spec.name), &spec.body)
             .await
-            .map_err(|e| fail(format!("cannot create the replacement: {e}")).blamed(main))?;
+        {
+            Ok(created) => created,
+            Err(e) => {
+                // A name conflict means someone else's container has the name: never take
+                // it for ours, and not the new image's fault.
+                let conflict = matches!(e, Error::Conflict { .. });
+                if conflict && let Some(last) = mine.last_mut() {
+                    last.created_window = None;
+                }
+                let why = format!("cannot create the replacement: {e}");
+                return Err(fail(why).blamed(main && !conflict));
+            }
+        };
         old.new_id = Some(created.id.clone());
         if let Some(last) = mine.last_mut() {
             last.new_id = Some(created.id.clone());
@@ -677,8 +739,8 @@ impl Updater<'_> {
         ));
         health_gate(self.docker, new_id, group.health_timeout, self.cancel)
             .await
-            .map_err(|why| {
-                let blame = main && !self.cancel.is_cancelled();
+            .map_err(|(why, image_fault)| {
+                let blame = main && image_fault && !self.cancel.is_cancelled();
                 Failure::new(&s.target.name, why).blamed(blame)
             })
     }
@@ -688,7 +750,7 @@ impl Updater<'_> {
     async fn recheck(&self, swapped: &[Swapped]) -> Result<(), Failure> {
         for s in swapped.iter().filter(|s| s.target.running) {
             let id = s.new_id.as_deref().unwrap_or_default();
-            let fail = |why: String| Failure::new(&s.target.name, why).blamed(true);
+            let fail = |why: String| Failure::new(&s.target.name, why).blamed(s.main);
             let c = self
                 .docker
                 .inspect_container(id)
@@ -721,7 +783,8 @@ impl Updater<'_> {
         rest: &mut [ActionReport],
     ) {
         let reference = group.reference.familiar();
-        let mut problems = self.undo(swapped).await;
+        let mut problems = failure.undo_problems.clone();
+        problems.extend(self.undo(swapped).await);
         problems.extend(self.start_stopped(journal).await);
         problems.extend(self.undo_tags(group).await);
         let _ = remove_if_unused(self.docker, new_image).await;
@@ -760,13 +823,14 @@ impl Updater<'_> {
 
     /// Every replacement passed: the old containers go (dependents first, keeping their
     /// volumes), then the optional cleanup.
+    /// Returns whether it committed (`false`: it had to roll back instead).
     async fn commit(
         &self,
         group: &UpdateGroup,
         mut journal: InFlight,
         swapped: &[Swapped],
         rest: &mut [ActionReport],
-    ) {
+    ) -> bool {
         let reference = group.reference.familiar();
         journal.committed = true;
         if let Err(why) = self.write_journal(&journal) {
@@ -782,7 +846,7 @@ impl Updater<'_> {
             journal.committed = false;
             self.roll_back(group, &journal, swapped, &new_image, &failure, rest)
                 .await;
-            return;
+            return false;
         }
         let mut leftovers = Vec::new();
         for s in swapped.iter().rev() {
@@ -793,11 +857,18 @@ impl Updater<'_> {
             }
         }
         for a in rest.iter_mut() {
-            if a.action == "recreate_container" {
+            if a.action != "recreate_container" {
+                continue;
+            }
+            if swapped.iter().any(|s| s.target.name == a.name) {
                 if !leftovers.is_empty() {
                     a.error = Some(format!("updated; {}", leftovers.join("; ")));
                 }
                 self.done(a);
+            } else {
+                a.status = Status::Skipped;
+                a.error = Some("no longer running from this reference".to_owned());
+                (self.progress)(a);
             }
         }
         if let Some(image) = &group.cleanup
@@ -812,12 +883,13 @@ impl Updater<'_> {
                 }
             }
         }
+        // Leftovers are reported with the actions; the update itself is done, so the
+        // entry goes (a committed parked container is meant to go, nothing to protect).
         self.edit_state(|state| {
-            if leftovers.is_empty() {
-                state.in_flight.retain(|f| f.reference != reference);
-            }
+            state.in_flight.retain(|f| f.reference != reference);
             state.rolled_back.remove(&reference);
         });
+        true
     }
 
     /// Pulls `reference` and returns the ID of the image its tag names afterwards.
@@ -954,51 +1026,79 @@ async fn restore_policy(docker: &Docker, s: &Swapped) -> Result<(), String> {
 /// created from the image swab created it from and is not the old container.
 async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
     let mut problems = Vec::new();
+    let mut back: Vec<&Swapped> = Vec::new();
     for s in swaps.iter().rev() {
-        let replacement = match &s.new_id {
-            Some(id) => Some(id.clone()),
-            None => docker
-                .inspect_container(&s.target.name)
-                .await
-                .ok()
-                .filter(|c| c.id != s.target.id && c.config.image == s.image)
-                .map(|c| c.id),
-        };
-        if let Some(new_id) = replacement {
-            let remove = RemoveContainerOptions {
-                volumes: false,
-                force: true,
-            };
-            if let Err(err) = docker.remove_container(&new_id, remove).await
-                && !err.is_not_found()
-            {
-                problems.push(format!(
-                    "cannot remove the replacement of {}: {err}",
-                    s.target.name
-                ));
-            }
-        }
-        let renamed = match docker.inspect_container(&s.target.id).await {
-            Ok(c) if c.name() == s.target.name => Ok(()),
-            Ok(_) => docker.rename_container(&s.target.id, &s.target.name).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = renamed {
-            problems.push(format!(
-                "cannot rename {} back to {}: {err}",
-                s.parked_name, s.target.name
-            ));
-        }
-        if let Err(problem) = restore_policy(docker, s).await {
-            problems.push(problem);
+        match undo_one(docker, s).await {
+            Ok(()) => back.push(s),
+            Err(problem) => problems.push(problem),
         }
     }
+    // Started only once its replacement is gone and it has its name back: never two
+    // containers on the same data.
     for s in swaps.iter().filter(|s| s.target.running) {
+        if !back.iter().any(|b| b.target.id == s.target.id) {
+            continue;
+        }
         if let Err(err) = docker.start_container(&s.target.id).await {
             problems.push(format!("cannot start {} again: {err}", s.target.name));
         }
     }
     problems
+}
+
+/// Removes one swap's replacement and gives the old container its name and restart policy
+/// back.
+async fn undo_one(docker: &Docker, s: &Swapped) -> Result<(), String> {
+    let replacement = match (&s.new_id, s.created_window) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some((from, to))) => docker
+            .inspect_container(&s.target.name)
+            .await
+            .ok()
+            .filter(|c| {
+                let created = swab_docker::models::parse_timestamp(&c.created).map_or(0, |t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                });
+                c.id != s.target.id
+                    && c.config.image == s.image
+                    && (from.saturating_sub(1)..=to).contains(&created)
+            })
+            .map(|c| c.id),
+        (None, None) => None,
+    };
+    if let Some(new_id) = replacement {
+        let remove = RemoveContainerOptions {
+            volumes: false,
+            force: true,
+        };
+        match docker.remove_container(&new_id, remove).await {
+            Ok(()) => {}
+            Err(err) if err.is_not_found() => {}
+            Err(err) => {
+                return Err(format!(
+                    "cannot remove the replacement of {}, so {} stays parked: {err}",
+                    s.target.name, s.parked_name
+                ));
+            }
+        }
+    }
+    let old = docker
+        .inspect_container(&s.target.id)
+        .await
+        .map_err(|e| format!("cannot inspect the old {}: {e}", s.target.name))?;
+    if old.name() != s.target.name {
+        docker
+            .rename_container(&s.target.id, &s.target.name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot rename {} back to {}: {e}",
+                    s.parked_name, s.target.name
+                )
+            })?;
+    }
+    restore_policy(docker, s).await
 }
 
 /// Starts containers swab stopped; one gone meanwhile is not a problem.
@@ -1062,26 +1162,29 @@ async fn health_gate(
     id: &str,
     timeout: Duration,
     cancel: &Cancel,
-) -> Result<(), String> {
+) -> Result<(), (String, bool)> {
     let deadline = Instant::now() + timeout;
     let first = docker
         .inspect_container(id)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (format!("cannot inspect the replacement: {e}"), false))?;
     let started = first.state.started_at.clone();
     loop {
         let now = docker
             .inspect_container(id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (format!("cannot inspect the replacement: {e}"), false))?;
         let state = &now.state;
         if state.restarting
             || now.restart_count > first.restart_count
             || state.started_at != started
         {
-            return Err(format!(
-                "the replacement exited with code {} and was restarted by its restart policy",
-                state.exit_code
+            return Err((
+                format!(
+                    "the replacement exited with code {} and was restarted by its restart policy",
+                    state.exit_code
+                ),
+                true,
             ));
         }
         if !state.running {
@@ -1092,7 +1195,7 @@ async fn health_gate(
             if !state.error.is_empty() {
                 let _ = write!(why, ": {}", state.error);
             }
-            return Err(why);
+            return Err((why, true));
         }
         if let Some(health) = &state.health {
             match health.status.as_str() {
@@ -1103,20 +1206,23 @@ async fn health_gate(
                         .last()
                         .map(|l| l.output.trim().to_owned())
                         .unwrap_or_default();
-                    return Err(format!("the replacement is unhealthy: {last}"));
+                    return Err((format!("the replacement is unhealthy: {last}"), true));
                 }
                 _ => {}
             }
         }
         if cancel.is_cancelled() {
-            return Err("interrupted by a signal".to_owned());
+            return Err(("interrupted by a signal".to_owned(), false));
         }
         if Instant::now() >= deadline {
             return match &state.health {
-                Some(h) => Err(format!(
-                    "not healthy within {} (health: {})",
-                    humantime::format_duration(timeout),
-                    h.status
+                Some(h) => Err((
+                    format!(
+                        "not healthy within {} (health: {})",
+                        humantime::format_duration(timeout),
+                        h.status
+                    ),
+                    true,
                 )),
                 None => Ok(()),
             };

@@ -50,12 +50,15 @@ pub enum RunError {
     State(#[from] StateError),
     /// An update a crash interrupted could not be finished or undone; nothing else ran.
     #[error(
-        "an interrupted update could not be recovered, so nothing else ran (the next run tries again): {}",
-        problems.join("; ")
+        "an interrupted update could not be recovered, so nothing else ran (the next run tries again): {}; the journal is `in_flight` in {}: once things are put right by hand, delete that entry",
+        problems.join("; "),
+        state_path.display()
     )]
     Recovery {
         /// What failed.
         problems: Vec<String>,
+        /// The state file holding the journal.
+        state_path: std::path::PathBuf,
     },
 }
 
@@ -88,6 +91,7 @@ pub async fn run_rules(
     };
     if !recovered.problems.is_empty() {
         return Err(RunError::Recovery {
+            state_path: state_path.to_owned(),
             problems: recovered
                 .problems
                 .iter()

@@ -100,6 +100,10 @@ pub struct Swap {
     /// restart does not run it next to its replacement) and restored on rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<serde_json::Value>,
+    /// When this entry was written, unix seconds: a container found under the name that
+    /// was not created shortly after is not the replacement.
+    #[serde(default)]
+    pub journalled_at: u64,
 }
 
 /// What swab remembers about one image.

@@ -1,5 +1,6 @@
 //! Finishing or undoing updates a crash interrupted, from the journal in the state file.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use swab_docker::Docker;
@@ -68,20 +69,22 @@ pub async fn recover(docker: &Docker, state_path: &Path) -> Recovery {
 
 /// Every container had passed: the parked ones go, stopped dependents run again.
 async fn finish(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
-    let mut problems = Vec::new();
+    // A committed parked container is meant to go: one that cannot be removed is reported,
+    // not a reason to keep every later run waiting.
+    let mut leftovers = Vec::new();
     for swap in entry.containers.iter().rev() {
         if let Err(err) = remove_parked(docker, &swap.old_id).await {
-            problems.push(format!(
-                "cannot remove the replaced container {}: {err}",
-                swap.parked_name
-            ));
+            leftovers.push(format!("{} could not be removed ({err})", swap.parked_name));
         }
     }
-    problems.extend(start_stopped(docker, &entry.stopped).await);
-    let note = format!(
+    let problems = start_stopped(docker, &entry.stopped).await;
+    let mut note = format!(
         "finished the interrupted update of {}: removed the replaced containers",
         entry.reference
     );
+    if !leftovers.is_empty() {
+        let _ = write!(note, "; remove by hand: {}", leftovers.join(", "));
+    }
     (note, problems)
 }
 

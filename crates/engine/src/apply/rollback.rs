@@ -92,7 +92,8 @@ impl Updater<'_> {
             some => some,
         };
         if let Some(failure) = failure {
-            let mut problems = self.undo(&swapped).await;
+            let mut problems = failure.undo_problems.clone();
+            problems.extend(self.undo(&swapped).await);
             problems.extend(self.start_stopped(&journal).await);
             if let Err(e) = tag_image(self.docker, &group.old_image, &familiar).await {
                 problems.push(format!("cannot move {familiar} back: {e}"));
@@ -109,8 +110,7 @@ impl Updater<'_> {
                 a.error = Some(error.clone());
                 (self.progress)(a);
             }
-        } else {
-            self.commit(&group, journal, &swapped, &mut actions).await;
+        } else if self.commit(&group, journal, &swapped, &mut actions).await {
             self.remember_rolled_back(current.as_ref(), &repo, &familiar, &group.old_image);
         }
         actions.insert(0, tagged);
