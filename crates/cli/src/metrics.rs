@@ -105,13 +105,7 @@ impl Metrics {
             })
             .inc();
         for a in &report.actions {
-            let status = match a.status {
-                Status::Planned => "planned",
-                Status::Done => "done",
-                Status::Skipped => "skipped",
-                Status::Failed => "failed",
-                Status::RolledBack => "rolled_back",
-            };
+            let status = a.status.as_str();
             self.actions
                 .get_or_create(&ActionLabels {
                     action: a.action.to_owned(),

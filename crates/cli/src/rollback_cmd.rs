@@ -119,13 +119,7 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
 fn render(actions: &[ActionReport]) -> String {
     let mut out = String::new();
     for a in actions {
-        let status = match a.status {
-            Status::Done => "done",
-            Status::Planned => "planned",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
-            Status::RolledBack => "rolled back",
-        };
+        let status = a.status.as_str();
         let _ = write!(
             out,
             "{status:<12} {:<19} {}: {}",

@@ -127,7 +127,7 @@ pub fn select<'a>(rules: &'a RuleSet, names: &[String]) -> anyhow::Result<Vec<&'
 }
 
 pub fn log_action(report: &ActionReport) {
-    let status = status_word(report.status);
+    let status = report.status.as_str();
     match report.status {
         Status::Failed | Status::RolledBack => tracing::error!(
             rule = %report.rule, action = report.action, object = %report.name, id = %report.id,
@@ -137,16 +137,6 @@ pub fn log_action(report: &ActionReport) {
             rule = %report.rule, action = report.action, object = %report.name, id = %report.id,
             status, error = report.error.as_deref().unwrap_or(""), "action"
         ),
-    }
-}
-
-fn status_word(status: Status) -> &'static str {
-    match status {
-        Status::Planned => "planned",
-        Status::Done => "done",
-        Status::Skipped => "skipped",
-        Status::Failed => "failed",
-        Status::RolledBack => "rolled_back",
     }
 }
 
@@ -231,7 +221,7 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
                         let _ = write!(why, " -- {error}");
                     }
                     [
-                        status_word(a.status).to_owned(),
+                        a.status.as_str().to_owned(),
                         a.action.replace('_', " "),
                         a.name.clone(),
                         a.bytes.map_or_else(|| "-".to_owned(), format_bytes),

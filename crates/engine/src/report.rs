@@ -30,6 +30,19 @@ pub enum Status {
     RolledBack,
 }
 
+impl Status {
+    /// The name used in the JSON report, logs and metrics (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Done => "done",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled_back",
+        }
+    }
+}
+
 /// One action's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionReport {
