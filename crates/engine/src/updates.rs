@@ -610,19 +610,31 @@ mod tests {
         }
     }
 
-    fn plan_with(yaml_extra: &str, answer: Answer, state: &State) -> UpdatePlan {
+    /// The plan for rule `u` (updating containers labelled `u=1`, with `protect` and
+    /// `yaml_extra` rule lines) on `snapshot`, when the registry answers `answer` for
+    /// `myorg/web:1`.
+    fn plan_on(
+        snapshot: &Snapshot,
+        protect: &str,
+        yaml_extra: &str,
+        answer: Answer,
+        state: &State,
+    ) -> UpdatePlan {
         let set = swab_rules::load_str(
             "t.yaml",
             &format!(
-                "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n{yaml_extra}"
+                "version: 1\n{protect}rules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n{yaml_extra}"
             ),
         )
         .unwrap();
         let rules: Vec<&Rule> = set.rules.iter().collect();
-        let snapshot = web_snapshot();
-        let checks = collect(&snapshot, &rules, &set.protect);
+        let checks = collect(snapshot, &rules, &set.protect);
         let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
-        plan_updates(&checks, &answers, &snapshot, &rules, &set.protect, state)
+        plan_updates(&checks, &answers, snapshot, &rules, &set.protect, state)
+    }
+
+    fn plan_with(yaml_extra: &str, answer: Answer, state: &State) -> UpdatePlan {
+        plan_on(&web_snapshot(), "", yaml_extra, answer, state)
     }
 
     #[test]
@@ -715,24 +727,11 @@ mod tests {
 
     #[test]
     fn a_protected_dependent_keeps_the_reference_from_being_updated() {
-        let set = swab_rules::load_str(
-            "t.yaml",
-            "version: 1\nprotect:\n  containers: [\"side\"]\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n",
-        )
-        .unwrap();
-        let rules: Vec<&Rule> = set.rules.iter().collect();
-        let snapshot = web_snapshot();
-        let checks = collect(&snapshot, &rules, &set.protect);
-        let answers = vec![(
-            ImageRef::parse("myorg/web:1").unwrap(),
+        let plan = plan_on(
+            &web_snapshot(),
+            "protect:\n  containers: [\"side\"]\n",
+            "",
             Ok(remote("sha256:bbbb")),
-        )];
-        let plan = plan_updates(
-            &checks,
-            &answers,
-            &snapshot,
-            &rules,
-            &set.protect,
             &State::new(),
         );
         assert!(plan.groups.is_empty(), "{plan:?}");
@@ -748,25 +747,7 @@ mod tests {
     fn locally_built_images_are_never_replaced() {
         let mut snapshot = web_snapshot();
         snapshot.images[0].digests.clear();
-        let set = swab_rules::load_str(
-            "t.yaml",
-            "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n",
-        )
-        .unwrap();
-        let rules: Vec<&Rule> = set.rules.iter().collect();
-        let checks = collect(&snapshot, &rules, &set.protect);
-        let answers = vec![(
-            ImageRef::parse("myorg/web:1").unwrap(),
-            Ok(remote("sha256:bbbb")),
-        )];
-        let plan = plan_updates(
-            &checks,
-            &answers,
-            &snapshot,
-            &rules,
-            &set.protect,
-            &State::new(),
-        );
+        let plan = plan_on(&snapshot, "", "", Ok(remote("sha256:bbbb")), &State::new());
         assert!(plan.groups.is_empty());
         assert!(plan.kept[0].reason.contains("built or loaded here"));
     }
