@@ -397,32 +397,27 @@ impl Updater<'_> {
             };
             let same = ImageRef::parse(&c.config.image).is_ok_and(|r| r == group.reference);
             if same && c.state.running {
+                refuse_auto_remove(&name, &c.host_config)?;
                 current.push(name);
             }
         }
-        let names = current;
-        let units = updates::units(&snapshot, &names);
+        let units = updates::units(&snapshot, &current);
         if let Some(why) = updates::protected_dependent(&units, &snapshot, self.protect) {
             return Err(Failure::new(&who, why));
         }
         // Stopping a container with AutoRemove deletes it: refuse before stopping anything.
         for unit in &units {
-            let all = std::iter::once(&unit.container)
-                .chain(&unit.network_dependents)
-                .chain(&unit.compose_dependents);
-            for t in all {
-                let raw = self
+            for d in unit
+                .network_dependents
+                .iter()
+                .chain(&unit.compose_dependents)
+            {
+                let c = self
                     .docker
-                    .inspect_container_raw(&t.id)
+                    .inspect_container(&d.id)
                     .await
-                    .map_err(|e| Failure::new(&t.name, format!("cannot inspect: {e}")))?;
-                if raw["HostConfig"]["AutoRemove"] == true {
-                    return Err(Failure::new(
-                        &t.name,
-                        "runs with AutoRemove (--rm): stopping it would delete it, so nothing \
-                         it belongs to is updated",
-                    ));
-                }
+                    .map_err(|e| Failure::new(&d.name, format!("cannot inspect: {e}")))?;
+                refuse_auto_remove(&d.name, &c.host_config)?;
             }
         }
         Ok(units)
@@ -500,25 +495,15 @@ impl Updater<'_> {
                 network.push(d.clone());
             }
         }
-        let own_image = self.config_image(&unit.container).await?;
         let new_id = self
-            .replace(
-                &unit.container,
-                &own_image,
-                None,
-                true,
-                group,
-                journal,
-                mine,
-            )
+            .replace(&unit.container, None, true, group, journal, mine)
             .await?;
         // Gate the container before its dependents join its network stack: a failure is
         // then reported against the container that failed.
         self.gate(mine.last(), &new_id, group, true).await?;
         for d in &network {
-            let image = self.config_image(d).await?;
             let id = self
-                .replace(d, &image, Some(&new_id), false, group, journal, mine)
+                .replace(d, Some(&new_id), false, group, journal, mine)
                 .await?;
             self.gate(mine.last(), &id, group, false).await?;
         }
@@ -532,17 +517,6 @@ impl Updater<'_> {
         }
         self.write_journal(journal)
             .map_err(|why| Failure::new(&name, why))
-    }
-
-    /// The image a container was created from, as it was spelt (`Config.Image`): the
-    /// replacement is created from the same spelling.
-    async fn config_image(&self, target: &Target) -> Result<String, Failure> {
-        let c = self
-            .docker
-            .inspect_container(&target.id)
-            .await
-            .map_err(|e| Failure::new(&target.name, format!("cannot inspect: {e}")))?;
-        Ok(c.config.image)
     }
 
     /// Journals and stops a running dependent. `Ok(false)` when it is gone or not running.
@@ -572,15 +546,16 @@ impl Updater<'_> {
         }
     }
 
-    /// Stops, parks and replaces one container; the replacement runs `image` and, with
-    /// `network_of`, the network stack of that container. Returns the replacement's ID.
+    /// Stops, parks and replaces one container. The replacement is created from the image
+    /// as the container spelt it (`Config.Image`: after the pull, that reference names the
+    /// new image; a dependent's names its own) and, with `network_of`, joins that
+    /// container's network stack. Returns the replacement's ID.
     /// `main`: the container whose image is updated (its create and start failures blame
     /// the new image; a dependent's do not).
     #[allow(clippy::too_many_arguments)]
     async fn replace(
         &self,
         target: &Target,
-        image: &str,
         network_of: Option<&str>,
         main: bool,
         group: &UpdateGroup,
@@ -594,11 +569,10 @@ impl Updater<'_> {
             .inspect_container_raw(&target.id)
             .await
             .map_err(|e| fail(format!("cannot inspect: {e}")))?;
-        if raw["HostConfig"]["AutoRemove"] == true {
-            return Err(fail(
-                "runs with AutoRemove (--rm): stopping it would delete it".to_owned(),
-            ));
-        }
+        let image = raw["Config"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
         let was_running = if main {
             raw["State"]["Running"] == true
@@ -615,7 +589,7 @@ impl Updater<'_> {
             .api_version()
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let mut spec = recreate::create_body(&raw, &old_image_config, image, api)
+        let mut spec = recreate::create_body(&raw, &old_image_config, &image, api)
             .map_err(|e| fail(format!("cannot derive the replacement: {e}")))?;
         if let Some(host) = network_of {
             spec.body["HostConfig"]["NetworkMode"] = Value::String(format!("container:{host}"));
@@ -633,7 +607,7 @@ impl Updater<'_> {
             parked_name: parked_name.clone(),
             was_running,
             new_id: None,
-            image: image.to_owned(),
+            image: image.clone(),
             restart_policy: Some(policy.clone()),
             journalled_at: unix_now(),
         };
@@ -987,6 +961,19 @@ impl Updater<'_> {
             tracing::error!(error = %err, "cannot write swab's state");
         }
     }
+}
+
+/// Stopping a container with AutoRemove (`--rm`) deletes it: such a container, or one
+/// that would have to stop with it, is never part of an update.
+fn refuse_auto_remove(name: &str, host_config: &Value) -> Result<(), Failure> {
+    if host_config["AutoRemove"] == true {
+        return Err(Failure::new(
+            name,
+            "runs with AutoRemove (--rm): stopping it would delete it, so nothing it \
+             belongs to is updated",
+        ));
+    }
+    Ok(())
 }
 
 /// `problems` appended to `why`, if any.
