@@ -15,7 +15,7 @@ mod with_daemon {
     use std::time::Duration;
 
     use serde_json::Value;
-    use swab_testkit::inspect::differences;
+    use swab_testkit::inspect::{differences, replacement_differences};
     use swab_testkit::{env, unique};
 
     use crate::harness::{Outcome, swab};
@@ -604,46 +604,8 @@ mod with_daemon {
         assert_eq!(env().cli(&["exec", &name, "cat", "/data/f"]), "hi");
         assert_eq!(volumes(), volumes_before, "volumes came or went");
 
-        // Everything else equal, field by field. Differences allowed and why:
-        let allowed: Vec<String> = [
-            // identity and lifetime
-            "/Id",
-            "/Created",
-            "/State/",
-            "/RestartCount",
-            "/ExecIDs",
-            // the image, and what the daemon derived from v2's config (Config.Image, the
-            // reference, stays)
-            "/Image",
-            "/Config/Env",
-            "/Config/Cmd",
-            "/Path",
-            "/Args",
-            "/Config/Labels/from",
-            // per-container files and layers, named after the ID
-            "/ResolvConfPath",
-            "/HostnamePath",
-            "/HostsPath",
-            "/LogPath",
-            "/GraphDriver/",
-            // default hostname is the short ID
-            "/Config/Hostname",
-            // the anonymous volume is now bound by name, which Docker reports with the
-            // default relabel mode `z`
-            "/HostConfig/Binds",
-            "/Mounts//data/Mode",
-            // runtime network state: sandbox, endpoint, assigned address, MAC, random host
-            // port
-            "/NetworkSettings/SandboxID",
-            "/NetworkSettings/SandboxKey",
-            "/NetworkSettings/Ports/",
-            "/NetworkSettings/Networks/{net}/EndpointID",
-            "/NetworkSettings/Networks/{net}/IPAddress",
-            "/NetworkSettings/Networks/{net}/MacAddress",
-        ]
-        .iter()
-        .map(|p| p.replace("{net}", &network))
-        .collect();
+        // Everything else equal, field by field; `Config.Image`, the reference, stays.
+        let allowed = replacement_differences(&network);
         let (unexpected, differing) = differences(&old, &new, &allowed);
         assert!(
             unexpected.is_empty(),

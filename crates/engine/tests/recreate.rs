@@ -11,7 +11,7 @@ use serde_json::Value;
 use swab_docker::endpoint::parse_host;
 use swab_docker::{ClientOptions, Docker};
 use swab_engine::recreate::{AnonymousVolume, create_body};
-use swab_testkit::inspect::differences;
+use swab_testkit::inspect::{differences, replacement_differences};
 use swab_testkit::{env, unique};
 
 fn docker() -> Docker {
@@ -253,48 +253,14 @@ async fn recreated_container_keeps_user_settings_data_and_network_identity() {
 
     // Everything else equal, field by field (the automatic short-ID alias and DNS name,
     // each container's own, left out). Differences allowed and why:
-    let expected_to_differ: Vec<String> = [
-        // identity and lifetime
-        "/Id",
-        "/Created",
-        "/State/",
-        "/RestartCount",
-        "/ExecIDs",
-        // the image, and what the daemon derived from v2's config
-        "/Image",
-        "/Config/Image",
-        "/Config/Env",
-        "/Config/Cmd",
-        "/Path",
-        "/Args",
-        "/Config/Labels/from",
-        // per-container files and layers, named after the ID
-        "/ResolvConfPath",
-        "/HostnamePath",
-        "/HostsPath",
-        "/LogPath",
-        "/GraphDriver/",
-        // default hostname is the short ID
-        "/Config/Hostname",
-        // the anonymous volume is now bound by name; Docker reports the default relabel mode
-        // `z` for volumes given by name (only meaningful under SELinux, where named volumes
-        // get it too)
-        "/HostConfig/Binds",
-        "/Mounts//data/Mode",
-        // runtime network state: sandbox, endpoint, assigned address, MAC, random host port
-        "/NetworkSettings/SandboxID",
-        "/NetworkSettings/SandboxKey",
-        "/NetworkSettings/Ports/",
-        "/NetworkSettings/Networks/{net}/EndpointID",
-        "/NetworkSettings/Networks/{net}/IPAddress",
+    let mut expected_to_differ = replacement_differences(&network);
+    expected_to_differ.extend([
+        // the body names v2, where the old container named v1
+        "/Config/Image".to_owned(),
         // cleared when the old one stopped; set on the running new one
-        "/NetworkSettings/Networks/{net}/Gateway",
-        "/NetworkSettings/Networks/{net}/IPPrefixLen",
-        "/NetworkSettings/Networks/{net}/MacAddress",
-    ]
-    .iter()
-    .map(|p| p.replace("{net}", &network))
-    .collect();
+        format!("/NetworkSettings/Networks/{network}/Gateway"),
+        format!("/NetworkSettings/Networks/{network}/IPPrefixLen"),
+    ]);
     let (unexpected, differing) = differences(&old, &new, &expected_to_differ);
     assert!(
         unexpected.is_empty(),

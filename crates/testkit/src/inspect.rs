@@ -4,6 +4,50 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+/// What may differ between a container and its replacement on a new image, with why; the
+/// fields of `network` (the one user network the tests attach) included. Callers add what
+/// their scenario changes on top (e.g. `Config.Image` when the reference itself changes).
+pub fn replacement_differences(network: &str) -> Vec<String> {
+    [
+        // identity and lifetime
+        "/Id",
+        "/Created",
+        "/State/",
+        "/RestartCount",
+        "/ExecIDs",
+        // the image, and what the daemon derived from the new image's config
+        "/Image",
+        "/Config/Env",
+        "/Config/Cmd",
+        "/Path",
+        "/Args",
+        "/Config/Labels/from",
+        // per-container files and layers, named after the ID
+        "/ResolvConfPath",
+        "/HostnamePath",
+        "/HostsPath",
+        "/LogPath",
+        "/GraphDriver/",
+        // default hostname is the short ID
+        "/Config/Hostname",
+        // the anonymous volume is now bound by name; Docker reports the default relabel mode
+        // `z` for volumes given by name (only meaningful under SELinux, where named volumes
+        // get it too)
+        "/HostConfig/Binds",
+        "/Mounts//data/Mode",
+        // runtime network state: sandbox, endpoint, assigned address, MAC, random host port
+        "/NetworkSettings/SandboxID",
+        "/NetworkSettings/SandboxKey",
+        "/NetworkSettings/Ports/",
+        "/NetworkSettings/Networks/{net}/EndpointID",
+        "/NetworkSettings/Networks/{net}/IPAddress",
+        "/NetworkSettings/Networks/{net}/MacAddress",
+    ]
+    .iter()
+    .map(|p| p.replace("{net}", network))
+    .collect()
+}
+
 /// `path -> scalar` for every leaf of an inspect; an empty object or list is a leaf too
 /// (so `{"/data": {}}` turning into `{}` or `null` shows). `Mounts` is keyed by
 /// destination, since its order is not meaningful.
