@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use swab_engine::apply::{Cancel, Updater};
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Status};
+use swab_engine::run::RunError;
 use swab_engine::snapshot::{self, LocalFilesystem};
 use swab_engine::{state, updates};
 use swab_registry::CredentialStore;
@@ -32,15 +33,7 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         eprintln!("swab: recovery: {line}");
     }
     if !recovery.problems.is_empty() {
-        let problems: Vec<String> = recovery
-            .problems
-            .iter()
-            .map(|(reference, problem)| format!("{reference}: {problem}"))
-            .collect();
-        anyhow::bail!(
-            "an interrupted update could not be recovered, so nothing else ran: {}",
-            problems.join("; ")
-        );
+        return Err(RunError::recovery(&recovery, &state_path).into());
     }
     let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await

@@ -63,6 +63,18 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The error for a recovery that left problems.
+    pub fn recovery(recovery: &Recovery, state_path: &Path) -> RunError {
+        RunError::Recovery {
+            state_path: state_path.to_owned(),
+            problems: recovery
+                .problems
+                .iter()
+                .map(|(reference, problem)| format!("{reference}: {problem}"))
+                .collect(),
+        }
+    }
+
     /// True when the daemon is unreachable (the CLI's exit code 3; the daemon retries).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, RunError::Snapshot { source, .. } if source.is_unreachable())
@@ -90,14 +102,7 @@ pub async fn run_rules(
         apply::recover(docker, state_path).await
     };
     if !recovered.problems.is_empty() {
-        return Err(RunError::Recovery {
-            state_path: state_path.to_owned(),
-            problems: recovered
-                .problems
-                .iter()
-                .map(|(reference, problem)| format!("{reference}: {problem}"))
-                .collect(),
-        });
+        return Err(RunError::recovery(&recovered, state_path));
     }
     let mut state = State::load(state_path)?;
     let started = SystemTime::now();
