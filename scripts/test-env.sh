@@ -3,13 +3,19 @@
 #
 #   scripts/test-env.sh COMMAND [ARGS...]     e.g. scripts/test-env.sh cargo test --all-features
 #   scripts/test-env.sh bash                  an interactive shell with the environment set
+#   SWAB_TEST_ENGINE=20.10 scripts/test-env.sh ...
 #
-# What it starts, all under one temp dir, never touching /var/run/docker.sock:
+# SWAB_TEST_ENGINE picks the engine (scripts/lib/dockerd.sh): `28-containerd` (default: Docker
+# 28 from Debian sid with the containerd image store, and Compose v2), `28-classic`, `20.10`
+# (bookworm's docker.io, classic store). The sid packages are pinned in scripts/engines.lock.
+#
+# What it starts, all under one temp dir of its own, never touching /var/run/docker.sock:
 #   - dockerd with its own --data-root, --exec-root, pidfile and unix socket,
 #     --bridge none --iptables=false, plus a TLS listener on 127.0.0.1 (certs made here);
 #   - a registry on 127.0.0.1 without auth, and a second one with htpasswd auth;
 #   - a test image `swab-test/busybox:latest` imported from a static-busybox rootfs.
 # What the command sees:
+#   SWAB_TEST_ENGINE         the engine's name; SWAB_TEST_IMAGE_STORE classic | containerd
 #   SWAB_TEST_DOCKER_HOST    unix:///.../docker.sock
 #   SWAB_TEST_TLS_HOST       tcp://127.0.0.1:PORT (TLS, client cert required)
 #   SWAB_TEST_TLS_DIR        dir with ca.pem cert.pem key.pem for it
@@ -18,10 +24,20 @@
 #   SWAB_TEST_REGISTRY_USER, SWAB_TEST_REGISTRY_PASSWORD
 #   SWAB_TEST_IMAGE          swab-test/busybox:latest
 #   SWAB_TEST_ROOTFS         the rootfs tarball, for tests that import their own images
+#   SWAB_TEST_DOCKER_CLI     the engine's docker CLI; SWAB_TEST_DOCKERD its dockerd
+#   SWAB_TEST_ENGINE_PATH    the PATH the engine's binaries run with (its containerd, shim)
+#   SWAB_TEST_DAEMON_CONFIG  the daemon.json the daemon runs with (for a test's own daemons)
+#   SWAB_TEST_COMPOSE        Compose v2 (`docker-compose`), empty on 20.10
+#   SWAB_TEST_SKIPPED        a file where tests that cannot apply to this engine say why
 #   SWAB_TEST_DIR            the temp dir (logs: dockerd.log, registry*.log; the registry
 #                            logs have an access line per request, with the User-Agent)
 # Note: with --bridge none there is no default bridge; a running container on the default
 # network has no network sandbox (renaming it fails). Tests use NetworkMode none or a user network.
+#
+# Bounded waits: every setup call has a timeout (SWAB_TEST_SETUP_TIMEOUT, default 120 s), and
+# when stdin is not a terminal the command runs under a watchdog (SWAB_TEST_TIMEOUT, default
+# 1800 s): past it, the report names the containers stuck in `runc init`, dumps dockerd's
+# stacks, kills the command and exits 124.
 # It installs docker.io, docker-registry, busybox-static, apache2-utils and openssl with
 # apt-get when they are missing (root on Debian).
 set -euo pipefail
@@ -51,15 +67,18 @@ fi
 BUSYBOX=/bin/busybox
 if command -v file >/dev/null && file -L "$BUSYBOX" | grep -q "dynamically linked"; then die "$BUSYBOX is not static; install busybox-static"; fi
 
-DOCKER_CLI=$(command -v docker) || die "no docker CLI (install docker.io)"
+engine_select "${SWAB_TEST_ENGINE:-28-containerd}" || die "cannot set up engine ${SWAB_TEST_ENGINE:-28-containerd}"
+DOCKER_CLI=$ENGINE_CLI
 
-DIR=$(mktemp -d /tmp/swab-test.XXXXXX)
+DIR=$(mktemp -d "/tmp/swab-test-$ENGINE.XXXXXX")
 DOCKERD_PID=
 REGISTRY_PIDS=()
+CMD_PID=
 
 cleanup() {
   local rc=$?
   set +e
+  [ -n "$CMD_PID" ] && kill -KILL -- "-$CMD_PID" 2>/dev/null
   dockerd_stop "$DIR"
   for pid in "${REGISTRY_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   if [ "${SWAB_TEST_KEEP:-}" = 1 ] || { [ $rc -ne 0 ] && [ "${CI:-}" = true ]; }; then
@@ -138,7 +157,7 @@ done
 
 # --- test image -------------------------------------------------------------------------------
 make_busybox_rootfs "$DIR"
-"$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null
+dcli "$DIR" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null || die "could not import the test image"
 
 export SWAB_TEST_DIR="$DIR"
 export SWAB_TEST_DOCKER_HOST="unix://$DIR/docker.sock"
@@ -151,9 +170,37 @@ export SWAB_TEST_REGISTRY_PASSWORD="$REG_PASSWORD"
 export SWAB_TEST_IMAGE="swab-test/busybox:latest"
 export SWAB_TEST_ROOTFS="$DIR/rootfs.tar"
 export SWAB_TEST_DOCKER_CLI="$DOCKER_CLI"
+export SWAB_TEST_ENGINE="$ENGINE"
+export SWAB_TEST_IMAGE_STORE="$ENGINE_STORE"
+export SWAB_TEST_DOCKERD="$ENGINE_DOCKERD"
+export SWAB_TEST_ENGINE_PATH="$ENGINE_PATH"
+export SWAB_TEST_DAEMON_CONFIG="$DIR/daemon.json"
+export SWAB_TEST_COMPOSE="$ENGINE_COMPOSE"
+# A caller that tallies skips (scripts/test.sh) names the file; it outlives this environment.
+export SWAB_TEST_SKIPPED="${SWAB_TEST_SKIPPED:-$DIR/skipped}"
+: >"$SWAB_TEST_SKIPPED"
 # Tests must not reach the host's daemon by accident through the environment.
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-log "dockerd $("$DOCKER_CLI" -H "$SWAB_TEST_DOCKER_HOST" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})') at $SWAB_TEST_DOCKER_HOST; registries $SWAB_TEST_REGISTRY, $SWAB_TEST_AUTH_REGISTRY (auth)"
+log "engine $ENGINE: dockerd $(dcli "$DIR" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})'), $ENGINE_STORE image store, at $SWAB_TEST_DOCKER_HOST; registries $SWAB_TEST_REGISTRY, $SWAB_TEST_AUTH_REGISTRY (auth)"
 
 set +e
-"$@"
+if [ -t 0 ] || [ "${SWAB_TEST_TIMEOUT:-1800}" = 0 ]; then
+  "$@"
+  exit $?
+fi
+# The watchdog: the command in a session of its own, so a timeout kills all of it (cargo, the
+# test binaries, the swab processes they started).
+setsid "$@" &
+CMD_PID=$!
+deadline=$((SECONDS + ${SWAB_TEST_TIMEOUT:-1800}))
+while kill -0 "$CMD_PID" 2>/dev/null; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    log "error: '$*' on engine $ENGINE ran past SWAB_TEST_TIMEOUT=${SWAB_TEST_TIMEOUT:-1800}s; stopping it"
+    hung_report "$DIR" >&2
+    kill -TERM -- "-$CMD_PID" 2>/dev/null; sleep 5; kill -KILL -- "-$CMD_PID" 2>/dev/null
+    wait "$CMD_PID" 2>/dev/null
+    exit 124
+  fi
+  sleep 1
+done
+wait "$CMD_PID"

@@ -68,11 +68,18 @@ mod with_daemon {
 
     #[test]
     fn text_report_against_the_private_daemon() {
+        let engine = env().engine;
         let out = swab().args(["-H", &env().docker_host, "doctor"]).run();
+        let api = engine.api_version();
         out.code(0)
             .stdout_contains("reachable       yes")
-            .stdout_contains("1.41 negotiated (daemon 1.41");
-        insta::with_settings!({ filters => insta_filters() }, {
+            .stdout_contains(&format!("{api} negotiated (daemon {api}"))
+            .stdout_contains(&format!("image store     {}\n", engine.image_store()));
+        // A daemon inside swab's API range gets no warning.
+        assert!(!out.stdout.contains("warning"), "{}", out.stdout);
+        assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        // One snapshot per engine: each pins its own API line, driver and image store.
+        insta::with_settings!({ filters => insta_filters(), snapshot_suffix => engine.name() }, {
             insta::assert_snapshot!(out.stdout);
         });
     }
@@ -87,8 +94,15 @@ mod with_daemon {
         let json = out.json();
         assert_eq!(json["reachable"], true);
         assert_eq!(json["endpoint_source"], "DOCKER_HOST environment variable");
-        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
-        assert_eq!(json["daemon"]["storage_driver"], "overlay2");
+        let engine = env().engine;
+        assert_eq!(
+            json["daemon"]["api_version"]["negotiated"],
+            engine.api_version()
+        );
+        assert_eq!(json["daemon"]["storage_driver"], engine.storage_driver());
+        // On Docker 28 with the containerd store this says `containerd`; on 20.10 `classic`.
+        assert_eq!(json["daemon"]["image_store"], engine.image_store());
+        assert_eq!(json["warnings"], serde_json::json!([]));
         let root = json["daemon"]["docker_root_dir"].as_str().unwrap();
         assert!(root.starts_with(&env().dir.display().to_string()), "{root}");
         assert!(
@@ -125,7 +139,10 @@ mod with_daemon {
                 .starts_with("docker context \"swab-e2e\""),
             "{json}"
         );
-        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
+        assert_eq!(
+            json["daemon"]["api_version"]["negotiated"],
+            env().engine.api_version()
+        );
     }
 
     #[test]
@@ -142,7 +159,10 @@ mod with_daemon {
             json["endpoint"].as_str().unwrap().ends_with("(TLS)"),
             "{json}"
         );
-        assert_eq!(json["daemon"]["api_version"]["negotiated"], "1.41");
+        assert_eq!(
+            json["daemon"]["api_version"]["negotiated"],
+            env().engine.api_version()
+        );
     }
 
     #[test]

@@ -263,7 +263,7 @@ impl Outcome {
 /// Redactions for snapshots: temp paths, versions and sizes differ between machines.
 pub fn insta_filters() -> Vec<(&'static str, &'static str)> {
     vec![
-        (r"/tmp/swab-test\.[A-Za-z0-9]+", "[TESTDIR]"),
+        (r"/tmp/swab-test-[a-z0-9.-]+\.[A-Za-z0-9]+", "[TESTDIR]"),
         (r"/tmp/\.tmp[A-Za-z0-9]+", "[HOME]"),
         (r"Docker Engine [0-9][^\s]*", "Docker Engine [VERSION]"),
         (r"kernel [^)]+", "kernel [KERNEL]"),

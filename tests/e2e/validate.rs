@@ -143,23 +143,27 @@ fn default_rules_validate_and_show_default_prints_the_shipped_file() {
 }
 
 #[cfg(feature = "docker-tests")]
-#[test]
-fn check_host_warns_about_protect_patterns_that_match_nothing() {
-    use swab_testkit::env;
-    let out = swab()
-        .home_file(
-            "r.yaml",
-            "version: 1\nprotect:\n  images: [\"swab-test/busybox\", \"swab-test/busyboxx\"]\nrules:\n  - name: s\n    action: prune-containers\n",
-        )
-        .in_home()
-        .args(["-H", &env().docker_host, "validate", "--rules", "r.yaml", "--check-host"])
-        .run();
-    out.code(0).stdout_contains(
-        "warning: protect.images pattern \"swab-test/busyboxx\" matches no image on this host",
-    );
-    assert!(
-        !out.stdout.contains("pattern \"swab-test/busybox\" matches"),
-        "{}",
-        out.stdout
-    );
+mod with_daemon {
+    use crate::harness::swab;
+
+    #[test]
+    fn check_host_warns_about_protect_patterns_that_match_nothing() {
+        use swab_testkit::env;
+        let out = swab()
+            .home_file(
+                "r.yaml",
+                "version: 1\nprotect:\n  images: [\"swab-test/busybox\", \"swab-test/busyboxx\"]\nrules:\n  - name: s\n    action: prune-containers\n",
+            )
+            .in_home()
+            .args(["-H", &env().docker_host, "validate", "--rules", "r.yaml", "--check-host"])
+            .run();
+        out.code(0).stdout_contains(
+            "warning: protect.images pattern \"swab-test/busyboxx\" matches no image on this host",
+        );
+        assert!(
+            !out.stdout.contains("pattern \"swab-test/busybox\" matches"),
+            "{}",
+            out.stdout
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use swab_docker::models::DiskUsage;
+use swab_docker::models::{DiskUsage, ImageStore};
 use swab_docker::{ApiVersion, Docker, Error};
 
 use crate::args::{DoctorArgs, GlobalArgs, OutputFormat};
@@ -23,6 +23,8 @@ struct Report {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     daemon: Option<Daemon>,
+    /// What the operator should know even when the daemon works (an API outside swab's range).
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +36,7 @@ struct Daemon {
     arch: String,
     kernel: String,
     storage_driver: String,
+    image_store: ImageStore,
     docker_root_dir: String,
     containers: Containers,
     images: u64,
@@ -89,14 +92,26 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
         reachable: false,
         error: None,
         daemon: None,
+        warnings: Vec::new(),
     };
     let code = match inspect(&docker).await {
         Ok(daemon) => {
             report.reachable = true;
+            report.warnings.extend(
+                daemon
+                    .api_version
+                    .server
+                    .parse()
+                    .ok()
+                    .and_then(ApiVersion::support_warning),
+            );
             report.daemon = Some(daemon);
             exit::SUCCESS
         }
         Err(err) => {
+            if let Error::UnsupportedVersion { server, .. } = &err {
+                report.warnings.extend(ApiVersion::support_warning(*server));
+            }
             report.reachable = !err.is_unreachable();
             report.error = Some(err.to_string());
             if err.is_unreachable() {
@@ -111,6 +126,9 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
         OutputFormat::Text => render(&report),
     };
     print(&text)?;
+    for warning in &report.warnings {
+        eprintln!("swab: warning: {warning}");
+    }
     if let Some(error) = &report.error {
         eprintln!("swab: error: {error}");
     }
@@ -130,7 +148,9 @@ async fn inspect(docker: &Docker) -> Result<Daemon, Error> {
             None
         }
     };
+    let image_store = info.image_store();
     Ok(Daemon {
+        image_store,
         server_version: version.version,
         api_version: Versions {
             server: ping.api_version.unwrap_or(version.api_version),
@@ -181,6 +201,14 @@ fn render(report: &Report) -> String {
                 format!("{}/{} ({}, kernel {})", d.os_type, d.arch, d.os, d.kernel),
             ),
             ("storage driver", d.storage_driver.clone()),
+            (
+                "image store",
+                match d.image_store {
+                    ImageStore::Classic => "classic",
+                    ImageStore::Containerd => "containerd",
+                }
+                .to_owned(),
+            ),
             ("root dir", d.docker_root_dir.clone()),
             (
                 "containers",
@@ -211,6 +239,7 @@ fn render(report: &Report) -> String {
             ),
         ));
     }
+    rows.extend(report.warnings.iter().map(|w| ("warning", w.clone())));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (key, value) in rows {

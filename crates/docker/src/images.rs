@@ -5,6 +5,7 @@ use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::Serialize;
 
+use crate::ApiVersion;
 use crate::client::{Docker, Filters, Query, segment};
 use crate::error::{Error, Result};
 use crate::models::{
@@ -18,6 +19,10 @@ pub struct ListImagesOptions {
     pub all: bool,
     /// Filters, e.g. `dangling=true`, `reference=myorg/*`, `label=a`.
     pub filters: Filters,
+    /// Ask for each image's `Manifests` (API 1.47+; ignored, not sent, on older daemons).
+    /// Only the containerd image store fills them: one per platform of a multi-platform
+    /// image, which is where the digests of its platform manifests are.
+    pub manifests: bool,
 }
 
 /// Options for [`Docker::remove_image`].
@@ -105,10 +110,13 @@ impl Docker {
     /// drops `RepoDigests` entries that do not match the pattern; list unfiltered when
     /// digests matter.
     pub async fn list_images(&self, options: &ListImagesOptions) -> Result<Vec<ImageSummary>> {
-        let query = Query::new()
+        let mut query = Query::new()
             .add("all", options.all)
             .add("digests", true)
             .filters(&options.filters);
+        if options.manifests && self.api_version().await? >= ApiVersion::IMAGE_MANIFESTS {
+            query = query.add("manifests", true);
+        }
         self.get_json("/images/json", query).await
     }
 

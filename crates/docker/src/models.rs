@@ -107,8 +107,12 @@ pub struct Info {
     pub containers_stopped: u64,
     /// Images (top-level).
     pub images: u64,
-    /// Storage driver, e.g. `overlay2`.
+    /// Storage driver, e.g. `overlay2` (classic store) or `overlayfs` (a containerd snapshotter).
     pub driver: String,
+    /// The driver's `[label, value]` pairs, as `docker info` prints them; with the containerd
+    /// image store they include `["driver-type", "io.containerd.snapshotter.v1"]`.
+    #[serde(deserialize_with = "null_default")]
+    pub driver_status: Vec<Vec<String>>,
     /// The daemon's data root, e.g. `/var/lib/docker`.
     pub docker_root_dir: String,
     /// Human OS name.
@@ -125,6 +129,38 @@ pub struct Info {
     pub ncpu: u64,
     /// Memory in bytes.
     pub mem_total: u64,
+}
+
+/// Where the daemon keeps images. The API has no field for it; the storage driver's status says
+/// `driver-type: io.containerd.snapshotter.v1` for the containerd store, which is also how the
+/// docker CLI's `docker info` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStore {
+    /// The graph-driver store (overlay2, ...): image IDs are config digests, `RepoDigests`
+    /// are only recorded by a pull or push.
+    Classic,
+    /// containerd's content store (the default of fresh Docker 29 installs): image IDs are
+    /// manifest or index digests, images can be multi-platform, and `RepoDigests` are derived
+    /// from the image's names, registry or not.
+    Containerd,
+}
+
+impl Info {
+    /// Which image store the daemon uses (see [`ImageStore`]).
+    pub fn image_store(&self) -> ImageStore {
+        let containerd = self.driver_status.iter().any(|pair| {
+            pair.first().is_some_and(|k| k == "driver-type")
+                && pair
+                    .get(1)
+                    .is_some_and(|v| v.starts_with("io.containerd.snapshotter"))
+        });
+        if containerd {
+            ImageStore::Containerd
+        } else {
+            ImageStore::Classic
+        }
+    }
 }
 
 /// One entry of `GET /containers/json`.
@@ -433,8 +469,26 @@ pub struct ImageSummary {
     /// Labels.
     #[serde(deserialize_with = "null_default")]
     pub labels: HashMap<String, String>,
-    /// Number of containers using it; -1 when not computed.
+    /// Number of containers using it; -1 when not computed (the classic store computes it
+    /// only for `/system/df`; the containerd store always does).
     pub containers: i64,
+    /// The image's manifests (API 1.47+, when asked for; containerd image store only): for a
+    /// multi-platform image, one per platform entry of its index, with what is present.
+    #[serde(deserialize_with = "null_default")]
+    pub manifests: Vec<ImageManifestSummary>,
+}
+
+/// One entry of an image's `Manifests` (`ImageManifestSummary` in the API spec).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ImageManifestSummary {
+    /// The manifest's digest, `sha256:...`.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Whether its content is present locally (a pull fetches only the host's platform).
+    pub available: bool,
+    /// `image`, `attestation` or `unknown`.
+    pub kind: String,
 }
 
 impl ImageSummary {
@@ -958,6 +1012,23 @@ mod tests {
         );
         assert_eq!(from_unix(0), None);
         assert_eq!(from_unix(-5), None);
+    }
+
+    #[test]
+    fn image_store_from_driver_status() {
+        // What `/info` says on each engine the tests run (Docker 28.5 and 20.10).
+        let containerd: Info = serde_json::from_str(
+            r#"{"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(containerd.image_store(), ImageStore::Containerd);
+        let classic: Info = serde_json::from_str(
+            r#"{"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(classic.image_store(), ImageStore::Classic);
+        let null: Info = serde_json::from_str(r#"{"Driver":"vfs","DriverStatus":null}"#).unwrap();
+        assert_eq!(null.image_store(), ImageStore::Classic);
     }
 
     #[test]

@@ -23,6 +23,9 @@ impl ApiVersion {
     pub const MAX: ApiVersion = ApiVersion::new(1, 56);
     /// From 1.44 a container can be attached to several networks at create time.
     pub const MULTI_NETWORK_CREATE: ApiVersion = ApiVersion::new(1, 44);
+    /// From 1.47 `GET /images/json?manifests=1` lists the manifests of an image (its
+    /// platforms, on the containerd image store).
+    pub const IMAGE_MANIFESTS: ApiVersion = ApiVersion::new(1, 47);
     /// From 1.52 `/system/df` reports per-type usage summaries (`ImageUsage`, ...); from 1.53
     /// the old flat lists are only returned with `verbose=1`.
     pub const DF_USAGE_SUMMARIES: ApiVersion = ApiVersion::new(1, 52);
@@ -42,6 +45,29 @@ impl ApiVersion {
             });
         }
         Ok(server.min(Self::MAX))
+    }
+
+    /// What an operator should know about a daemon that speaks `server`, if anything: a
+    /// daemon newer than swab's newest known API is spoken to in that older version (it works,
+    /// but newer fields are not used), and one older than [`ApiVersion::MIN`] is refused.
+    pub fn support_warning(server: ApiVersion) -> Option<String> {
+        if server > Self::MAX {
+            Some(format!(
+                "the daemon speaks API {server}, newer than the newest swab knows ({}): swab \
+                 speaks {} to it, which the daemon accepts, but what newer API versions added \
+                 is not used; a newer swab may know it",
+                Self::MAX,
+                Self::MAX
+            ))
+        } else if server < Self::MIN {
+            Some(format!(
+                "the daemon speaks API {server}, older than the oldest swab supports ({}, Docker \
+                 20.10): swab refuses to work with it; upgrade Docker",
+                Self::MIN
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -93,6 +119,41 @@ mod tests {
             ApiVersion::negotiate(ApiVersion::new(1, 99)).unwrap(),
             ApiVersion::MAX
         );
+        let err = ApiVersion::negotiate(ApiVersion::new(1, 40)).unwrap_err();
+        assert!(err.to_string().contains("1.40"), "{err}");
+        assert!(err.to_string().contains("1.41"), "{err}");
+    }
+
+    #[test]
+    fn warns_about_daemons_outside_the_known_range() {
+        let cases = [
+            (
+                ApiVersion::new(1, 40),
+                Some("older than the oldest swab supports (1.41"),
+            ),
+            (ApiVersion::MIN, None),
+            (ApiVersion::new(1, 51), None),
+            (ApiVersion::MAX, None),
+            (
+                ApiVersion::new(1, 57),
+                Some("newer than the newest swab knows (1.56)"),
+            ),
+        ];
+        for (server, expected) in cases {
+            let warning = ApiVersion::support_warning(server);
+            match expected {
+                None => assert_eq!(warning, None, "{server}"),
+                Some(text) => {
+                    let warning = warning.unwrap_or_else(|| panic!("no warning for {server}"));
+                    assert!(warning.contains(text), "{server}: {warning}");
+                    assert!(warning.contains(&server.to_string()), "{warning}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn negotiation_error_names_both_versions() {
         let err = ApiVersion::negotiate(ApiVersion::new(1, 40)).unwrap_err();
         assert!(err.to_string().contains("1.40"), "{err}");
         assert!(err.to_string().contains("1.41"), "{err}");

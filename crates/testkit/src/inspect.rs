@@ -17,6 +17,8 @@ pub fn replacement_differences(network: &str) -> Vec<String> {
         "/ExecIDs",
         // the image, and what the daemon derived from the new image's config
         "/Image",
+        // containerd image store (API 1.48+): the descriptor of the image's manifest
+        "/ImageManifestDescriptor/",
         "/Config/Env",
         "/Config/Cmd",
         "/Path",

@@ -9,17 +9,100 @@
 //!
 //! Every object a test creates gets a [`unique`] name and the label `swab-test=<test id>`,
 //! because tests in one binary run in parallel against the same daemon.
+//!
+//! The same tests run on every engine the harness supports ([`Engine`]); a test that cannot
+//! apply to one calls [`skip`] with the reason, which `scripts/test.sh` counts and prints.
+//! Every CLI call is bounded ([`SETUP_TIMEOUT`]): a hung daemon fails the test with a report
+//! of what is stuck ([`hung_report`]) instead of holding CI until its time limit.
 
 #![deny(missing_docs)]
 // Panicking with a clear message is how a test helper reports broken setup.
 #![allow(clippy::missing_panics_doc)]
 
+mod bounded;
 pub mod inspect;
+pub mod registry;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub use bounded::{Cli, SetupError, hung_report};
+
+/// How long one setup call (a docker CLI invocation) may take unless a test says otherwise:
+/// `SWAB_TEST_SETUP_TIMEOUT` seconds, default 120. Pulls and pushes of the tiny test images
+/// take well under a second; two minutes is a hung daemon, not a slow one.
+pub static SETUP_TIMEOUT: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    Duration::from_secs(
+        std::env::var("SWAB_TEST_SETUP_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(120),
+    )
+});
+
+/// The engine the harness started (`SWAB_TEST_ENGINE`, see `scripts/lib/dockerd.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Docker 20.10 (API 1.41), classic image store.
+    V20_10,
+    /// Docker 28 with the containerd image store.
+    V28Containerd,
+    /// Docker 28 with the classic image store.
+    V28Classic,
+}
+
+impl Engine {
+    /// Whether images live in containerd's content store: IDs are manifest or index digests,
+    /// `RepoDigests` are derived from names, and images can be multi-platform.
+    pub fn containerd_store(self) -> bool {
+        self == Engine::V28Containerd
+    }
+
+    /// The engine's name as `SWAB_TEST_ENGINE` spells it (also a snapshot suffix).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::V20_10 => "20.10",
+            Engine::V28Containerd => "28-containerd",
+            Engine::V28Classic => "28-classic",
+        }
+    }
+
+    /// The API version the engine's daemon speaks (and swab negotiates with it).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Engine::V20_10 => "1.41",
+            Engine::V28Containerd | Engine::V28Classic => "1.51",
+        }
+    }
+
+    /// How the engine's version string begins (`GET /version`).
+    pub fn version_prefix(self) -> &'static str {
+        match self {
+            Engine::V20_10 => "20.10.",
+            Engine::V28Containerd | Engine::V28Classic => "28.",
+        }
+    }
+
+    /// The storage driver `/info` reports.
+    pub fn storage_driver(self) -> &'static str {
+        match self {
+            Engine::V20_10 | Engine::V28Classic => "overlay2",
+            Engine::V28Containerd => "overlayfs",
+        }
+    }
+
+    /// The image store's name as `swab doctor` prints it.
+    pub fn image_store(self) -> &'static str {
+        if self.containerd_store() {
+            "containerd"
+        } else {
+            "classic"
+        }
+    }
+}
 
 /// The private test environment.
 #[derive(Debug, Clone)]
@@ -46,6 +129,18 @@ pub struct TestEnv {
     pub docker_cli: PathBuf,
     /// The environment's temp dir.
     pub dir: PathBuf,
+    /// Which engine runs.
+    pub engine: Engine,
+    /// The engine's dockerd, for a test's own daemons ([`PrivateDaemon`]).
+    pub dockerd: PathBuf,
+    /// The PATH the engine's binaries run with (its own containerd and shim come first).
+    pub engine_path: String,
+    /// The daemon.json the shared daemon runs with (the image store).
+    pub daemon_config: PathBuf,
+    /// Compose v2 (`docker-compose`), where the engine has it.
+    pub compose: Option<PathBuf>,
+    /// Where [`skip`] records tests that cannot apply to this engine.
+    pub skipped: PathBuf,
 }
 
 /// The test environment. Panics with instructions when the tests were not started through
@@ -78,8 +173,37 @@ pub fn env() -> &'static TestEnv {
             rootfs: var("SWAB_TEST_ROOTFS").into(),
             docker_cli: var("SWAB_TEST_DOCKER_CLI").into(),
             dir: var("SWAB_TEST_DIR").into(),
+            engine: match var("SWAB_TEST_ENGINE").as_str() {
+                "20.10" => Engine::V20_10,
+                "28-containerd" => Engine::V28Containerd,
+                "28-classic" => Engine::V28Classic,
+                other => panic!("SWAB_TEST_ENGINE={other} is not an engine this testkit knows"),
+            },
+            dockerd: var("SWAB_TEST_DOCKERD").into(),
+            engine_path: var("SWAB_TEST_ENGINE_PATH"),
+            daemon_config: var("SWAB_TEST_DAEMON_CONFIG").into(),
+            compose: Some(var("SWAB_TEST_COMPOSE"))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            skipped: var("SWAB_TEST_SKIPPED").into(),
         }
     })
+}
+
+/// Records that the calling test does not apply to this engine, and why; the test then
+/// returns (it is counted as skipped by `scripts/test.sh`, not as passed). `test` is the test's
+/// name as the summary should show it.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let env = env();
+    let line = format!("{test}: {why}\n");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&env.skipped)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .expect("cannot record a skipped test");
+    eprintln!("skipped on {:?}: {line}", env.engine);
 }
 
 /// A name no other test in this run uses: `prefix-<pid>-<n>`. Docker names allow
@@ -105,36 +229,14 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs the docker CLI against `host`, feeding `stdin` if given. The CLI's config lives
-/// in the test dir, so logins never touch the developer's `~/.docker`.
+/// Runs the docker CLI against `host`, feeding `stdin` if given, bounded by
+/// [`SETUP_TIMEOUT`]; a timeout panics with the hung-daemon report. The CLI's config lives in
+/// the test dir, so logins never touch the developer's `~/.docker`.
 fn docker_cli(host: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write as _;
-    use std::process::Stdio;
-    let mut child = Command::new(&env().docker_cli)
-        .arg("-H")
-        .arg(host)
-        .args(args)
-        .env_remove("DOCKER_CONTEXT")
-        .env("DOCKER_CONFIG", env().dir.join("docker-cli-config"))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run the docker CLI");
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .expect("cannot write to the docker CLI");
-    }
-    let out = child.wait_with_output().expect("cannot run the docker CLI");
-    Output {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    }
+    Cli::new(host)
+        .stdin(stdin)
+        .run(args)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The stdout of a CLI call that must succeed.
@@ -207,8 +309,8 @@ impl TestEnv {
 }
 
 /// A second private dockerd that one test owns, for tests that must stop or restart a
-/// daemon (the shared one serves every other test in parallel). Same flags as
-/// `scripts/lib/dockerd.sh`; everything lives below the shared test dir.
+/// daemon (the shared one serves every other test in parallel). The same engine, image store
+/// and flags as `scripts/lib/dockerd.sh`; everything lives below the shared test dir.
 #[derive(Debug)]
 pub struct PrivateDaemon {
     /// Its directory.
@@ -245,7 +347,10 @@ impl PrivateDaemon {
             .append(true)
             .open(self.dir.join("dockerd.log"))
             .unwrap();
-        let child = Command::new("dockerd")
+        let child = Command::new(&env().dockerd)
+            .env("PATH", &env().engine_path)
+            .arg("--config-file")
+            .arg(&env().daemon_config)
             .arg("--data-root")
             .arg(self.dir.join("data"))
             .arg("--exec-root")
