@@ -6,6 +6,7 @@
 mod daemon;
 mod doctor;
 mod harness;
+mod image_store;
 mod run;
 mod update_apply;
 mod updates;

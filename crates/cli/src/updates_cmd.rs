@@ -60,12 +60,15 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(context)?;
-    let checks = updates::collect(&snapshot, &update_rules, &rules.protect);
+    let mut checks = updates::collect(&snapshot, &update_rules, &rules.protect);
     let credentials = CredentialStore::from_environment()?;
-    let (platform, mut answers) = swab_engine::run::lookup_digests(
+    let swab_engine::run::Lookup {
+        platform,
+        mut answers,
+    } = swab_engine::run::lookup_digests(
         &docker,
         &credentials,
-        checks.checks.iter().map(|c| &c.reference).collect(),
+        &mut checks.checks.iter_mut().collect::<Vec<_>>(),
     )
     .await
     .map_err(anyhow::Error::msg)?;
@@ -76,6 +79,10 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
             .iter()
             .position(|(r, _)| *r == check.reference)
             .map(|i| answers.swap_remove(i).1);
+        let outdated = answer
+            .as_ref()
+            .and_then(|a| a.as_ref().ok())
+            .is_some_and(|remote| check.is_outdated_by(remote));
         let mut row = Row {
             reference: check.reference.familiar(),
             status: "error",
@@ -91,7 +98,10 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
             Some(Ok(remote)) => {
                 row.status = if row.local_image.is_none() {
                     "not_local"
-                } else if remote.is_update_of(&row.local_digests) {
+                } else if row.local_digests.is_empty() {
+                    // Built or loaded here (`swab run` never replaces it).
+                    "local_build"
+                } else if outdated {
                     "outdated"
                 } else {
                     "up_to_date"

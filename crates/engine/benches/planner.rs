@@ -64,6 +64,7 @@ fn synthetic(now: SystemTime) -> Snapshot {
                     .collect(),
                 tags,
                 digests: Vec::new(),
+                platform_digests: Vec::new(),
                 created: at(3600 * (i as u64 % 5000)),
                 last_tagged: (i % 3 == 0)
                     .then(|| now - Duration::from_secs(86_400))

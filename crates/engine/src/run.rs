@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use swab_docker::Docker;
+use swab_docker::models::ImageStore;
 use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
 use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 
@@ -15,7 +16,7 @@ use crate::plan::{self, Note};
 use crate::report::{ActionReport, Report, Status, Summary};
 use crate::snapshot::{self, LocalFilesystem, Snapshot};
 use crate::state::{State, StateError};
-use crate::updates::{self, Answer, UpdatePlan};
+use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -254,8 +255,8 @@ async fn check_updates(
     rules: &RuleSet,
     state: &State,
 ) -> (UpdatePlan, Option<CredentialStore>) {
-    let checks = updates::collect(snapshot, update_rules, &rules.protect);
-    let fail_all = |why: String| UpdatePlan {
+    let mut checks = updates::collect(snapshot, update_rules, &rules.protect);
+    let fail_all = |checks: &updates::UpdateChecks, why: String| UpdatePlan {
         failed: checks
             .checks
             .iter()
@@ -267,11 +268,10 @@ async fn check_updates(
         ..UpdatePlan::default()
     };
     // Images without registry digests are never replaced: do not ask about them.
-    let asked: Vec<&ImageRef> = checks
+    let mut asked: Vec<&mut UpdateCheck> = checks
         .checks
-        .iter()
+        .iter_mut()
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
-        .map(|c| &c.reference)
         .collect();
     if asked.is_empty() {
         let plan =
@@ -280,11 +280,11 @@ async fn check_updates(
     }
     let credentials = match CredentialStore::from_environment() {
         Ok(c) => c,
-        Err(err) => return (fail_all(err.to_string()), None),
+        Err(err) => return (fail_all(&checks, err.to_string()), None),
     };
-    let answers = match lookup_digests(docker, &credentials, asked).await {
-        Ok((_, answers)) => answers,
-        Err(err) => return (fail_all(err), None),
+    let answers = match lookup_digests(docker, &credentials, &mut asked).await {
+        Ok(lookup) => lookup.answers,
+        Err(err) => return (fail_all(&checks, err), None),
     };
     let plan = updates::plan_updates(
         &checks,
@@ -297,11 +297,27 @@ async fn check_updates(
     (plan, Some(credentials))
 }
 
-/// The registries' current digest for each distinct reference, for the daemon's platform:
-/// one request per reference (`HEAD` where that suffices), at most a few at a time; for a
-/// registry swab cannot reach itself (DNS, connect, TLS), the daemon is asked instead
+/// What the registries said about a set of update checks.
+#[derive(Debug)]
+pub struct Lookup {
+    /// The daemon's platform, the one asked about.
+    pub platform: Platform,
+    /// One answer per distinct reference, sorted by reference.
+    pub answers: Vec<(ImageRef, Answer)>,
+}
+
+/// The registries' current digest for each distinct reference of `checks`, for the daemon's
+/// platform: one request per reference (`HEAD` where that suffices), at most a few at a time;
+/// for a registry swab cannot reach itself (DNS, connect, TLS), the daemon is asked instead
 /// (`GET /distribution/{name}/json`), which uses its own proxy, mirrors and certificates.
-/// Returns the platform too. Fails only when the look-ups cannot start (TLS setup, `/info`).
+/// Fails only when the look-ups cannot start (TLS setup, `/info`).
+///
+/// On the containerd image store, `RepoDigests` are made from an image's names whether or
+/// not it ever was in a registry, so they are no evidence that it came from one. There, for
+/// each check the answer would update, the registry is asked (one `HEAD` by digest) whether
+/// it has the local image's digest; when it does not, the image was built or loaded on this
+/// host and the check's local digests are cleared, which keeps it from being replaced as on
+/// the classic store. A failure of that question fails the check.
 ///
 /// # Errors
 ///
@@ -309,15 +325,16 @@ async fn check_updates(
 pub async fn lookup_digests(
     docker: &Docker,
     credentials: &CredentialStore,
-    references: Vec<&ImageRef>,
-) -> Result<(Platform, Vec<(ImageRef, Answer)>), String> {
+    checks: &mut [&mut UpdateCheck],
+) -> Result<Lookup, String> {
     let registry = RegistryClient::new(credentials.clone(), RegistryOptions::default())
         .map_err(|e| e.to_string())?;
-    let platform = docker
+    let info = docker
         .info()
         .await
-        .map(|info| Platform::new(&info.os_type, &info.architecture, None))
         .map_err(|e| format!("cannot read the host's platform: {e}"))?;
+    let platform = Platform::new(&info.os_type, &info.architecture, None);
+    let references: Vec<&ImageRef> = checks.iter().map(|c| &c.reference).collect();
     let mut answers: Vec<(ImageRef, Answer)> = Vec::new();
     for (reference, result) in registry.manifest_digests(references, &platform).await {
         let answer = match result {
@@ -335,7 +352,90 @@ pub async fn lookup_digests(
         };
         answers.push((reference, answer));
     }
-    Ok((platform, answers))
+    let store = info.image_store();
+    if store == ImageStore::Classic {
+        for check in checks.iter_mut() {
+            let Some((_, Ok(remote))) = answers.iter().find(|(r, _)| *r == check.reference) else {
+                continue;
+            };
+            if let Some(entry) = unchanged_platform_entry(&registry, check, remote).await {
+                check.local_platform_digests.push(entry);
+            }
+        }
+    }
+    if store == ImageStore::Containerd {
+        for check in checks.iter_mut() {
+            let Some((_, answer)) = answers.iter_mut().find(|(r, _)| *r == check.reference) else {
+                continue;
+            };
+            let Ok(remote) = answer else {
+                continue;
+            };
+            if check.local_image.is_none() || !check.is_outdated_by(remote) {
+                continue;
+            }
+            match published(&registry, check).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(reference = %check.reference.familiar(),
+                        "the registry does not have the local image's digest: built or loaded here");
+                    check.local_digests.clear();
+                    check.local_platform_digests.clear();
+                }
+                Err(err) => {
+                    *answer = Err(format!(
+                        "cannot tell whether the local image came from the registry: {err}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Lookup { platform, answers })
+}
+
+/// On the classic store, a pull by tag of a multi-platform image records only the index
+/// digest; when the registry's index changed, its entry for this platform may still be the
+/// local image. That entry's digest when it is (its config digest is the local image ID),
+/// so that [`UpdateCheck::is_outdated_by`] does not count a rebuild of another platform as an
+/// update. One `GET` of the entry, only when the index digest changed; a failure to read it
+/// leaves the check as it was (an update).
+async fn unchanged_platform_entry(
+    registry: &RegistryClient,
+    check: &UpdateCheck,
+    remote: &swab_registry::RemoteDigest,
+) -> Option<String> {
+    let entry = remote.platform_digest.as_deref()?;
+    let local = check.local_image.as_deref()?;
+    if !remote.is_index() || !check.is_outdated_by(remote) {
+        return None;
+    }
+    match registry
+        .manifest_config_digest(&check.reference, entry)
+        .await
+    {
+        Ok(config) if config == local => Some(entry.to_owned()),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::debug!(reference = %check.reference.familiar(), error = %err,
+                "cannot read this platform's manifest; counting the new index as an update");
+            None
+        }
+    }
+}
+
+/// Whether the registry has any of the check's local digests in the reference's repository.
+async fn published(registry: &RegistryClient, check: &UpdateCheck) -> Result<bool, RegistryError> {
+    let repository = check.reference.repository_str();
+    for repo_digest in &check.local_digests {
+        let Some((repo, digest)) = repo_digest.rsplit_once('@') else {
+            continue;
+        };
+        let same_repository = ImageRef::parse(repo).is_ok_and(|r| r.repository_str() == repository);
+        if same_repository && registry.manifest_exists(&check.reference, digest).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The digest a tag names, asked through the daemon (`GET /distribution/{name}/json`):

@@ -138,6 +138,10 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Digests (`repo@sha256:...`).
     pub digests: Vec<String>,
+    /// For a multi-platform image on the containerd store (its ID is the index digest): the
+    /// digests of the platform manifests present locally. A registry index whose entry for
+    /// this platform is one of these is not an update, even when the index digest changed.
+    pub platform_digests: Vec<String>,
     /// Tags and digest references, normalized, for pattern matching.
     pub refs: Vec<ImageRef>,
     /// Build time.
@@ -184,6 +188,12 @@ impl Image {
             parent_id: Some(i.parent_id.clone()).filter(|p| !p.is_empty()),
             tags,
             digests,
+            platform_digests: i
+                .manifests
+                .iter()
+                .filter(|m| m.available && m.kind == "image" && m.id != i.id)
+                .map(|m| m.id.clone())
+                .collect(),
             refs,
             created: from_unix(i.created),
             last_tagged: None,
@@ -300,8 +310,12 @@ pub async fn gather(
         all: true,
         ..ListContainersOptions::default()
     };
-    // Unfiltered: a `reference` filter would drop digests.
-    let image_options = ListImagesOptions::default();
+    // Unfiltered: a `reference` filter would drop digests. With the manifests of each image
+    // (API 1.47+; the containerd store fills them), for multi-platform update checks.
+    let image_options = ListImagesOptions {
+        manifests: true,
+        ..ListImagesOptions::default()
+    };
     let containers = docker.list_containers(&container_options);
     let images = docker.list_images(&image_options);
     let (containers, images) = tokio::try_join!(containers, images)?;

@@ -30,6 +30,23 @@ pub struct UpdateCheck {
     pub local_image: Option<String>,
     /// That image's `RepoDigests`.
     pub local_digests: Vec<String>,
+    /// The digests of its platform manifests, for a multi-platform image on the containerd
+    /// store ([`Image::platform_digests`]).
+    pub local_platform_digests: Vec<String>,
+}
+
+impl UpdateCheck {
+    /// Whether the registry's answer is newer than the local image: neither the index (or
+    /// manifest) digest nor, for a multi-platform image, the entry for this platform is one
+    /// the local image has. See [`RemoteDigest::is_update_of`].
+    pub fn is_outdated_by(&self, remote: &RemoteDigest) -> bool {
+        let local: Vec<&String> = self
+            .local_digests
+            .iter()
+            .chain(&self.local_platform_digests)
+            .collect();
+        remote.is_update_of(&local)
+    }
 }
 
 /// What the update rules cover.
@@ -250,7 +267,7 @@ pub fn plan_updates(
                 continue;
             }
         };
-        if !remote.is_update_of(&check.local_digests) {
+        if !check.is_outdated_by(remote) {
             keep(&mut out, &rule.name, check, "up to date".to_owned());
             continue;
         }
@@ -491,6 +508,9 @@ fn entry<'a>(
             containers: Vec::new(),
             local_image: local.map(|i| i.id.clone()),
             local_digests: local.map(|i| i.digests.clone()).unwrap_or_default(),
+            local_platform_digests: local
+                .map(|i| i.platform_digests.clone())
+                .unwrap_or_default(),
         }
     })
 }

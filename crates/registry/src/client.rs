@@ -364,6 +364,76 @@ impl RegistryClient {
         self.lookup(reference, platform, local_repo_digests).await
     }
 
+    /// Whether the registry has the manifest `digest` in `reference`'s repository: one `HEAD`
+    /// of `/v2/<name>/manifests/<digest>`. On the containerd image store every tagged image
+    /// carries a `RepoDigest` made from its name, pushed or not; this is how a caller tells a
+    /// local build from an image that came from the registry.
+    ///
+    /// `Ok(false)` only for a 404; every other failure is an error.
+    pub async fn manifest_exists(
+        &self,
+        reference: &ImageRef,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        let _permit = self.permit().await;
+        let target = Target {
+            reference,
+            scope: format!("repository:{}:pull", reference.path()),
+        };
+        let url = self.manifest_url(reference, digest)?;
+        let head = self.send(&target, &Method::HEAD, &url).await?;
+        match self.check_status(&target, &url, head).await {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The config digest of the single-platform manifest `digest` in `reference`'s
+    /// repository: one `GET` of `/v2/<name>/manifests/<digest>`, its body checked against
+    /// the digest. On the classic image store an image's ID is its config digest, and a pull
+    /// by tag records only the index digest; this is how a caller tells whether a changed
+    /// index still has the local image as its entry for this platform.
+    pub async fn manifest_config_digest(
+        &self,
+        reference: &ImageRef,
+        digest: &str,
+    ) -> Result<String, RegistryError> {
+        let _permit = self.permit().await;
+        let target = Target {
+            reference,
+            scope: format!("repository:{}:pull", reference.path()),
+        };
+        let url = self.manifest_url(reference, digest)?;
+        let get = self.send(&target, &Method::GET, &url).await?;
+        let get = self.check_status(&target, &url, get).await?;
+        let body = self
+            .read_body(target.registry(), get, MAX_MANIFEST_BYTES)
+            .await?;
+        if digest.starts_with("sha256:") && sha256_digest(&body) != digest {
+            return Err(self.invalid(
+                &target,
+                format!("the manifest {digest} of {reference} does not have that digest"),
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Config {
+            digest: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Manifest {
+            config: Config,
+        }
+        serde_json::from_slice::<Manifest>(&body)
+            .map(|m| m.config.digest)
+            .map_err(|e| {
+                self.invalid(
+                    &target,
+                    format!("the manifest {digest} of {reference} has no config digest: {e}"),
+                )
+            })
+    }
+
     /// [`manifest_digest`](Self::manifest_digest) for many references: each distinct
     /// reference is asked about once, at most
     /// [`max_concurrent_lookups`](RegistryOptions::max_concurrent_lookups) at a time.
@@ -399,12 +469,7 @@ impl RegistryClient {
                 reference: reference.to_string(),
             });
         };
-        let _permit = self
-            .inner
-            .limiter
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _permit = self.permit().await;
         let target = Target {
             reference,
             scope: format!("repository:{}:pull", reference.path()),
@@ -489,6 +554,15 @@ impl RegistryClient {
             media_type,
             platform_digest,
         })
+    }
+
+    /// A place among the look-ups allowed at once.
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .limiter
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     fn manifest_url(&self, reference: &ImageRef, tag: &str) -> Result<Url, RegistryError> {
