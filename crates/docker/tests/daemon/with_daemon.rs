@@ -867,3 +867,39 @@ async fn response_timeout_is_per_client_and_does_not_cut_streams() {
     assert_eq!(ev.action, "create");
     env().cli(&["rm", &name]);
 }
+
+/// On the containerd store the daemon fails an image list with 404 when an image goes away
+/// while it lists; the client lists again. Another thread imports and removes images the
+/// whole time while this one lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_lists_survive_images_removed_meanwhile() {
+    let docker = docker();
+    let repo = unique("swab-list-race");
+    let test_id = unique("list-race");
+    let churn = {
+        let repo = repo.clone();
+        std::thread::spawn(move || {
+            for n in 0..30 {
+                let reference = format!("{repo}:{n}");
+                env().import_image(
+                    &reference,
+                    &[("swab-test", &test_id), ("n", &n.to_string())],
+                );
+                env().cli(&["rmi", &reference]);
+            }
+        })
+    };
+    let mut lists = 0;
+    while !churn.is_finished() {
+        let options = ListImagesOptions {
+            manifests: true,
+            ..ListImagesOptions::default()
+        };
+        if let Err(err) = docker.list_images(&options).await {
+            panic!("list {lists} failed while images were removed: {err}");
+        }
+        lists += 1;
+    }
+    churn.join().unwrap();
+    assert!(lists > 30, "only {lists} lists overlapped the churn");
+}
