@@ -93,6 +93,18 @@ mod with_daemon {
         let rules = update_rule(&test_id);
 
         assert_eq!(updates_status(&rules), "local_build");
+        // The same when only the daemon can reach the registry: swab's own requests go to a
+        // proxy nobody listens on, and the digest is asked through the daemon.
+        let out = swab()
+            .home_file("r.yaml", &rules)
+            .in_home()
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .args(["-H", &env().docker_host, "updates", "--rules", "r.yaml"])
+            .args(["--format", "json"])
+            .run();
+        out.code(0);
+        assert_eq!(out.json()["references"][0]["status"], "local_build");
         let out = swab_rules(&rules, &["run"]);
         out.code(0);
         let report = out.json();

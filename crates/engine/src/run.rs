@@ -374,7 +374,7 @@ pub async fn lookup_digests(
             if check.local_image.is_none() || !check.is_outdated_by(remote) {
                 continue;
             }
-            match published(&registry, check).await {
+            match published(&registry, docker, credentials, check).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(reference = %check.reference.familiar(),
@@ -424,18 +424,62 @@ async fn unchanged_platform_entry(
 }
 
 /// Whether the registry has any of the check's local digests in the reference's repository.
-async fn published(registry: &RegistryClient, check: &UpdateCheck) -> Result<bool, RegistryError> {
+/// A registry swab cannot reach itself is asked through the daemon, as for the tag.
+async fn published(
+    registry: &RegistryClient,
+    docker: &Docker,
+    credentials: &CredentialStore,
+    check: &UpdateCheck,
+) -> Result<bool, String> {
     let repository = check.reference.repository_str();
     for repo_digest in &check.local_digests {
         let Some((repo, digest)) = repo_digest.rsplit_once('@') else {
             continue;
         };
-        let same_repository = ImageRef::parse(repo).is_ok_and(|r| r.repository_str() == repository);
-        if same_repository && registry.manifest_exists(&check.reference, digest).await? {
+        if !ImageRef::parse(repo).is_ok_and(|r| r.repository_str() == repository) {
+            continue;
+        }
+        let found = match registry.manifest_exists(&check.reference, digest).await {
+            Ok(found) => found,
+            Err(RegistryError::Transport { .. }) => {
+                match distribution_inspect(docker, credentials, &check.reference, repo_digest).await
+                {
+                    Ok(_) => true,
+                    Err(DistributionError::Docker(err)) if err.is_not_found() => false,
+                    Err(err) => return Err(err.to_string()),
+                }
+            }
+            Err(err) => return Err(err.to_string()),
+        };
+        if found {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Why asking through the daemon failed.
+#[derive(Debug, thiserror::Error)]
+enum DistributionError {
+    #[error(transparent)]
+    Credentials(#[from] RegistryError),
+    #[error(transparent)]
+    Docker(#[from] swab_docker::Error),
+}
+
+/// `GET /distribution/{name}/json` with the credentials for `reference`'s registry: `name`
+/// is the reference itself or one of its repository's digests (`repo@sha256:...`).
+async fn distribution_inspect(
+    docker: &Docker,
+    credentials: &CredentialStore,
+    reference: &ImageRef,
+    name: &str,
+) -> Result<swab_docker::models::DistributionInspect, DistributionError> {
+    let auth = credentials
+        .get(reference.registry())
+        .await?
+        .map(|c| c.to_docker_auth(&apply::auth_server(reference)));
+    Ok(docker.distribution_inspect(name, auth.as_ref()).await?)
 }
 
 /// The digest a tag names, asked through the daemon (`GET /distribution/{name}/json`):
@@ -445,13 +489,7 @@ async fn daemon_lookup(
     credentials: &CredentialStore,
     reference: &ImageRef,
 ) -> Result<swab_registry::RemoteDigest, String> {
-    let auth = credentials
-        .get(reference.registry())
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|c| c.to_docker_auth(&apply::auth_server(reference)));
-    let answer = docker
-        .distribution_inspect(&reference.familiar(), auth.as_ref())
+    let answer = distribution_inspect(docker, credentials, reference, &reference.familiar())
         .await
         .map_err(|e| e.to_string())?;
     Ok(swab_registry::RemoteDigest {
