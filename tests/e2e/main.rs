@@ -3,6 +3,7 @@
 // A scenario test reads best as one story.
 #![allow(clippy::too_many_lines)]
 
+mod compose;
 mod daemon;
 mod doctor;
 mod harness;
