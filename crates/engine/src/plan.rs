@@ -1061,16 +1061,19 @@ fn keep_latest(images: &[Image], n: u32) -> FxHashMap<&str, &str> {
     kept
 }
 
-/// Whether a container is protected: by name, labels, the image it was created from, or
-/// any current reference of its image. The last matters after a re-pull: the daemon then
-/// reports the container's image as a bare ID, and `protect.images: [postgres]` must still
-/// keep the old postgres container.
 fn container_protected(protect: &Protect, c: &Container, images: &ImageIndex<'_>) -> bool {
+    protects_container(protect, c, images.by_id.get(c.image_id.as_str()).copied())
+}
+
+/// Whether `protect:` keeps a container from being removed, restarted, stopped or recreated:
+/// by name, labels, the image it was created from, or any current reference of its image
+/// (`image`, the snapshot's image with the container's image ID). The last matters after a
+/// re-pull: the daemon then reports the container's image as a bare ID, and
+/// `protect.images: [postgres]` must still keep the old postgres container. The one
+/// predicate the planner and the update decisions share.
+pub fn protects_container(protect: &Protect, c: &Container, image: Option<&Image>) -> bool {
     protect.protects_container(&c.name, c.image_ref.as_ref(), &c.labels)
-        || images
-            .by_id
-            .get(c.image_id.as_str())
-            .is_some_and(|image| protect.images.iter().any(|p| p.matches_any(&image.refs)))
+        || image.is_some_and(|image| protect.images.iter().any(|p| p.matches_any(&image.refs)))
 }
 
 fn container_protection(protect: &Protect, c: &Container, images: &ImageIndex<'_>) -> String {

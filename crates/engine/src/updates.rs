@@ -13,7 +13,7 @@ use std::time::Duration;
 use swab_registry::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
-use crate::plan::{Kept, Note};
+use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
 use crate::state::State;
 
@@ -79,8 +79,11 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
                     || rule
                         .matcher
                         .matches_image(std::iter::once(reference).chain(image_refs)));
-            let protected = protect.protects_container(&c.name, Some(reference), &c.labels)
-                || protect.images.iter().any(|p| p.matches_any(image_refs));
+            let protected = plan::protects_container(
+                protect,
+                c,
+                images_by_id.get(c.image_id.as_str()).copied(),
+            );
             if !selected || protected {
                 continue;
             }
@@ -438,7 +441,8 @@ pub fn protected_dependent(
             let Some(c) = snapshot.containers.iter().find(|c| c.id == d.id) else {
                 continue;
             };
-            if protect.protects_container(&c.name, c.image_ref.as_ref(), &c.labels) {
+            let image = snapshot.images.iter().find(|i| i.id == c.image_id);
+            if plan::protects_container(protect, c, image) {
                 return Some(format!(
                     "{} depends on {} and is protected; updating would stop it",
                     c.name, unit.container.name
@@ -759,6 +763,40 @@ mod tests {
             plan.kept[0]
                 .reason
                 .contains("side depends on web and is protected"),
+            "{plan:?}"
+        );
+    }
+
+    /// A dependent whose image tag moved on (a re-pull): the daemon reports its image as a
+    /// bare ID, and only the image's remaining references show what it is. Protection must
+    /// see them, as the planner's does.
+    #[test]
+    fn a_dependent_protected_through_its_images_references_keeps_the_reference() {
+        let mut snapshot = web_snapshot();
+        let side = snapshot
+            .containers
+            .iter_mut()
+            .find(|c| c.name == "side")
+            .unwrap();
+        side.set_image("sha256:0ldside");
+        side.image_id = "sha256:0ldside".to_owned();
+        // Only this image's digest names the repository `vault`: no other container of
+        // the snapshot refers to it.
+        let mut old_sidecar = image(&[], &["vault@sha256:1111"]);
+        old_sidecar.id = "sha256:0ldside".to_owned();
+        snapshot.images.push(old_sidecar);
+        let plan = plan_on(
+            &snapshot,
+            "protect:\n  images: [\"vault\"]\n",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &State::new(),
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert!(
+            plan.kept[0]
+                .reason
+                .starts_with("side depends on web and is protected"),
             "{plan:?}"
         );
     }
