@@ -27,8 +27,8 @@ TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0 RC=0
 # tally NAME LOG SKIPFILE SECONDS RC: sums cargo's `test result:` lines of LOG.
 tally() {
   local name=$1 log=$2 skipfile=$3 secs=$4 rc=$5 passed failed skipped
-  passed=$(grep -Eo '^test result: [A-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-  failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s+=$2} END {print s+0}')
+  passed=$({ grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" || true; } | awk '{s+=$4} END {print s+0}')
+  failed=$({ grep -Eo '^test result: .*; [0-9]+ failed' "$log" || true; } | sed -E 's/.*; ([0-9]+) failed/\1/' | awk '{s+=$1} END {print s+0}')
   skipped=0
   [ -s "$skipfile" ] && skipped=$(wc -l <"$skipfile")
   passed=$((passed - skipped))
