@@ -1,14 +1,11 @@
 //! `swab daemon`: fires each scheduled rule at its time, until SIGTERM/SIGINT.
 //!
-//! The loop only sleeps: the [`Timetable`] says when the next rule is due, and the loop waits
-//! for that moment, a signal, or (with `--watch`) a changed rule file. Rules due at the same
-//! time run together in one run, one run at a time, under the host lock, so a rule still
-//! running when it is due again is not started twice (its missed fires are logged and
-//! skipped). A signal that arrives during a run ends it early: actions in flight finish,
-//! actions not begun are skipped, and an update in flight is rolled back unless its
-//! containers already passed the health gate.
-
-use std::collections::HashMap;
+//! The loop itself is [`swab_engine::daemon::run`] (when to run, back-off, reloads,
+//! shutdown); this module wires it to the outside: signals, the rule file (SIGHUP and
+//! `--watch`), and a [`Runner`] that runs a batch under the host lock, logs it, updates the
+//! metrics and sends notifications. A signal that arrives during a run ends it early: actions
+//! in flight finish, actions not begun are skipped, and an update in flight is rolled back
+//! unless its containers already passed the health gate.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
@@ -18,16 +15,15 @@ use std::time::{Duration, Instant, SystemTime};
 use swab_engine::apply::Cancel;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use swab_docker::Docker;
+use swab_engine::daemon::{self as schedule, Reload, RunOutcome, Runner, SystemClock};
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state::{self, State};
-use swab_engine::timetable::Timetable;
 use swab_engine::{events, notify};
 use swab_rules::{Rule, RuleSet};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::args::{DaemonArgs, GlobalArgs};
 use crate::metrics::Metrics;
@@ -42,14 +38,12 @@ struct Daemon {
     metrics: Metrics,
     http: reqwest::Client,
     memory: Arc<Mutex<State>>,
-    /// Per rule: how long to wait before retrying after the daemon was unreachable.
-    backoff: HashMap<String, Duration>,
     /// Turns true on SIGTERM/SIGINT.
     shutdown: watch::Receiver<bool>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
-    let mut rules = crate::rules_cmd::load(args.rules.as_deref())?;
+    let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let scheduled = rules.rules.iter().filter(|r| r.schedule.is_some()).count();
     if args.check_config {
         return check_config(&rules, scheduled);
@@ -62,12 +56,10 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         start_metrics(&metrics, addr).await?;
     }
 
-    let mut hup = signal(SignalKind::hangup())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cancel = Cancel::new();
     let signals = stop_on_signals(shutdown_tx.clone(), cancel.clone())?;
-    let mut stopping = shutdown_rx.clone();
-    let (up_tx, mut up_rx) = watch::channel(false);
+    let (up_tx, up_rx) = watch::channel(false);
     let memory = Arc::new(Mutex::new(State::new()));
     let tracker = tokio::spawn(events::track(
         docker.clone(),
@@ -75,6 +67,9 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         shutdown_rx.clone(),
         up_tx,
     ));
+    let docker_up = tokio::spawn(follow_docker_up(up_rx, metrics.clone()));
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let reloads = watch_rules(args.rules.clone(), args.watch, reload_tx)?;
 
     let mut daemon = Daemon {
         docker,
@@ -89,58 +84,33 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         metrics,
         http: reqwest::Client::new(),
         memory,
-        backoff: HashMap::new(),
-        shutdown: shutdown_rx,
+        shutdown: shutdown_rx.clone(),
     };
-    let seed = host_seed();
-    let mut table = Timetable::new(&all(&rules), now(), seed);
-    let rules_file = args.rules.clone().filter(|p| p.as_os_str() != "-");
-    let mut rules_mtime = rules_file.as_deref().and_then(mtime);
     tracing::info!(
         endpoint = %resolved.endpoint,
         rules = rules.rules.len(),
         scheduled,
-        next = ?table.next_wakeup(),
         "swab daemon started"
     );
-    if args.run_on_start {
-        let names: Vec<String> = rules
-            .rules
-            .iter()
-            .filter(|r| r.schedule.is_some())
-            .map(|r| r.name.clone())
-            .collect();
-        daemon.run_batch(&rules, &names, &mut table).await;
-    }
+    let config = schedule::Config {
+        seed: host_seed(),
+        run_on_start: args.run_on_start,
+    };
+    // Boxed: the loop holds a whole run's future (large) across its awaits.
+    Box::pin(schedule::run(
+        config,
+        rules,
+        &mut daemon,
+        &SystemClock,
+        reload_rx,
+        shutdown_rx,
+    ))
+    .await;
 
-    let mut watch_tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        let sleep = sleep_until(table.next_wakeup());
-        tokio::select! {
-            () = sleep => {
-                let due = table.take_due(&all(&rules), now());
-                for d in due.iter().filter(|d| d.skipped > 0) {
-                    tracing::warn!(rule = %d.rule, skipped = d.skipped, "fires skipped while busy or down");
-                }
-                let names: Vec<String> = due.into_iter().map(|d| d.rule).collect();
-                if !names.is_empty() {
-                    daemon.run_batch(&rules, &names, &mut table).await;
-                }
-            }
-            _ = stopping.changed() => break,
-            _ = hup.recv() => reload(args.rules.as_deref(), &mut rules, &mut table, seed, "SIGHUP"),
-            _ = watch_tick.tick(), if args.watch && rules_file.is_some() => {
-                let now = rules_file.as_deref().and_then(mtime);
-                if now != rules_mtime {
-                    rules_mtime = now;
-                    reload(args.rules.as_deref(), &mut rules, &mut table, seed, "rule file changed");
-                }
-            }
-            Ok(()) = up_rx.changed() => daemon.metrics.set_docker_up(*up_rx.borrow()),
-        }
-    }
     let _ = shutdown_tx.send(true);
     signals.abort();
+    reloads.abort();
+    docker_up.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
     // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
     // another swab holds it, these few records are lost, which only makes swab keep images
@@ -153,9 +123,15 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
     Ok(crate::exit::SUCCESS)
 }
 
+impl Runner for Daemon {
+    async fn run(&mut self, rules: &RuleSet, names: &[String]) -> RunOutcome {
+        self.run_batch(rules, names).await
+    }
+}
+
 impl Daemon {
     /// Runs the named rules together, under the host lock.
-    async fn run_batch(&mut self, rules: &RuleSet, names: &[String], table: &mut Timetable) {
+    async fn run_batch(&mut self, rules: &RuleSet, names: &[String]) -> RunOutcome {
         let selected: Vec<&Rule> = rules
             .rules
             .iter()
@@ -163,19 +139,19 @@ impl Daemon {
             .collect();
         let mut shutdown = self.shutdown.clone();
         if *shutdown.borrow() {
-            return;
+            return RunOutcome::NotRun;
         }
         let lock = tokio::select! {
             lock = HostLock::acquire(&self.lock_path, self.wait_lock) => match lock {
                 Ok(lock) => lock,
                 Err(err) => {
                     tracing::warn!(rules = ?names, error = %err, "run skipped");
-                    return;
+                    return RunOutcome::NotRun;
                 }
             },
             _ = shutdown.changed() => {
                 tracing::info!(rules = ?names, "stopping while waiting for the host lock; run skipped");
-                return;
+                return RunOutcome::NotRun;
             }
         };
         self.flush_memory(&lock);
@@ -209,24 +185,18 @@ impl Daemon {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
                 self.metrics.record_run(names, &report, elapsed, unix);
-                for name in names {
-                    self.backoff.remove(name);
-                }
                 notify::send_all(&self.http, &rules.notify, &report).await;
+                RunOutcome::Ran
             }
             Err(err) if err.is_unreachable() => {
                 self.metrics.record_unreachable();
-                for name in names {
-                    let wait = self.backoff.get(name).map_or(Duration::from_secs(5), |b| {
-                        (*b * 2).min(Duration::from_secs(300))
-                    });
-                    self.backoff.insert(name.clone(), wait);
-                    let retry = now() + chrono::TimeDelta::from_std(wait).unwrap_or_default();
-                    table.retry_at(name, retry);
-                }
                 tracing::warn!(rules = ?names, error = %format!("{err:#}"), "Docker daemon unreachable; will retry");
+                RunOutcome::Unreachable
             }
-            Err(err) => tracing::error!(rules = ?names, error = %format!("{err:#}"), "run failed"),
+            Err(err) => {
+                tracing::error!(rules = ?names, error = %format!("{err:#}"), "run failed");
+                RunOutcome::NotRun
+            }
         }
     }
 
@@ -286,45 +256,45 @@ fn stop_on_signals(
     }))
 }
 
-/// The wall clock, read here at the edge only.
-fn now() -> chrono::DateTime<Utc> {
-    chrono::DateTime::from(SystemTime::now())
+/// Reads the rule file again on SIGHUP and, with `--watch`, when its modification time
+/// changes (checked every 2 s), and hands the result to the loop: a new rule set, or every
+/// located error of a broken one (the loop then keeps the old rules).
+fn watch_rules(
+    path: Option<PathBuf>,
+    watch: bool,
+    reloads: mpsc::Sender<Reload>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut hup = signal(SignalKind::hangup())?;
+    let file = path.clone().filter(|p| p.as_os_str() != "-");
+    let polling = watch && file.is_some();
+    Ok(tokio::spawn(async move {
+        let mut mtime_seen = file.as_deref().and_then(mtime);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            let why = tokio::select! {
+                _ = hup.recv() => "SIGHUP",
+                _ = tick.tick(), if polling => {
+                    let now = file.as_deref().and_then(mtime);
+                    if now == mtime_seen {
+                        continue;
+                    }
+                    mtime_seen = now;
+                    "rule file changed"
+                }
+            };
+            tracing::info!(why, "reading the rules again");
+            let reload = crate::rules_cmd::load(path.as_deref()).map_err(|e| format!("{e:#}"));
+            if reloads.send(reload).await.is_err() {
+                return;
+            }
+        }
+    }))
 }
 
-fn all(rules: &RuleSet) -> Vec<&Rule> {
-    rules.rules.iter().collect()
-}
-
-/// Re-reads the rules; an invalid file is logged with every located error and the old rules
-/// keep running.
-fn reload(path: Option<&Path>, rules: &mut RuleSet, table: &mut Timetable, seed: u64, why: &str) {
-    match crate::rules_cmd::load(path) {
-        Ok(new) => {
-            *rules = new;
-            *table = Timetable::new(&all(rules), now(), seed);
-            tracing::info!(
-                why,
-                rules = rules.rules.len(),
-                next = ?table.next_wakeup(),
-                "rules reloaded"
-            );
-        }
-        Err(err) => {
-            tracing::error!(
-                why,
-                "rules not reloaded; the previous rules keep running: {err:#}"
-            );
-        }
-    }
-}
-
-async fn sleep_until(at: Option<chrono::DateTime<Utc>>) {
-    match at {
-        Some(at) => {
-            let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::time::sleep(wait).await;
-        }
-        None => std::future::pending().await,
+/// Keeps the `swab_docker_up` metric in step with the event stream's connection.
+async fn follow_docker_up(mut up: watch::Receiver<bool>, metrics: Metrics) {
+    while up.changed().await.is_ok() {
+        metrics.set_docker_up(*up.borrow());
     }
 }
 

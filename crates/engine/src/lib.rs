@@ -13,7 +13,9 @@
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
 //!   and the daemon; [`lock`]: the host-wide lock around real runs;
 //! - [`timetable`]: when scheduled rules fire next (pure; the daemon only sleeps);
-//!   [`events`]: last-used tracking from the event stream; [`notify`]: webhooks;
+//!   [`daemon`]: the daemon's loop around it, with the clock, the runner, reloads and
+//!   shutdown passed in (unit-tested with a paused tokio clock); [`events`]: last-used
+//!   tracking from the event stream; [`notify`]: webhooks;
 //! - [`updates`]: which references `update` rules keep fresh (pure; look-ups are the
 //!   caller's); [`recreate`]: the create request for an updated container's replacement.
 //!
@@ -24,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod daemon;
 pub mod events;
 pub mod exec;
 pub mod lock;
