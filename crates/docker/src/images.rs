@@ -85,27 +85,9 @@ impl RegistryAuth {
 /// without either means `latest`: `POST /images/create` with an empty tag would pull *every*
 /// tag of the repository.
 pub fn split_reference(reference: &str) -> (&str, &str) {
-    if let Some((name, digest)) = reference.split_once('@') {
-        // A tag before the digest is ignored by the registry; keep the digest only.
-        let name = strip_tag(name);
-        return (name, digest);
-    }
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(i) => (
-            &reference[..last_slash + i],
-            &reference[last_slash + i + 1..],
-        ),
-        None => (reference, "latest"),
-    }
-}
-
-fn strip_tag(name: &str) -> &str {
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[last_slash..].rfind(':') {
-        Some(i) => &name[..last_slash + i],
-        None => name,
-    }
+    // A tag before a digest is ignored by the registry; the digest is what is asked for.
+    let (name, tag, digest) = swab_reference::grammar::split(reference);
+    (name, digest.or(tag).unwrap_or("latest"))
 }
 
 impl Docker {

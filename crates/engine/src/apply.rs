@@ -874,7 +874,7 @@ impl Updater<'_> {
             .get(reference.registry())
             .await
             .map_err(|e| e.to_string())?
-            .map(|c| c.to_docker_auth(&auth_server(reference)));
+            .map(|c| docker_auth(&c, &auth_server(reference)));
         tracing::info!(reference = %familiar, "pulling");
         let mut stream = Box::pin(
             self.docker
@@ -1271,10 +1271,56 @@ fn unix_now() -> u64 {
 }
 
 /// The `serveraddress` Docker expects for a registry's credentials.
+/// Registry credentials in the form the Docker Engine's `X-Registry-Auth` header takes, so a
+/// pull after a look-up uses what the look-up used. `server_address` is the registry host.
+pub(crate) fn docker_auth(
+    credentials: &swab_registry::Credentials,
+    server_address: &str,
+) -> swab_docker::RegistryAuth {
+    let mut auth = swab_docker::RegistryAuth {
+        server_address: Some(server_address.to_owned()),
+        ..Default::default()
+    };
+    match credentials {
+        swab_registry::Credentials::Basic { username, password } => {
+            auth.username = Some(username.clone());
+            auth.password = Some(password.expose().to_owned());
+        }
+        swab_registry::Credentials::IdentityToken { token } => {
+            auth.identity_token = Some(token.expose().to_owned());
+        }
+        // A kind of credentials the header cannot carry: none are sent, and the daemon's
+        // pull fails with the registry's own answer.
+        _ => {}
+    }
+    auth
+}
+
 pub(crate) fn auth_server(reference: &ImageRef) -> String {
     if reference.registry() == "docker.io" {
         swab_registry::DOCKER_HUB_CONFIG_KEY.to_owned()
     } else {
         reference.registry().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use swab_registry::{Credentials, Secret};
+
+    use super::docker_auth;
+
+    #[test]
+    fn credentials_convert_to_docker_auth() {
+        let auth = docker_auth(&Credentials::basic("u", "p"), "127.0.0.1:5000");
+        assert_eq!(auth.username.as_deref(), Some("u"));
+        assert_eq!(auth.password.as_deref(), Some("p"));
+        assert_eq!(auth.server_address.as_deref(), Some("127.0.0.1:5000"));
+        let token = Credentials::IdentityToken {
+            token: Secret::new("t"),
+        };
+        let auth = docker_auth(&token, "r");
+        assert_eq!(auth.identity_token.as_deref(), Some("t"));
+        assert_eq!(auth.username, None);
     }
 }

@@ -478,7 +478,7 @@ async fn distribution_inspect(
     let auth = credentials
         .get(reference.registry())
         .await?
-        .map(|c| c.to_docker_auth(&apply::auth_server(reference)));
+        .map(|c| apply::docker_auth(&c, &apply::auth_server(reference)));
     Ok(docker.distribution_inspect(name, auth.as_ref()).await?)
 }
 

@@ -11,7 +11,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use swab_rules::ImageRef;
+use swab_reference::ImageRef;
 use tokio::sync::Semaphore;
 
 use crate::challenge::{Challenge, parse_challenges};

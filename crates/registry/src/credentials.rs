@@ -75,26 +75,6 @@ impl Credentials {
             password: Secret::new(password),
         }
     }
-
-    /// The same credentials in the form the Docker Engine's `X-Registry-Auth` header takes,
-    /// so a pull after a look-up uses what the look-up used. `server_address` is the
-    /// registry host (e.g. `ImageRef::registry()`).
-    pub fn to_docker_auth(&self, server_address: &str) -> swab_docker::RegistryAuth {
-        let mut auth = swab_docker::RegistryAuth {
-            server_address: Some(server_address.to_owned()),
-            ..Default::default()
-        };
-        match self {
-            Self::Basic { username, password } => {
-                auth.username = Some(username.clone());
-                auth.password = Some(password.expose().to_owned());
-            }
-            Self::IdentityToken { token } => {
-                auth.identity_token = Some(token.expose().to_owned());
-            }
-        }
-        auth
-    }
 }
 
 /// Normalizes a registry name or docker config key for comparison: no scheme, no path, no
@@ -559,20 +539,6 @@ mod tests {
             assert!(!text.contains("dTpzM2NyM3Q"), "{text}");
         }
         assert!(format!("{credentials:?}").contains("username: \"u\""));
-    }
-
-    #[test]
-    fn converts_to_docker_auth() {
-        let auth = Credentials::basic("u", "p").to_docker_auth("127.0.0.1:5000");
-        assert_eq!(auth.username.as_deref(), Some("u"));
-        assert_eq!(auth.password.as_deref(), Some("p"));
-        assert_eq!(auth.server_address.as_deref(), Some("127.0.0.1:5000"));
-        let auth = Credentials::IdentityToken {
-            token: Secret::new("t"),
-        }
-        .to_docker_auth("r");
-        assert_eq!(auth.identity_token.as_deref(), Some("t"));
-        assert_eq!(auth.username, None);
     }
 
     /// A fake helper in a temp dir that logs the address it was asked about and answers

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+use swab_reference::ImageRef;
 use swab_registry::{
     AuthFailure, CredentialStore, Credentials, Platform, RegistryClient, RegistryError,
     RegistryOptions, media_type,
 };
-use swab_rules::ImageRef;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 

@@ -1,9 +1,9 @@
 use base64::Engine as _;
+use swab_reference::ImageRef;
 use swab_registry::{
     AuthFailure, CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions,
     media_type,
 };
-use swab_rules::ImageRef;
 use swab_testkit::{TestEnv, env, unique};
 
 fn client(credentials: CredentialStore) -> RegistryClient {
