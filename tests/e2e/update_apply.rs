@@ -1021,7 +1021,7 @@ mod with_daemon {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|n| n["rule"] == "recovery")
+            .filter(|n| n["scope"] == "recovery" && n["rule"] == "recovery")
             .collect();
         assert!(
             recovery.iter().any(|n| n["message"]

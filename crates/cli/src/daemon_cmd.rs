@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use swab_docker::Docker;
 use swab_engine::daemon::{self as schedule, Reload, RunOutcome, Runner, SystemClock};
 use swab_engine::lock::{HostLock, default_lock_path};
+use swab_engine::plan::NoteScope;
 use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state::{self, State};
 use swab_engine::{events, notify};
@@ -178,7 +179,11 @@ impl Daemon {
                     tracing::info!(rules = ?names, "{}", report.headline());
                 }
                 for note in &report.notes {
-                    tracing::warn!(rule = %note.rule, "{}", note.message);
+                    match &note.scope {
+                        NoteScope::Rule(rule) => tracing::warn!(%rule, "{}", note.message),
+                        NoteScope::Protect => tracing::warn!("protect: {}", note.message),
+                        NoteScope::Recovery => tracing::warn!("recovery: {}", note.message),
+                    }
                 }
                 let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 let unix = SystemTime::now()

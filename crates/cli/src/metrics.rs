@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use swab_engine::report::{Report, Status};
+use swab_engine::report::{ActionKind, Report, Status};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabels {
@@ -108,7 +108,7 @@ impl Metrics {
             let status = a.status.as_str();
             self.actions
                 .get_or_create(&ActionLabels {
-                    action: a.action.to_owned(),
+                    action: a.action.as_str().to_owned(),
                     status: status.to_owned(),
                 })
                 .inc();
@@ -118,7 +118,7 @@ impl Metrics {
                 Status::Failed => Some("failed"),
                 Status::Planned | Status::Skipped => None,
             };
-            if a.action == "recreate_container"
+            if a.action == ActionKind::RecreateContainer
                 && let Some(result) = result
             {
                 self.updates

@@ -116,7 +116,7 @@ fn render(actions: &[ActionReport]) -> String {
         let _ = write!(
             out,
             "{status:<12} {:<19} {}: {}",
-            a.action.replace('_', " "),
+            a.action.as_str().replace('_', " "),
             a.name,
             a.reason
         );

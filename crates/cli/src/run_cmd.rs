@@ -5,11 +5,12 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use swab_engine::apply::Cancel;
+use swab_engine::format_bytes;
 use swab_engine::lock::{HostLock, default_lock_path};
+use swab_engine::plan::NoteScope;
 use swab_engine::report::{ActionReport, Report, Status};
-use swab_engine::run::{Observer, RECOVERY_NOTE, RunOptions, run_rules};
+use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state;
-use swab_engine::{format_bytes, plan};
 use swab_rules::{Rule, RuleSet};
 
 use crate::args::{GlobalArgs, OutputFormat, RunArgs};
@@ -130,11 +131,11 @@ pub fn log_action(report: &ActionReport) {
     let status = report.status.as_str();
     match report.status {
         Status::Failed | Status::RolledBack => tracing::error!(
-            rule = %report.rule, action = report.action, object = %report.name, id = %report.id,
+            rule = %report.rule, action = report.action.as_str(), object = %report.name, id = %report.id,
             status, error = report.error.as_deref().unwrap_or(""), "action failed"
         ),
         _ => tracing::info!(
-            rule = %report.rule, action = report.action, object = %report.name, id = %report.id,
+            rule = %report.rule, action = report.action.as_str(), object = %report.name, id = %report.id,
             status, error = report.error.as_deref().unwrap_or(""), "action"
         ),
     }
@@ -162,7 +163,7 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.set_message(format!(
                 "{} {}",
-                report.action.replace('_', " "),
+                report.action.as_str().replace('_', " "),
                 report.name
             ));
             bar.inc(1);
@@ -193,10 +194,18 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
         ""
     };
     let _ = writeln!(out, "swab {}{mode}", report.host);
-    for note in report.notes.iter().filter(|n| n.rule == plan::PROTECT_NOTE) {
+    for note in report
+        .notes
+        .iter()
+        .filter(|n| n.scope == NoteScope::Protect)
+    {
         let _ = writeln!(out, "warning: {}", note.message);
     }
-    for note in report.notes.iter().filter(|n| n.rule == RECOVERY_NOTE) {
+    for note in report
+        .notes
+        .iter()
+        .filter(|n| n.scope == NoteScope::Recovery)
+    {
         let _ = writeln!(out, "recovery: {}", note.message);
     }
     for rule in rules {
@@ -207,7 +216,7 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
             .collect();
         let kept: Vec<_> = report.kept.iter().filter(|k| k.rule == rule.name).collect();
         let _ = writeln!(out, "\nrule {} ({})", rule.name, rule.action);
-        for note in report.notes.iter().filter(|n| n.rule == rule.name) {
+        for note in report.notes.iter().filter(|n| n.is_about_rule(&rule.name)) {
             let _ = writeln!(out, "  note: {}", note.message);
         }
         if actions.is_empty() {
@@ -222,7 +231,7 @@ fn render(report: &Report, rules: &[&Rule], show_kept: bool) -> String {
                     }
                     [
                         a.status.as_str().to_owned(),
-                        a.action.replace('_', " "),
+                        a.action.as_str().replace('_', " "),
                         a.name.clone(),
                         a.bytes.map_or_else(|| "-".to_owned(), format_bytes),
                         why,

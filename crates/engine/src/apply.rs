@@ -44,7 +44,7 @@ use swab_registry::CredentialStore;
 use swab_rules::{ImageRef, Protect};
 
 use crate::recreate;
-use crate::report::{ActionReport, Status};
+use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::{self, LocalFilesystem, short_id};
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup, short_digest};
@@ -172,7 +172,7 @@ impl Swapped {
 /// dry run, the starting point for a real one.
 pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
     let mut out = Vec::new();
-    let entry = |action: &'static str, id: &str, name: &str, reason: String| ActionReport {
+    let entry = |action: ActionKind, id: &str, name: &str, reason: String| ActionReport {
         rule: group.rule.clone(),
         action,
         id: id.to_owned(),
@@ -185,7 +185,7 @@ pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
     let reference = group.reference.familiar();
     if let Some(tag) = &group.rollback_tag {
         out.push(entry(
-            "tag_image",
+            ActionKind::TagImage,
             &group.old_image,
             tag,
             format!(
@@ -195,7 +195,7 @@ pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
         ));
     }
     out.push(entry(
-        "pull_image",
+        ActionKind::PullImage,
         &reference,
         &reference,
         format!(
@@ -218,14 +218,14 @@ pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
             );
         }
         out.push(entry(
-            "recreate_container",
+            ActionKind::RecreateContainer,
             &unit.container.id,
             &unit.container.name,
             reason,
         ));
         for dependent in &unit.network_dependents {
             out.push(entry(
-                "recreate_container",
+                ActionKind::RecreateContainer,
                 &dependent.id,
                 &dependent.name,
                 format!(
@@ -237,7 +237,7 @@ pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
     }
     if let Some(image) = &group.cleanup {
         out.push(entry(
-            "remove_image",
+            ActionKind::RemoveImage,
             image,
             &format!("{} (previous)", short_id(image)),
             "cleanup: the image the rollback tag moves away from, once unused".to_owned(),
@@ -784,7 +784,7 @@ impl Updater<'_> {
             &problems,
         );
         for a in rest {
-            if a.action == "recreate_container" {
+            if a.action == ActionKind::RecreateContainer {
                 a.status = Status::RolledBack;
                 a.error = Some(error.clone());
             } else {
@@ -831,7 +831,7 @@ impl Updater<'_> {
             }
         }
         for a in rest.iter_mut() {
-            if a.action != "recreate_container" {
+            if a.action != ActionKind::RecreateContainer {
                 continue;
             }
             if swapped.iter().any(|s| s.target.name == a.name) {
@@ -846,7 +846,9 @@ impl Updater<'_> {
             }
         }
         if let Some(image) = &group.cleanup
-            && let Some(a) = rest.iter_mut().find(|a| a.action == "remove_image")
+            && let Some(a) = rest
+                .iter_mut()
+                .find(|a| a.action == ActionKind::RemoveImage)
         {
             match remove_if_unused(self.docker, image).await {
                 Ok(()) => self.done(a),

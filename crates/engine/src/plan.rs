@@ -121,15 +121,66 @@ impl Op {
     }
 
     /// The report's `action` string.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Op::RemoveContainer { .. } => "remove_container",
-            Op::RemoveImage { .. } => "remove_image",
-            Op::RemoveVolume { .. } => "remove_volume",
-            Op::RemoveNetwork { .. } => "remove_network",
-            Op::PruneBuildCache { .. } => "prune_build_cache",
-            Op::RestartContainer { .. } => "restart_container",
+            Op::RemoveContainer { .. } => ActionKind::RemoveContainer,
+            Op::RemoveImage { .. } => ActionKind::RemoveImage,
+            Op::RemoveVolume { .. } => ActionKind::RemoveVolume,
+            Op::RemoveNetwork { .. } => ActionKind::RemoveNetwork,
+            Op::PruneBuildCache { .. } => ActionKind::PruneBuildCache,
+            Op::RestartContainer { .. } => ActionKind::RestartContainer,
         }
+    }
+}
+
+/// What an action does. The report, the logs, the metrics and the summary all name it by
+/// [`ActionKind::as_str`], the snake_case form in the JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Remove a stopped container.
+    RemoveContainer,
+    /// Remove an image.
+    RemoveImage,
+    /// Remove a volume.
+    RemoveVolume,
+    /// Remove a network.
+    RemoveNetwork,
+    /// Prune build cache.
+    PruneBuildCache,
+    /// Restart a running container.
+    RestartContainer,
+    /// Ask a registry for a reference's digest (reported only when that failed).
+    CheckImage,
+    /// Tag an image (the rollback tag, or the tag moved back).
+    TagImage,
+    /// Pull an image.
+    PullImage,
+    /// Replace a container by one on the new image.
+    RecreateContainer,
+}
+
+impl ActionKind {
+    /// The snake_case name: `remove_container`, `pull_image`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::RemoveContainer => "remove_container",
+            ActionKind::RemoveImage => "remove_image",
+            ActionKind::RemoveVolume => "remove_volume",
+            ActionKind::RemoveNetwork => "remove_network",
+            ActionKind::PruneBuildCache => "prune_build_cache",
+            ActionKind::RestartContainer => "restart_container",
+            ActionKind::CheckImage => "check_image",
+            ActionKind::TagImage => "tag_image",
+            ActionKind::PullImage => "pull_image",
+            ActionKind::RecreateContainer => "recreate_container",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -146,17 +197,59 @@ pub struct Kept {
     pub reason: String,
 }
 
-/// A remark about a whole rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A remark about a rule, the `protect:` section, or a recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
-    /// The rule.
-    pub rule: String,
+    /// What it is about.
+    pub scope: NoteScope,
     /// The remark.
     pub message: String,
 }
 
-/// The `rule` of notes about the `protect:` section rather than a rule.
-pub const PROTECT_NOTE: &str = "protect";
+/// What a [`Note`] is about. Typed, so that a rule a user named `protect` or `recovery` is
+/// never confused with the section or the recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoteScope {
+    /// The named rule (trigger not met, target not reached, cap reached, ...).
+    Rule(String),
+    /// The `protect:` section (a pattern that matches nothing on the host).
+    Protect,
+    /// An update a crash interrupted, which this run finished or undid.
+    Recovery,
+}
+
+impl Note {
+    /// A note about the rule named `rule`.
+    pub fn rule(rule: &str, message: String) -> Note {
+        Note {
+            scope: NoteScope::Rule(rule.to_owned()),
+            message,
+        }
+    }
+
+    /// Whether it is about the rule named `rule`.
+    pub fn is_about_rule(&self, rule: &str) -> bool {
+        matches!(&self.scope, NoteScope::Rule(name) if name == rule)
+    }
+}
+
+impl Serialize for Note {
+    /// `{"rule": ..., "scope": ..., "message": ...}`: `rule` is the rule's name, or `protect`
+    /// or `recovery` as before `scope` (`rule`, `protect` or `recovery`) said which.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let (rule, scope) = match &self.scope {
+            NoteScope::Rule(name) => (name.as_str(), "rule"),
+            NoteScope::Protect => ("protect", "protect"),
+            NoteScope::Recovery => ("recovery", "recovery"),
+        };
+        let mut s = serializer.serialize_struct("Note", 3)?;
+        s.serialize_field("rule", rule)?;
+        s.serialize_field("scope", scope)?;
+        s.serialize_field("message", &self.message)?;
+        s.end()
+    }
+}
 
 /// Plans `rules` (in file order) against `snapshot` at `now`.
 pub fn plan(
@@ -187,7 +280,7 @@ pub fn plan(
     ];
     for warning in unmatched_protect_patterns(snapshot, protect) {
         planner.plan.notes.push(Note {
-            rule: PROTECT_NOTE.to_owned(),
+            scope: NoteScope::Protect,
             message: warning,
         });
     }
@@ -311,10 +404,7 @@ struct Candidate<'a> {
 
 impl<'a> Planner<'a> {
     fn note(&mut self, rule: &Rule, message: String) {
-        self.plan.notes.push(Note {
-            rule: rule.name.clone(),
-            message,
-        });
+        self.plan.notes.push(Note::rule(&rule.name, message));
     }
 
     fn keep(&mut self, rule: &Rule, id: &str, name: &str, reason: String) {
@@ -1188,4 +1278,42 @@ pub fn unmatched_protect_patterns(snapshot: &Snapshot, protect: &Protect) -> Vec
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule a user named `protect` is a rule: its notes are its own, and the JSON says so.
+    #[test]
+    fn note_scopes_are_never_confused_with_rule_names() {
+        let rule_named_protect = Note::rule("protect", "not triggered".to_owned());
+        let section = Note {
+            scope: NoteScope::Protect,
+            message: "pattern matches nothing".to_owned(),
+        };
+        assert!(rule_named_protect.is_about_rule("protect"));
+        assert!(!section.is_about_rule("protect"));
+        assert_eq!(
+            serde_json::to_value(&rule_named_protect).unwrap(),
+            serde_json::json!({"rule": "protect", "scope": "rule", "message": "not triggered"})
+        );
+        assert_eq!(
+            serde_json::to_value(&section).unwrap(),
+            serde_json::json!({"rule": "protect", "scope": "protect", "message": "pattern matches nothing"})
+        );
+        let recovery = Note {
+            scope: NoteScope::Recovery,
+            message: "undid".to_owned(),
+        };
+        assert_eq!(
+            serde_json::to_value(&recovery).unwrap()["scope"],
+            "recovery"
+        );
+        assert_eq!(ActionKind::RecreateContainer.as_str(), "recreate_container");
+        assert_eq!(
+            serde_json::to_value(ActionKind::PruneBuildCache).unwrap(),
+            "prune_build_cache"
+        );
+    }
 }

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+pub use crate::plan::ActionKind;
 use crate::plan::{Kept, Note, PlannedAction};
 
 /// How an action ended.
@@ -48,8 +49,8 @@ impl Status {
 pub struct ActionReport {
     /// The rule.
     pub rule: String,
-    /// `remove_container`, `remove_image`, ...
-    pub action: &'static str,
+    /// What it does.
+    pub action: ActionKind,
     /// Object ID.
     pub id: String,
     /// Readable name.
@@ -122,15 +123,15 @@ impl Summary {
                 Status::Failed | Status::RolledBack => s.failed += 1,
                 Status::Done | Status::Planned => {
                     match a.action {
-                        "remove_container" => s.containers_removed += 1,
-                        "remove_image" => s.images_removed += 1,
-                        "remove_volume" => s.volumes_removed += 1,
-                        "remove_network" => s.networks_removed += 1,
-                        "pull_image" => s.images_pulled += 1,
-                        "tag_image" => s.images_tagged += 1,
-                        "recreate_container" => s.containers_recreated += 1,
-                        "restart_container" => s.containers_restarted += 1,
-                        _ => {}
+                        ActionKind::RemoveContainer => s.containers_removed += 1,
+                        ActionKind::RemoveImage => s.images_removed += 1,
+                        ActionKind::RemoveVolume => s.volumes_removed += 1,
+                        ActionKind::RemoveNetwork => s.networks_removed += 1,
+                        ActionKind::PullImage => s.images_pulled += 1,
+                        ActionKind::TagImage => s.images_tagged += 1,
+                        ActionKind::RecreateContainer => s.containers_recreated += 1,
+                        ActionKind::RestartContainer => s.containers_restarted += 1,
+                        ActionKind::PruneBuildCache | ActionKind::CheckImage => {}
                     }
                     s.bytes_reclaimed += a.bytes.unwrap_or(0);
                 }

@@ -12,8 +12,8 @@ use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 use crate::apply::{self, Cancel, Recovery, Updater};
 use crate::exec::{self, DryRun, Engine};
 use crate::lock::HostLock;
-use crate::plan::{self, Note};
-use crate::report::{ActionReport, Report, Status, Summary};
+use crate::plan::{self, Note, NoteScope};
+use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
 use crate::snapshot::{self, LocalFilesystem, Snapshot};
 use crate::state::{State, StateError};
 use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
@@ -29,9 +29,6 @@ pub struct RunOptions {
     /// finished or rolled back.
     pub cancel: Cancel,
 }
-
-/// The `rule` of notes about updates a crash interrupted.
-pub const RECOVERY_NOTE: &str = "recovery";
 
 /// Why a run could not happen at all (as opposed to actions failing inside it).
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +157,7 @@ pub async fn run_rules(
     let mut notes = plan.notes;
     notes.extend(update_plan.notes);
     notes.extend(recovered.notes.into_iter().map(|message| Note {
-        rule: RECOVERY_NOTE.to_owned(),
+        scope: NoteScope::Recovery,
         message,
     }));
     let mut kept = plan.kept;
@@ -211,7 +208,7 @@ async fn run_updates(
     for (rule, reference, error) in &update_plan.failed {
         let report = ActionReport {
             rule: rule.clone(),
-            action: "check_image",
+            action: ActionKind::CheckImage,
             id: reference.clone(),
             name: reference.clone(),
             reason: "asked the registry for the current digest".to_owned(),

@@ -654,7 +654,7 @@ fn protect_patterns_that_match_nothing_are_reported() {
     let warnings: Vec<&str> = plan
         .notes
         .iter()
-        .filter(|n| n.rule == "protect")
+        .filter(|n| n.scope == swab_engine::plan::NoteScope::Protect)
         .map(|n| n.message.as_str())
         .collect();
     assert_eq!(
@@ -695,7 +695,7 @@ fn a_restarted_container_still_uses_its_image_volume_and_network() {
         "version: 1\nrules:\n  - name: r\n    action: restart\n    match:\n      names: [\"web\"]\n  - name: i\n    action: prune-images\n  - name: v\n    action: prune-volumes\n  - name: n\n    action: prune-networks\n",
     );
     let plan = run(&snapshot, &set);
-    let kinds: Vec<&str> = plan.actions.iter().map(|a| a.op.kind()).collect();
+    let kinds: Vec<&str> = plan.actions.iter().map(|a| a.op.kind().as_str()).collect();
     assert_eq!(kinds, ["restart_container"], "{plan:?}");
     assert_eq!(kept_reason(&plan, "web:1"), "in use by container web");
     assert_eq!(kept_reason(&plan, "web_net"), "container web is attached");

@@ -3,7 +3,7 @@
 use swab_rules::ImageRef;
 
 use super::{RollbackTarget, Updater, planned_actions, tag_image, unix_now, with_problems};
-use crate::report::{ActionReport, Status};
+use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack};
 use crate::updates::UpdateGroup;
@@ -57,13 +57,13 @@ impl Updater<'_> {
             units,
         };
         let mut actions = planned_actions(&group);
-        actions.retain(|a| a.action == "recreate_container");
+        actions.retain(|a| a.action == ActionKind::RecreateContainer);
         for a in &mut actions {
             a.reason = format!("back to {rollback_tag} ({})", short_id(&previous.id));
         }
         let mut tagged = ActionReport {
             rule: group.rule.clone(),
-            action: "tag_image",
+            action: ActionKind::TagImage,
             id: previous.id.clone(),
             name: familiar.clone(),
             reason: format!("move {familiar} back to {rollback_tag}"),
