@@ -38,6 +38,23 @@ mod with_daemon {
         )
     }
 
+    /// A running container of `reference` labelled `swab-test=<test_id>`, without a network.
+    fn run_labelled(name: &str, test_id: &str, reference: &str) {
+        env().cli(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "--label",
+            &format!("swab-test={test_id}"),
+            reference,
+            "sleep",
+            "300",
+        ]);
+    }
+
     fn container_image(name: &str) -> String {
         env().cli(&["inspect", "--format", "{{.Image}}", name])
     }
@@ -76,19 +93,7 @@ mod with_daemon {
             assert_eq!(repo_digests(&image), Vec::<String>::new());
         }
         let name = unique("swab-local-build");
-        env().cli(&[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            "--label",
-            &format!("swab-test={test_id}"),
-            &reference,
-            "sleep",
-            "300",
-        ]);
+        run_labelled(&name, &test_id, &reference);
         let id = env().cli(&["inspect", "--format", "{{.Id}}", &name]);
         let rules = update_rule(&test_id);
 
@@ -159,19 +164,7 @@ mod with_daemon {
         }
         let rules = update_rule(&test_id);
         let name = unique("swab-multi");
-        env().cli(&[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            "--label",
-            &format!("swab-test={test_id}"),
-            &reference,
-            "sleep",
-            "300",
-        ]);
+        run_labelled(&name, &test_id, &reference);
         // The container is recorded against the image's ID on both stores (the index
         // digest on containerd), which is what tells the planner the image is in use.
         assert_eq!(container_image(&name), image_id);

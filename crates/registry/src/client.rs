@@ -214,7 +214,15 @@ struct Target<'a> {
     scope: String,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// Pull access to `reference`'s repository: every request this client makes.
+    fn pull(reference: &'a ImageRef) -> Target<'a> {
+        Target {
+            reference,
+            scope: format!("repository:{}:pull", reference.path()),
+        }
+    }
+
     fn registry(&self) -> &str {
         self.reference.registry()
     }
@@ -376,10 +384,7 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<bool, RegistryError> {
         let _permit = self.permit().await;
-        let target = Target {
-            reference,
-            scope: format!("repository:{}:pull", reference.path()),
-        };
+        let target = Target::pull(reference);
         let url = self.manifest_url(reference, digest)?;
         let head = self.send(&target, &Method::HEAD, &url).await?;
         match self.check_status(&target, &url, head).await {
@@ -400,10 +405,7 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<String, RegistryError> {
         let _permit = self.permit().await;
-        let target = Target {
-            reference,
-            scope: format!("repository:{}:pull", reference.path()),
-        };
+        let target = Target::pull(reference);
         let url = self.manifest_url(reference, digest)?;
         let get = self.send(&target, &Method::GET, &url).await?;
         let get = self.check_status(&target, &url, get).await?;
@@ -470,10 +472,7 @@ impl RegistryClient {
             });
         };
         let _permit = self.permit().await;
-        let target = Target {
-            reference,
-            scope: format!("repository:{}:pull", reference.path()),
-        };
+        let target = Target::pull(reference);
         let url = self.manifest_url(reference, tag)?;
 
         let head = self.send(&target, &Method::HEAD, &url).await?;
