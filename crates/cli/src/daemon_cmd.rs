@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use swab_engine::apply::Cancel;
+use swab_engine::cancel::Cancel;
 
 use anyhow::Context as _;
 use swab_docker::Docker;

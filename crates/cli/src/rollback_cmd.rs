@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use swab_engine::apply::{Cancel, Updater};
+use swab_engine::apply::Updater;
+use swab_engine::cancel::Cancel;
+use swab_engine::gather::{self, LocalFilesystem};
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Status};
 use swab_engine::run::RunError;
-use swab_engine::snapshot::{self, LocalFilesystem};
 use swab_engine::{state, updates};
 use swab_registry::CredentialStore;
 use swab_rules::{Action, RollbackTag, Rule};
@@ -35,7 +36,7 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     if !recovery.problems.is_empty() {
         return Err(RunError::recovery(&recovery, &state_path).into());
     }
-    let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
+    let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(|| format!("cannot read the state of the Docker host at {host}"))?;
 

@@ -80,11 +80,11 @@ async fn host_warnings(global: &GlobalArgs, set: &RuleSet) -> anyhow::Result<Vec
     let docker = crate::connect::client(&resolved)?;
     // A rule-less snapshot: just the container and image lists, plus volumes and networks
     // when the protect section names some.
-    let (mut snapshot, _) = swab_engine::snapshot::gather(
+    let (mut snapshot, _) = swab_engine::gather::gather(
         &docker,
         &[],
         &set.protect,
-        &swab_engine::snapshot::LocalFilesystem,
+        &swab_engine::gather::LocalFilesystem,
         1,
     )
     .await

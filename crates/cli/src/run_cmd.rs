@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use swab_engine::apply::Cancel;
+use swab_engine::cancel::Cancel;
 use swab_engine::format_bytes;
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::plan::NoteScope;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use swab_engine::snapshot::{self, LocalFilesystem};
+use swab_engine::gather::{self, LocalFilesystem};
 use swab_engine::updates;
 use swab_registry::CredentialStore;
 use swab_rules::{Action, Rule};
@@ -57,7 +57,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let host = resolved.endpoint.to_string();
     let context = || format!("cannot read the state of the Docker host at {host}");
     // A rule-less snapshot: the two lists, nothing else.
-    let (snapshot, _) = snapshot::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
+    let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(context)?;
     let mut checks = updates::collect(&snapshot, &update_rules, &rules.protect);

@@ -34,8 +34,6 @@ pub use recover::{Recovery, recover};
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -43,32 +41,13 @@ use swab_docker::{Docker, Error, RemoveContainerOptions, RemoveImageOptions};
 use swab_registry::CredentialStore;
 use swab_rules::{ImageRef, Protect};
 
+use crate::cancel::Cancel;
+use crate::gather::{self, LocalFilesystem};
 use crate::recreate;
 use crate::report::{ActionKind, ActionReport, Status};
-use crate::snapshot::{self, LocalFilesystem, short_id};
+use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup, short_digest};
-
-/// Set by a signal handler: work in flight finishes or rolls back, nothing new starts.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// A flag that is not set.
-    pub fn new() -> Cancel {
-        Cancel::default()
-    }
-
-    /// Sets the flag.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether it is set.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// How often the health gate looks at a replacement.
 const POLL: Duration = Duration::from_millis(250);
@@ -384,7 +363,7 @@ impl Updater<'_> {
             .map(|u| u.container.name.clone())
             .collect();
         let who = names.first().cloned().unwrap_or_default();
-        let (snapshot, _) = snapshot::gather(self.docker, &[], self.protect, &LocalFilesystem, 4)
+        let (snapshot, _) = gather::gather(self.docker, &[], self.protect, &LocalFilesystem, 4)
             .await
             .map_err(|e| Failure::new(&who, format!("cannot list containers: {e}")))?;
         // Still running, still created from this reference (`Config.Image`; the list shows

@@ -15,7 +15,7 @@ use swab_docker::models::Event;
 use swab_docker::{Docker, EventsOptions, Filters};
 use tokio::sync::watch;
 
-use crate::snapshot::{self, LocalFilesystem};
+use crate::gather::{self, LocalFilesystem};
 use crate::state::State;
 
 /// Follows events until `shutdown` turns true, recording uses into `memory`. `connected`
@@ -85,7 +85,7 @@ pub async fn track(
 }
 
 async fn resync(docker: &Docker, memory: &Arc<Mutex<State>>) {
-    match snapshot::gather(
+    match gather::gather(
         docker,
         &[],
         &swab_rules::Protect::default(),

@@ -27,7 +27,7 @@ use swab_docker::{
     Docker, Error, Filters, ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
 };
 
-use crate::apply::Cancel;
+use crate::cancel::Cancel;
 use crate::plan::{Op, Plan, PlannedAction};
 use crate::report::{ActionReport, Status};
 

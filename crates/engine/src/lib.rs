@@ -1,8 +1,8 @@
 //! swab's engine: turns a Docker snapshot and a rule set into a plan, and executes plans.
 //!
 //! The pieces, in the order a run uses them:
-//! - [`snapshot`]: plain data about the host, and [`snapshot::gather`], which fills it with
-//!   as few API calls as possible (two lists, then inspects only for candidates);
+//! - [`snapshot`]: plain data about the host; [`gather`] fills it with as few API calls as
+//!   possible (two lists, then inspects only for candidates the planner names);
 //! - [`state`]: the last-used record that survives between runs (atomic JSON file);
 //! - [`plan`]: the pure planner, `plan(&Snapshot, &[&Rule], &Protect, &State, now) -> Plan`.
 //!   No IO and no clock: every "would it delete X?" question is a unit test;
@@ -19,6 +19,13 @@
 //! - [`updates`]: which references `update` rules keep fresh (pure; look-ups are the
 //!   caller's); [`recreate`]: the create request for an updated container's replacement.
 //!
+//! - [`cancel`]: the flag a signal sets, shared by both executors and the CLI.
+//!
+//! Module dependencies form a DAG: the model ([`snapshot`], and [`state`] on it) depends on
+//! nothing else here; the pure deciders ([`plan`], [`updates`], [`timetable`]) on the model;
+//! the IO ([`gather`], [`exec`], [`apply`], [`daemon`], [`run`]) on the deciders, never the
+//! reverse.
+//!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
 //! tag, skipping what the daemon refuses).
@@ -26,9 +33,11 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod cancel;
 pub mod daemon;
 pub mod events;
 pub mod exec;
+pub mod gather;
 pub mod lock;
 pub mod notify;
 pub mod plan;

@@ -9,12 +9,14 @@ use swab_docker::models::ImageStore;
 use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
 use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 
-use crate::apply::{self, Cancel, Recovery, Updater};
+use crate::apply::{self, Recovery, Updater};
+use crate::cancel::Cancel;
 use crate::exec::{self, DryRun, Engine};
+use crate::gather::{self, LocalFilesystem};
 use crate::lock::HostLock;
 use crate::plan::{self, Note, NoteScope};
 use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
-use crate::snapshot::{self, LocalFilesystem, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
 use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
 
@@ -104,7 +106,7 @@ pub async fn run_rules(
     }
     let mut state = State::load(state_path)?;
     let started = SystemTime::now();
-    let (snapshot, gathered) = snapshot::gather(
+    let (snapshot, gathered) = gather::gather(
         docker,
         selected,
         &rules.protect,

@@ -6,9 +6,10 @@ use swab_docker::models::ImageDeleteItem;
 use swab_docker::transport::BoxFuture;
 use swab_docker::{ClientOptions, Docker, Error};
 use swab_engine::exec::{DryRun, Engine, execute};
+use swab_engine::gather::{LocalFilesystem, gather};
 use swab_engine::plan::{Op, Plan, plan};
 use swab_engine::report::{ActionReport, Status};
-use swab_engine::snapshot::{LocalFilesystem, Snapshot, gather};
+use swab_engine::snapshot::Snapshot;
 use swab_engine::state::State;
 use swab_rules::RuleSet;
 use swab_testkit::{env, unique};
@@ -106,7 +107,14 @@ impl Engine for Recording {
 }
 
 async fn run_plan(plan: &Plan, engine: &dyn Engine) -> Vec<ActionReport> {
-    execute(plan, engine, 4, &swab_engine::apply::Cancel::new(), &|_| {}).await
+    execute(
+        plan,
+        engine,
+        4,
+        &swab_engine::cancel::Cancel::new(),
+        &|_| {},
+    )
+    .await
 }
 
 fn label(test_id: &str) -> String {
