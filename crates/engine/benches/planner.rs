@@ -56,22 +56,14 @@ fn synthetic(now: SystemTime) -> Snapshot {
                 _ => vec![format!("{repo}:v{i}")],
             };
             Image {
-                id: format!("sha256:{i:064x}"),
                 parent_id: (i % 7 == 0 && i > 0).then(|| format!("sha256:{:064x}", i - 1)),
-                refs: tags
-                    .iter()
-                    .filter_map(|t| swab_rules::ImageRef::parse(t).ok())
-                    .collect(),
-                tags,
-                digests: Vec::new(),
-                platform_digests: Vec::new(),
                 created: at(3600 * (i as u64 % 5000)),
                 last_tagged: (i % 3 == 0)
                     .then(|| now - Duration::from_secs(86_400))
                     .flatten_time(),
                 size: 50_000_000,
                 unique_size: 10_000_000,
-                labels: HashMap::new(),
+                ..Image::new(&format!("sha256:{i:064x}"), &tags, &[] as &[&str])
             }
         })
         .collect();
@@ -88,24 +80,20 @@ fn synthetic(now: SystemTime) -> Snapshot {
                 i % 2000,
                 i
             );
+            let name = if i % 5 == 0 {
+                format!("ci-{i}")
+            } else {
+                format!("svc-{i}")
+            };
+            let image_id = format!("sha256:{:064x}", (i * 7) % IMAGES);
             Container {
-                id: format!("{i:064x}"),
-                image_ref: swab_rules::ImageRef::parse(&image).ok(),
-                name: if i % 5 == 0 {
-                    format!("ci-{i}")
-                } else {
-                    format!("svc-{i}")
-                },
-                image_id: format!("sha256:{:064x}", (i * 7) % IMAGES),
-                image,
                 state: states[i % states.len()].to_owned(),
                 created: at(86_400 * (i as u64 % 90)),
                 finished_at: at(3600 * (i as u64 % 100)),
                 started_at: at(3600 * (i as u64 % 200)),
                 labels,
-                volumes: Vec::new(),
-                networks: Vec::new(),
                 network_mode: "default".to_owned(),
+                ..Container::new(&format!("{i:064x}"), &name, &image_id, &image)
             }
         })
         .collect();

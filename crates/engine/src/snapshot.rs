@@ -89,6 +89,20 @@ impl Container {
         matches!(self.state.as_str(), "running" | "paused" | "restarting")
     }
 
+    /// A container `id` named `name`, created from `image` (its reference as written; see
+    /// [`Container::set_image`]) whose ID is `image_id`; everything else empty. What test
+    /// snapshots and benchmarks start from.
+    pub fn new(id: &str, name: &str, image_id: &str, image: &str) -> Container {
+        let mut c = Container {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            image_id: image_id.to_owned(),
+            ..Container::default()
+        };
+        c.set_image(image);
+        c
+    }
+
     pub(crate) fn from_summary(c: &ContainerSummary) -> Container {
         Container {
             id: c.id.clone(),
@@ -165,33 +179,44 @@ impl Image {
             .unwrap_or_else(|| short_id(&self.id).to_owned())
     }
 
-    pub(crate) fn from_summary(i: &ImageSummary) -> Image {
-        let tags: Vec<String> = i.tags().map(str::to_owned).collect();
-        let digests: Vec<String> = i.digests().map(str::to_owned).collect();
+    /// An image `id` with `tags` and `digests`, and the [`Image::refs`] they make (every one
+    /// that parses), so the three never disagree; everything else empty. The snapshot's
+    /// images are made this way, and so are test snapshots'.
+    pub fn new<T: AsRef<str>, D: AsRef<str>>(id: &str, tags: &[T], digests: &[D]) -> Image {
+        let tags: Vec<String> = tags.iter().map(|t| t.as_ref().to_owned()).collect();
+        let digests: Vec<String> = digests.iter().map(|d| d.as_ref().to_owned()).collect();
         let refs = tags
             .iter()
             .chain(&digests)
             .filter_map(|r| ImageRef::parse(r).ok())
             .collect();
+        Image {
+            id: id.to_owned(),
+            tags,
+            digests,
+            refs,
+            ..Image::default()
+        }
+    }
+
+    pub(crate) fn from_summary(i: &ImageSummary) -> Image {
+        let tags: Vec<&str> = i.tags().collect();
+        let digests: Vec<&str> = i.digests().collect();
         let size = u64::try_from(i.size).unwrap_or(0);
         let shared = u64::try_from(i.shared_size).unwrap_or(0);
         Image {
-            id: i.id.clone(),
             parent_id: Some(i.parent_id.clone()).filter(|p| !p.is_empty()),
-            tags,
-            digests,
             platform_digests: i
                 .manifests
                 .iter()
                 .filter(|m| m.available && m.kind == "image" && m.id != i.id)
                 .map(|m| m.id.clone())
                 .collect(),
-            refs,
             created: from_unix(i.created),
-            last_tagged: None,
             size,
             unique_size: size.saturating_sub(shared),
             labels: i.labels.clone(),
+            ..Image::new(&i.id, &tags, &digests)
         }
     }
 }

@@ -530,33 +530,24 @@ mod tests {
     use super::*;
 
     fn container(name: &str, image: &str, state: &str, labels: &[(&str, &str)]) -> Container {
-        let mut c = Container {
-            id: format!("id-{name}"),
-            name: name.to_owned(),
-            image_id: format!("sha256:{image}"),
+        Container {
             state: state.to_owned(),
             labels: labels
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            ..Container::default()
-        };
-        c.set_image(image);
-        c
+            ..Container::new(
+                &format!("id-{name}"),
+                name,
+                &format!("sha256:{image}"),
+                image,
+            )
+        }
     }
 
     fn image(tags: &[&str], digests: &[&str]) -> Image {
-        Image {
-            id: format!("sha256:{}", tags.first().copied().unwrap_or("none")),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-            digests: digests.iter().map(|d| (*d).to_owned()).collect(),
-            refs: tags
-                .iter()
-                .chain(digests)
-                .filter_map(|t| ImageRef::parse(t).ok())
-                .collect(),
-            ..Image::default()
-        }
+        let id = format!("sha256:{}", tags.first().copied().unwrap_or("none"));
+        Image::new(&id, tags, digests)
     }
 
     #[test]

@@ -46,30 +46,19 @@ fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 
 fn container(name: &str, state: &str, created: u64, finished: Option<u64>) -> Container {
     Container {
-        id: format!("id-{name}"),
-        name: name.to_owned(),
-        image_id: "sha256:base".to_owned(),
-        image: "base:1".to_owned(),
-        image_ref: swab_rules::ImageRef::parse("base:1").ok(),
         state: state.to_owned(),
         created: ago(created),
         finished_at: finished.and_then(ago),
-        ..Container::default()
+        ..Container::new(&format!("id-{name}"), name, "sha256:base", "base:1")
     }
 }
 
 fn image(id: &str, tags: &[&str], created: u64) -> Image {
     Image {
-        id: format!("sha256:{id}"),
-        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-        refs: tags
-            .iter()
-            .map(|t| swab_rules::ImageRef::parse(t).unwrap())
-            .collect(),
         created: ago(created),
         size: 1000,
         unique_size: 1000,
-        ..Image::default()
+        ..Image::new(&format!("sha256:{id}"), tags, &[] as &[&str])
     }
 }
 
