@@ -316,7 +316,9 @@ pub struct Lookup {
 /// each check the answer would update, the registry is asked (one `HEAD` by digest) whether
 /// it has the local image's digest; when it does not, the image was built or loaded on this
 /// host and the check's local digests are cleared, which keeps it from being replaced as on
-/// the classic store. A failure of that question fails the check.
+/// the classic store. A failure of that question fails the check. On the classic store, a
+/// changed multi-platform index is read once more for this platform's entry, which may
+/// still be the local image (see `unchanged_platform_entry`).
 ///
 /// # Errors
 ///
