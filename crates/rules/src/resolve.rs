@@ -662,90 +662,10 @@ impl Resolver<'_> {
         self.rule = Some(rule_ref(index, node));
         let entries = self.entries("rule", node, RULE_KEYS, "a rule")?;
 
-        // name
-        let name = match entries.get("name") {
-            None => {
-                self.error(
-                    node.pos,
-                    ErrorKind::MissingKey {
-                        key: "name".to_owned(),
-                        expected: "a unique rule name such as `stopped-ci-containers`".to_owned(),
-                    },
-                );
-                None
-            }
-            Some(entry) => {
-                let value = entry.value;
-                self.string("name", value, "a rule name such as `stopped-ci-containers`")
-                    .and_then(|name| {
-                        if !is_rule_name(name) {
-                            self.error(
-                                value.pos,
-                                ErrorKind::InvalidRuleName {
-                                    value: name.to_owned(),
-                                },
-                            );
-                            return None;
-                        }
-                        if let Some(&first_line) = names.get(name) {
-                            self.error(
-                                value.pos,
-                                ErrorKind::DuplicateRuleName {
-                                    name: name.to_owned(),
-                                    first_line,
-                                },
-                            );
-                            return None;
-                        }
-                        names.insert(name.to_owned(), value.pos.line);
-                        Some(name.to_owned())
-                    })
-            }
-        };
+        let name = self.rule_name(node, &entries, names);
 
-        // action
         let action_entry = entries.get("action");
-        let action = match action_entry {
-            None => {
-                self.error(
-                    node.pos,
-                    ErrorKind::MissingKey {
-                        key: "action".to_owned(),
-                        expected: format!(
-                            "one of {}",
-                            join_backticked(Action::ALL.map(Action::as_str))
-                        ),
-                    },
-                );
-                None
-            }
-            Some(entry) => self
-                .string(
-                    "action",
-                    entry.value,
-                    "an action such as `prune-containers`",
-                )
-                .and_then(|text| {
-                    let action = Action::parse(text);
-                    if action.is_none() {
-                        let hint = match suggest(text, Action::ALL.map(Action::as_str)) {
-                            Some(close) => format!("did you mean `{close}`?"),
-                            None => format!(
-                                "expected one of {}",
-                                join_backticked(Action::ALL.map(Action::as_str))
-                            ),
-                        };
-                        self.error(
-                            entry.value.pos,
-                            ErrorKind::UnknownAction {
-                                value: text.to_owned(),
-                                hint,
-                            },
-                        );
-                    }
-                    action
-                }),
-        };
+        let action = self.rule_action(node, action_entry);
 
         // Keys that do not fit the action, at the key's position.
         if let Some(action) = action {
@@ -754,26 +674,7 @@ impl Resolver<'_> {
             }
         }
 
-        let schedule = entries.get("schedule").and_then(|entry| {
-            let text = self.string(
-                "schedule",
-                entry.value,
-                "a crontab expression such as `0 3 * * *`",
-            )?;
-            match Schedule::parse(text, self.timezone) {
-                Ok(schedule) => Some(schedule),
-                Err(error) => {
-                    self.error(
-                        entry.value.pos,
-                        ErrorKind::InvalidSchedule {
-                            value: text.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
-                    None
-                }
-            }
-        });
+        let schedule = self.rule_schedule(&entries);
 
         let matcher = match entries.get("match") {
             Some(entry) => self.matcher(entry.value, action),
@@ -792,51 +693,9 @@ impl Resolver<'_> {
             .get("max_removals")
             .and_then(|entry| self.integer("max_removals", entry.value, 1, 1_000_000_000));
 
-        let when = entries
-            .get("when")
-            .and_then(|entry| self.trigger(entry.value));
-        let target = entries.get("target").and_then(|entry| {
-            let target = self.target(entry.value)?;
-            if entries.get("when").is_none() {
-                self.error(entry.key_pos, ErrorKind::TargetWithoutWhen);
-            }
-            Some((target, entry.value.pos))
-        });
-        if let (Some(trigger), Some((target, pos))) = (when, target) {
-            check_target_below(self, trigger, target, pos);
-        }
-        let target = target.map(|(target, _)| target);
+        let (when, target) = self.rule_when_and_target(&entries);
 
-        let rollback_tag = match entries.get("rollback_tag") {
-            None => Some(RollbackTag::default_template()),
-            Some(entry) => match &entry.value.kind {
-                Kind::Null => None,
-                Kind::Str(text) => {
-                    if let Err(reason) = check_rollback_template(text) {
-                        self.error(
-                            entry.value.pos,
-                            ErrorKind::InvalidRollbackTag {
-                                value: text.clone(),
-                                reason,
-                            },
-                        );
-                    }
-                    Some(RollbackTag(text.clone()))
-                }
-                Kind::Map(_) => {
-                    self.wrong_type(
-                        "rollback_tag",
-                        entry.value,
-                        "a quoted tag template such as \"{tag}-swab-previous\" (unquoted `{` starts a YAML mapping)",
-                    );
-                    None
-                }
-                _ => {
-                    self.wrong_type("rollback_tag", entry.value, "a tag template string or null");
-                    None
-                }
-            },
-        };
+        let rollback_tag = self.rule_rollback_tag(&entries);
         let health_timeout = entries
             .get("health_timeout")
             .and_then(|entry| self.duration("health_timeout", entry.value));
@@ -895,6 +754,178 @@ impl Resolver<'_> {
             volumes,
             position: node.pos,
         })
+    }
+
+    /// The rule's `name`: present, well-formed and not used by an earlier rule (`names` holds
+    /// the names seen so far, with their lines).
+    fn rule_name(
+        &mut self,
+        node: &Node,
+        entries: &Entries<'_>,
+        names: &mut HashMap<String, u32>,
+    ) -> Option<String> {
+        match entries.get("name") {
+            None => {
+                self.error(
+                    node.pos,
+                    ErrorKind::MissingKey {
+                        key: "name".to_owned(),
+                        expected: "a unique rule name such as `stopped-ci-containers`".to_owned(),
+                    },
+                );
+                None
+            }
+            Some(entry) => {
+                let value = entry.value;
+                self.string("name", value, "a rule name such as `stopped-ci-containers`")
+                    .and_then(|name| {
+                        if !is_rule_name(name) {
+                            self.error(
+                                value.pos,
+                                ErrorKind::InvalidRuleName {
+                                    value: name.to_owned(),
+                                },
+                            );
+                            return None;
+                        }
+                        if let Some(&first_line) = names.get(name) {
+                            self.error(
+                                value.pos,
+                                ErrorKind::DuplicateRuleName {
+                                    name: name.to_owned(),
+                                    first_line,
+                                },
+                            );
+                            return None;
+                        }
+                        names.insert(name.to_owned(), value.pos.line);
+                        Some(name.to_owned())
+                    })
+            }
+        }
+    }
+
+    /// The rule's `action`: present and one swab knows, with a suggestion when it is close.
+    fn rule_action(&mut self, node: &Node, entry: Option<&Entry<'_>>) -> Option<Action> {
+        match entry {
+            None => {
+                self.error(
+                    node.pos,
+                    ErrorKind::MissingKey {
+                        key: "action".to_owned(),
+                        expected: format!(
+                            "one of {}",
+                            join_backticked(Action::ALL.map(Action::as_str))
+                        ),
+                    },
+                );
+                None
+            }
+            Some(entry) => self
+                .string(
+                    "action",
+                    entry.value,
+                    "an action such as `prune-containers`",
+                )
+                .and_then(|text| {
+                    let action = Action::parse(text);
+                    if action.is_none() {
+                        let hint = match suggest(text, Action::ALL.map(Action::as_str)) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!(
+                                "expected one of {}",
+                                join_backticked(Action::ALL.map(Action::as_str))
+                            ),
+                        };
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::UnknownAction {
+                                value: text.to_owned(),
+                                hint,
+                            },
+                        );
+                    }
+                    action
+                }),
+        }
+    }
+
+    /// The rule's `schedule`, parsed in the rule set's time zone.
+    fn rule_schedule(&mut self, entries: &Entries<'_>) -> Option<Schedule> {
+        entries.get("schedule").and_then(|entry| {
+            let text = self.string(
+                "schedule",
+                entry.value,
+                "a crontab expression such as `0 3 * * *`",
+            )?;
+            match Schedule::parse(text, self.timezone) {
+                Ok(schedule) => Some(schedule),
+                Err(error) => {
+                    self.error(
+                        entry.value.pos,
+                        ErrorKind::InvalidSchedule {
+                            value: text.to_owned(),
+                            reason: error.to_string(),
+                        },
+                    );
+                    None
+                }
+            }
+        })
+    }
+
+    /// The rule's `when` trigger and `target`, checked against each other: a target needs a
+    /// trigger and must lie below it.
+    fn rule_when_and_target(&mut self, entries: &Entries<'_>) -> (Option<Trigger>, Option<Target>) {
+        let when = entries
+            .get("when")
+            .and_then(|entry| self.trigger(entry.value));
+        let target = entries.get("target").and_then(|entry| {
+            let target = self.target(entry.value)?;
+            if entries.get("when").is_none() {
+                self.error(entry.key_pos, ErrorKind::TargetWithoutWhen);
+            }
+            Some((target, entry.value.pos))
+        });
+        if let (Some(trigger), Some((target, pos))) = (when, target) {
+            check_target_below(self, trigger, target, pos);
+        }
+        let target = target.map(|(target, _)| target);
+        (when, target)
+    }
+
+    /// The rule's `rollback_tag`: the default template when absent, none for `null`.
+    fn rule_rollback_tag(&mut self, entries: &Entries<'_>) -> Option<RollbackTag> {
+        match entries.get("rollback_tag") {
+            None => Some(RollbackTag::default_template()),
+            Some(entry) => match &entry.value.kind {
+                Kind::Null => None,
+                Kind::Str(text) => {
+                    if let Err(reason) = check_rollback_template(text) {
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::InvalidRollbackTag {
+                                value: text.clone(),
+                                reason,
+                            },
+                        );
+                    }
+                    Some(RollbackTag(text.clone()))
+                }
+                Kind::Map(_) => {
+                    self.wrong_type(
+                    "rollback_tag",
+                    entry.value,
+                    "a quoted tag template such as \"{tag}-swab-previous\" (unquoted `{` starts a YAML mapping)",
+                );
+                    None
+                }
+                _ => {
+                    self.wrong_type("rollback_tag", entry.value, "a tag template string or null");
+                    None
+                }
+            },
+        }
     }
 
     fn check_applicable(&mut self, key: &str, pos: Position, action: Action) {
