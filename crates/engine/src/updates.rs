@@ -740,11 +740,13 @@ mod tests {
         assert_eq!(group.cleanup.as_deref(), Some("sha256:myorg/web:1"));
     }
 
-    #[test]
-    fn a_protected_dependent_keeps_the_reference_from_being_updated() {
+    /// Asserts that, with `protect`, the update of web on `snapshot` is held back because its
+    /// dependent `side` (not `stopped-side`) is protected.
+    #[track_caller]
+    fn assert_kept_for_protected_side(snapshot: &Snapshot, protect: &str) {
         let plan = plan_on(
-            &web_snapshot(),
-            "protect:\n  containers: [\"side\"]\n",
+            snapshot,
+            protect,
             "",
             Ok(remote("sha256:bbbb")),
             &State::new(),
@@ -753,9 +755,14 @@ mod tests {
         assert!(
             plan.kept[0]
                 .reason
-                .contains("side depends on web and is protected"),
+                .starts_with("side depends on web and is protected"),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_protected_dependent_keeps_the_reference_from_being_updated() {
+        assert_kept_for_protected_side(&web_snapshot(), "protect:\n  containers: [\"side\"]\n");
     }
 
     /// A dependent whose image tag moved on (a re-pull): the daemon reports its image as a
@@ -776,20 +783,7 @@ mod tests {
         let mut old_sidecar = image(&[], &["vault@sha256:1111"]);
         old_sidecar.id = "sha256:0ldside".to_owned();
         snapshot.images.push(old_sidecar);
-        let plan = plan_on(
-            &snapshot,
-            "protect:\n  images: [\"vault\"]\n",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &State::new(),
-        );
-        assert!(plan.groups.is_empty(), "{plan:?}");
-        assert!(
-            plan.kept[0]
-                .reason
-                .starts_with("side depends on web and is protected"),
-            "{plan:?}"
-        );
+        assert_kept_for_protected_side(&snapshot, "protect:\n  images: [\"vault\"]\n");
     }
 
     #[test]
