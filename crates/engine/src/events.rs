@@ -99,7 +99,7 @@ async fn resync(docker: &Docker, memory: &Arc<Mutex<State>>) {
                 // Only mark uses here: pruning records of vanished images is the runs' job.
                 for c in &snapshot.containers {
                     if c.is_active() {
-                        state.mark_used(&c.image_id, SystemTime::now());
+                        state.images.mark(&c.image_id, SystemTime::now());
                     }
                 }
             }
@@ -145,6 +145,6 @@ async fn record(
         |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s),
     );
     if let Ok(mut state) = memory.lock() {
-        state.mark_used(&id, at);
+        state.images.mark(&id, at);
     }
 }

@@ -13,9 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use swab_docker::models::parse_timestamp;
+use swab_docker::models::{ContainerSummary, ImageSummary, from_unix, parse_timestamp};
 use swab_docker::{Docker, Filters, ListContainersOptions, ListImagesOptions};
-use swab_rules::{Action, Protect, Rule, Trigger};
+use swab_rules::{Action, ImageRef, Protect, Rule, Trigger};
 
 use crate::snapshot::{
     Container, Disk, Filesystem, Image, Network, Snapshot, Volume, is_anonymous_volume_name,
@@ -80,8 +80,8 @@ pub async fn gather(
     let (containers, images) = tokio::try_join!(containers, images)?;
     stats.api_calls += 2;
     let mut snapshot = Snapshot {
-        containers: containers.iter().map(Container::from_summary).collect(),
-        images: images.iter().map(Image::from_summary).collect(),
+        containers: containers.iter().map(container_from_summary).collect(),
+        images: images.iter().map(image_from_summary).collect(),
         ..Snapshot::default()
     };
     // The daemon's order is not stable for objects created in the same second; plans and
@@ -280,4 +280,56 @@ async fn inspect_candidates(
         }
     }
     Ok(())
+}
+
+/// A listed container as the planner sees it (exit and start times come from inspects).
+fn container_from_summary(c: &ContainerSummary) -> Container {
+    Container {
+        id: c.id.clone(),
+        name: c.name().to_owned(),
+        image_id: c.image_id.clone(),
+        image: c.image.clone(),
+        image_ref: ImageRef::parse(&c.image).ok(),
+        state: c.state.clone(),
+        created: from_unix(c.created),
+        finished_at: None,
+        started_at: None,
+        labels: c.labels.clone(),
+        volumes: c
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && !m.name.is_empty())
+            .map(|m| m.name.clone())
+            .collect(),
+        networks: c
+            .network_settings
+            .networks
+            .values()
+            .map(|n| n.network_id.clone())
+            .filter(|id| !id.is_empty())
+            .collect(),
+        network_mode: c.host_config.network_mode.clone(),
+    }
+}
+
+/// A listed image as the planner sees it (the last tag time comes from inspects).
+fn image_from_summary(i: &ImageSummary) -> Image {
+    let tags: Vec<&str> = i.tags().collect();
+    let digests: Vec<&str> = i.digests().collect();
+    let size = u64::try_from(i.size).unwrap_or(0);
+    let shared = u64::try_from(i.shared_size).unwrap_or(0);
+    Image {
+        parent_id: Some(i.parent_id.clone()).filter(|p| !p.is_empty()),
+        platform_digests: i
+            .manifests
+            .iter()
+            .filter(|m| m.available && m.kind == "image" && m.id != i.id)
+            .map(|m| m.id.clone())
+            .collect(),
+        created: from_unix(i.created),
+        size,
+        unique_size: size.saturating_sub(shared),
+        labels: i.labels.clone(),
+        ..Image::new(&i.id, &tags, &digests)
+    }
 }

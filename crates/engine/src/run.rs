@@ -126,8 +126,8 @@ pub async fn run_rules(
         image_inspects = gathered.image_inspects,
         "snapshot taken"
     );
-    state.observe(&snapshot, started);
-    let plan = plan::plan(&snapshot, selected, &rules.protect, &state, started);
+    state.images.observe(&snapshot, started);
+    let plan = plan::plan(&snapshot, selected, &rules.protect, &state.images, started);
     let update_rules: Vec<&Rule> = selected
         .iter()
         .copied()
@@ -273,8 +273,14 @@ async fn check_updates(
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
         .collect();
     if asked.is_empty() {
-        let plan =
-            updates::plan_updates(&checks, &[], snapshot, update_rules, &rules.protect, state);
+        let plan = updates::plan_updates(
+            &checks,
+            &[],
+            snapshot,
+            update_rules,
+            &rules.protect,
+            &state.rolled_back,
+        );
         return (plan, None);
     }
     let credentials = match CredentialStore::from_environment() {
@@ -291,7 +297,7 @@ async fn check_updates(
         snapshot,
         update_rules,
         &rules.protect,
-        state,
+        &state.rolled_back,
     );
     (plan, Some(credentials))
 }

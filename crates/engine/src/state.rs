@@ -1,20 +1,17 @@
-//! swab's memory between runs: when each image was last used.
+//! The state file: swab's memory between runs, read and written atomically.
 //!
-//! Docker does not record when an image was last used, and an image's `Created` is its build
-//! time, which says nothing about use (an image built two years ago and pulled a minute ago is
-//! not unused). swab keeps its own record: at every snapshot, images referenced by containers
-//! are marked used, and the daemon mode adds event-stream observations (pull, tag, container
-//! create/start/stop). The record lives in a small JSON file written atomically (temp file in
-//! the same directory, fsync, rename), so a crash never leaves a truncated file.
+//! It holds the last-used record and the rolled-back digests (the pure types live in
+//! `swab_plan::memory`, which the deciders read) and the update journal ([`InFlight`]),
+//! which only the update executor reads. The file is small JSON written atomically (temp
+//! file in the same directory, fsync, rename, directory fsync), so a crash never leaves a
+//! truncated file and the journal survives a power loss.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::Snapshot;
+pub use swab_plan::memory::{LastUsed, RolledBack, RolledBackDigests};
 
 /// The on-disk format version.
 pub const STATE_VERSION: u32 = 1;
@@ -24,28 +21,17 @@ pub const STATE_VERSION: u32 = 1;
 pub struct State {
     /// Format version.
     pub version: u32,
-    /// Per image ID.
+    /// When each image was last used.
     #[serde(default)]
-    pub images: BTreeMap<String, ImageRecord>,
+    pub images: LastUsed,
     /// Updates that failed and were rolled back, per reference (familiar form): the
     /// registry digest that failed is not tried again until the registry has another one.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub rolled_back: BTreeMap<String, RolledBack>,
+    #[serde(default, skip_serializing_if = "RolledBackDigests::is_empty")]
+    pub rolled_back: RolledBackDigests,
     /// Updates under way: the journal that lets the next start finish or undo an update a
     /// crash interrupted. Empty between runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_flight: Vec<InFlight>,
-}
-
-/// A digest whose update was rolled back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RolledBack {
-    /// The registry digest that failed.
-    pub digest: String,
-    /// When, unix seconds.
-    pub at: u64,
-    /// Why, in words.
-    pub reason: String,
 }
 
 /// One update under way, written before the first container is stopped.
@@ -106,13 +92,6 @@ pub struct Swap {
     pub journalled_at: u64,
 }
 
-/// What swab remembers about one image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRecord {
-    /// Last time the image was seen in use or pulled/tagged, unix seconds.
-    pub last_used: u64,
-}
-
 /// Why the state file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -149,76 +128,12 @@ pub enum StateError {
     },
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl State {
     /// An empty state.
     pub fn new() -> State {
         State {
             version: STATE_VERSION,
             ..State::default()
-        }
-    }
-
-    /// When `image_id` was last recorded as used.
-    pub fn last_used(&self, image_id: &str) -> Option<SystemTime> {
-        self.images
-            .get(image_id)
-            .filter(|r| r.last_used > 0)
-            .map(|r| SystemTime::UNIX_EPOCH + Duration::from_secs(r.last_used))
-    }
-
-    /// Records a use of `image_id` at `at` (keeps the newer of old and new).
-    pub fn mark_used(&mut self, image_id: &str, at: SystemTime) {
-        let at = unix(at);
-        let record = self.images.entry(image_id.to_owned()).or_default();
-        record.last_used = record.last_used.max(at);
-    }
-
-    /// Folds a snapshot in: images referenced by running containers are used *now*;
-    /// images referenced by stopped containers were used when those containers last ran
-    /// (their exit time when known, else their creation time); tag times known from
-    /// inspects count as use; and an image swab has never seen before counts as used *now*.
-    /// That last rule is what makes a freshly pulled image safe without the daemon's event
-    /// stream: Docker records no pull time (`Metadata.LastTagTime` is set by `docker tag`
-    /// only), and an image's `Created` is its build time. The price is that `unused_for`
-    /// counts from swab's first sighting for images that predate swab. Records of images
-    /// that no longer exist are dropped.
-    pub fn observe(&mut self, snapshot: &Snapshot, now: SystemTime) {
-        for image in &snapshot.images {
-            if !self.images.contains_key(&image.id) {
-                self.mark_used(&image.id, now);
-            }
-        }
-        for c in &snapshot.containers {
-            let at = if c.is_active() {
-                Some(now)
-            } else {
-                c.finished_at.or(c.created)
-            };
-            if let Some(at) = at {
-                self.mark_used(&c.image_id, at);
-            }
-        }
-        for image in &snapshot.images {
-            if let Some(at) = image.last_tagged {
-                self.mark_used(&image.id, at);
-            }
-        }
-        let present: std::collections::HashSet<&str> =
-            snapshot.images.iter().map(|i| i.id.as_str()).collect();
-        self.images.retain(|id, _| present.contains(id.as_str()));
-    }
-
-    /// Folds another record in, keeping the newer time for every image: used to write back
-    /// without losing what another swab recorded in the meantime.
-    pub fn merge(&mut self, other: &State) {
-        for (id, record) in &other.images {
-            let mine = self.images.entry(id.clone()).or_default();
-            mine.last_used = mine.last_used.max(record.last_used);
         }
     }
 
@@ -229,9 +144,9 @@ impl State {
     /// images it saw used, so it merges without pruning.
     pub fn merge_into_file(&self, path: &Path, prune: bool) -> Result<(), StateError> {
         let mut on_disk = State::load(path)?;
-        on_disk.merge(self);
+        on_disk.images.merge(&self.images);
         if prune {
-            on_disk.images.retain(|id, _| self.images.contains_key(id));
+            on_disk.images.retain_known_to(&self.images);
         }
         on_disk.save(path)
     }
@@ -317,70 +232,10 @@ pub fn default_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Container, Image};
+    use std::time::{Duration, SystemTime};
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn observe_marks_running_now_and_stopped_at_their_exit() {
-        let snapshot = Snapshot {
-            containers: vec![
-                Container {
-                    id: "c1".into(),
-                    image_id: "sha256:run".into(),
-                    state: "running".into(),
-                    created: Some(at(10)),
-                    ..Container::default()
-                },
-                Container {
-                    id: "c2".into(),
-                    image_id: "sha256:stop".into(),
-                    state: "exited".into(),
-                    created: Some(at(10)),
-                    finished_at: Some(at(500)),
-                    ..Container::default()
-                },
-            ],
-            images: vec![
-                Image {
-                    id: "sha256:run".into(),
-                    ..Image::default()
-                },
-                Image {
-                    id: "sha256:stop".into(),
-                    ..Image::default()
-                },
-                Image {
-                    id: "sha256:pulled".into(),
-                    last_tagged: Some(at(700)),
-                    ..Image::default()
-                },
-            ],
-            ..Snapshot::default()
-        };
-        let mut state = State::new();
-        state.mark_used("sha256:gone", at(5));
-        state.observe(&snapshot, at(1000));
-        assert_eq!(state.last_used("sha256:run"), Some(at(1000)));
-        // Never seen before: the first sighting counts as a use (Docker records no pull
-        // time), so the exit time does not make it look older.
-        assert_eq!(state.last_used("sha256:stop"), Some(at(1000)));
-        assert_eq!(state.last_used("sha256:pulled"), Some(at(1000)));
-        // Known images keep their recorded use: a later snapshot does not refresh them.
-        state.observe(&snapshot, at(5000));
-        assert_eq!(state.last_used("sha256:stop"), Some(at(1000)));
-        assert_eq!(
-            state.last_used("sha256:gone"),
-            None,
-            "records of deleted images are dropped"
-        );
-        // The running container's image was used at the second snapshot too, and a record
-        // never moves backwards.
-        assert_eq!(state.last_used("sha256:run"), Some(at(5000)));
-        state.mark_used("sha256:run", at(1));
-        assert_eq!(state.last_used("sha256:run"), Some(at(5000)));
     }
 
     #[test]
@@ -389,7 +244,7 @@ mod tests {
         let path = dir.path().join("nested/state.json");
         assert_eq!(State::load(&path).unwrap(), State::new());
         let mut state = State::new();
-        state.mark_used("sha256:a", at(42));
+        state.images.mark("sha256:a", at(42));
         state.save(&path).unwrap();
         assert_eq!(State::load(&path).unwrap(), state);
         // Only the state file is left in the directory: no temp files.

@@ -15,6 +15,7 @@
 use std::fmt;
 
 pub mod grammar;
+pub mod manifest;
 
 use grammar::{
     canonical_registry, is_image_id, is_registry, split, valid_digest, valid_path_chars,

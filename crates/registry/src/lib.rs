@@ -35,9 +35,10 @@ mod credentials;
 mod error;
 mod platform;
 
-pub use client::{RegistryClient, RegistryOptions, RemoteDigest, media_type};
+pub use client::{RegistryClient, RegistryOptions};
 pub use credentials::{
     CredentialStore, Credentials, DEFAULT_HELPER_TIMEOUT, DOCKER_HUB_CONFIG_KEY, Secret,
 };
 pub use error::{AuthFailure, ErrorEntry, RegistryError};
 pub use platform::Platform;
+pub use swab_reference::manifest::{RemoteDigest, media_type};

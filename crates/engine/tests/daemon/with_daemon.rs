@@ -7,10 +7,10 @@ use swab_docker::transport::BoxFuture;
 use swab_docker::{ClientOptions, Docker, Error};
 use swab_engine::exec::{DryRun, Engine, execute};
 use swab_engine::gather::{LocalFilesystem, gather};
+use swab_engine::memory::LastUsed;
 use swab_engine::plan::{Op, Plan, plan};
 use swab_engine::report::{ActionReport, Status};
 use swab_engine::snapshot::Snapshot;
-use swab_engine::state::State;
 use swab_rules::RuleSet;
 use swab_testkit::{env, unique};
 
@@ -35,10 +35,10 @@ async fn plan_now(docker: &Docker, set: &RuleSet) -> (Snapshot, Plan) {
     let (snapshot, _) = gather(docker, &selected, &set.protect, &LocalFilesystem, 4)
         .await
         .unwrap();
-    let mut state = State::new();
+    let mut last_used = LastUsed::default();
     let now = SystemTime::now();
-    state.observe(&snapshot, now);
-    let plan = plan(&snapshot, &selected, &set.protect, &state, now);
+    last_used.observe(&snapshot, now);
+    let plan = plan(&snapshot, &selected, &set.protect, &last_used, now);
     (snapshot, plan)
 }
 

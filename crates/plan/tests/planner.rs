@@ -3,12 +3,12 @@
 // `ago` returns an Option because snapshot timestamps are optional; `set`/`state` are fine.
 #![allow(clippy::unnecessary_wraps, clippy::similar_names)]
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use swab_engine::plan::{Op, Plan, plan};
-use swab_engine::snapshot::{Container, Disk, Filesystem, Image, Network, Snapshot, Volume};
-use swab_engine::state::State;
+use swab_plan::memory::LastUsed;
+use swab_plan::plan::{Op, Plan, plan};
+use swab_plan::snapshot::{Container, Disk, Filesystem, Image, Network, Snapshot, Volume};
+use swab_plan::testing;
 use swab_rules::RuleSet;
 
 const NOW: u64 = 1_800_000_000;
@@ -29,37 +29,26 @@ fn rules(yaml: &str) -> RuleSet {
 }
 
 fn run(snapshot: &Snapshot, set: &RuleSet) -> Plan {
-    run_with_state(snapshot, set, &State::new())
+    run_with_last_used(snapshot, set, &LastUsed::default())
 }
 
-fn run_with_state(snapshot: &Snapshot, set: &RuleSet, state: &State) -> Plan {
+fn run_with_last_used(snapshot: &Snapshot, set: &RuleSet, last_used: &LastUsed) -> Plan {
     let selected: Vec<_> = set.rules.iter().collect();
-    plan(snapshot, &selected, &set.protect, state, now())
+    plan(snapshot, &selected, &set.protect, last_used, now())
 }
 
-fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use testing::labels;
 
 fn container(name: &str, state: &str, created: u64, finished: Option<u64>) -> Container {
-    Container {
-        state: state.to_owned(),
-        created: ago(created),
-        finished_at: finished.and_then(ago),
-        ..Container::new(&format!("id-{name}"), name, "sha256:base", "base:1")
-    }
+    testing::container(name)
+        .state(state)
+        .created(ago(created))
+        .finished(finished.and_then(ago))
+        .build()
 }
 
 fn image(id: &str, tags: &[&str], created: u64) -> Image {
-    Image {
-        created: ago(created),
-        size: 1000,
-        unique_size: 1000,
-        ..Image::new(&format!("sha256:{id}"), tags, &[] as &[&str])
-    }
+    testing::image(id).tags(tags).created(ago(created)).build()
 }
 
 fn removed(plan: &Plan) -> Vec<String> {
@@ -244,12 +233,12 @@ fn last_used_is_the_newest_of_build_pull_and_recorded_use() {
         images: vec![pulled, recorded, stale],
         ..Snapshot::default()
     };
-    let mut state = State::new();
-    state.mark_used("sha256:recorded", ago(2 * DAY).unwrap());
+    let mut last_used = LastUsed::default();
+    last_used.mark("sha256:recorded", ago(2 * DAY).unwrap());
     let set = rules(
         "version: 1\nrules:\n  - name: i\n    action: prune-images\n    match:\n      unused_for: 7d\n",
     );
-    let plan = run_with_state(&snapshot, &set, &state);
+    let plan = run_with_last_used(&snapshot, &set, &last_used);
     assert_eq!(removed(&plan), ["stale:1"]);
     assert_eq!(
         kept_reason(&plan, "fresh:1"),
@@ -643,7 +632,7 @@ fn protect_patterns_that_match_nothing_are_reported() {
     let warnings: Vec<&str> = plan
         .notes
         .iter()
-        .filter(|n| n.scope == swab_engine::plan::NoteScope::Protect)
+        .filter(|n| n.scope == swab_plan::plan::NoteScope::Protect)
         .map(|n| n.message.as_str())
         .collect();
     assert_eq!(

@@ -1,10 +1,9 @@
-//! What the planner knows about the host: plain data, no IO. The `gather` module fills it;
-//! this module must never depend on the planner (the planner depends on it).
+//! What the planner knows about the host: plain data, no IO. The engine's `gather` fills
+//! it; this module must never depend on the planner (the planner depends on it).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use swab_docker::models::{ContainerSummary, ImageSummary, from_unix};
 use swab_rules::{ContainerStatus, ImageRef};
 
 /// Everything the planner needs about one host at one moment.
@@ -102,35 +101,6 @@ impl Container {
         c.set_image(image);
         c
     }
-
-    pub(crate) fn from_summary(c: &ContainerSummary) -> Container {
-        Container {
-            id: c.id.clone(),
-            name: c.name().to_owned(),
-            image_id: c.image_id.clone(),
-            image: c.image.clone(),
-            image_ref: ImageRef::parse(&c.image).ok(),
-            state: c.state.clone(),
-            created: from_unix(c.created),
-            finished_at: None,
-            started_at: None,
-            labels: c.labels.clone(),
-            volumes: c
-                .mounts
-                .iter()
-                .filter(|m| m.kind == "volume" && !m.name.is_empty())
-                .map(|m| m.name.clone())
-                .collect(),
-            networks: c
-                .network_settings
-                .networks
-                .values()
-                .map(|n| n.network_id.clone())
-                .filter(|id| !id.is_empty())
-                .collect(),
-            network_mode: c.host_config.network_mode.clone(),
-        }
-    }
 }
 
 /// An image as the planner sees it.
@@ -196,27 +166,6 @@ impl Image {
             digests,
             refs,
             ..Image::default()
-        }
-    }
-
-    pub(crate) fn from_summary(i: &ImageSummary) -> Image {
-        let tags: Vec<&str> = i.tags().collect();
-        let digests: Vec<&str> = i.digests().collect();
-        let size = u64::try_from(i.size).unwrap_or(0);
-        let shared = u64::try_from(i.shared_size).unwrap_or(0);
-        Image {
-            parent_id: Some(i.parent_id.clone()).filter(|p| !p.is_empty()),
-            platform_digests: i
-                .manifests
-                .iter()
-                .filter(|m| m.available && m.kind == "image" && m.id != i.id)
-                .map(|m| m.id.clone())
-                .collect(),
-            created: from_unix(i.created),
-            size,
-            unique_size: size.saturating_sub(shared),
-            labels: i.labels.clone(),
-            ..Image::new(&i.id, &tags, &digests)
         }
     }
 }

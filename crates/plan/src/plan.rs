@@ -1,4 +1,4 @@
-//! The planner: snapshot + rules + state + "now" in, plan out. No IO, no clock.
+//! The planner: snapshot + rules + last-used record + "now" in, plan out. No IO, no clock.
 //!
 //! Every question "would swab delete X?" is answered here and nowhere else, so it is
 //! answered by fast unit tests. The rules of the game:
@@ -31,8 +31,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use swab_rules::{Action, ContainerStatus, ImageRef, Protect, Rule, Target, Trigger, VolumeScope};
 
+use crate::memory::LastUsed;
 use crate::snapshot::{Container, Disk, Image, Snapshot, age, images_in_use, short_id};
-use crate::state::State;
 
 /// What to do, decided.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -256,13 +256,13 @@ pub fn plan(
     snapshot: &Snapshot,
     rules: &[&Rule],
     protect: &Protect,
-    state: &State,
+    last_used: &LastUsed,
     now: SystemTime,
 ) -> Plan {
     let mut planner = Planner {
         snapshot,
         protect,
-        state,
+        last_used,
         now,
         plan: Plan::default(),
         acted: FxHashSet::default(),
@@ -380,7 +380,7 @@ pub fn images_to_inspect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect
 struct Planner<'a> {
     snapshot: &'a Snapshot,
     protect: &'a Protect,
-    state: &'a State,
+    last_used: &'a LastUsed,
     now: SystemTime,
     plan: Plan,
     /// IDs (and volume names) an earlier rule already acted on: each object is acted on
@@ -969,7 +969,7 @@ impl<'a> Planner<'a> {
         [
             image.created,
             image.last_tagged,
-            self.state.last_used(&image.id),
+            self.last_used.get(&image.id),
         ]
         .into_iter()
         .flatten()

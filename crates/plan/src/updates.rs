@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use swab_registry::RemoteDigest;
+use swab_reference::manifest::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
+use crate::memory::RolledBackDigests;
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
-use crate::state::State;
 
 /// One reference to ask the registry about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +203,7 @@ pub struct UpdatePlan {
 }
 
 /// Decides the updates: for each checked reference, the registry's answer against the
-/// local image, the rolled-back digests in `state`, and the rule's cap.
+/// local image, the `rolled_back` digests, and the rule's cap.
 ///
 /// A reference is updated when the registry has a digest the local image does not carry,
 /// the digest is not one whose update was rolled back, and the local image came from a
@@ -215,7 +215,7 @@ pub fn plan_updates(
     snapshot: &Snapshot,
     rules: &[&Rule],
     protect: &Protect,
-    state: &State,
+    rolled_back: &RolledBackDigests,
 ) -> UpdatePlan {
     let mut out = UpdatePlan::default();
     let mut used: BTreeMap<&str, u64> = BTreeMap::new();
@@ -274,7 +274,7 @@ pub fn plan_updates(
             keep(&mut out, &rule.name, check, "up to date".to_owned());
             continue;
         }
-        if let Some(bad) = state.rolled_back.get(&familiar) {
+        if let Some(bad) = rolled_back.get(&familiar) {
             let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
             if bad.digest == remote.digest || bad.digest == new {
                 keep(
@@ -528,26 +528,19 @@ fn push_unique(list: &mut Vec<String>, item: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     fn container(name: &str, image: &str, state: &str, labels: &[(&str, &str)]) -> Container {
-        Container {
-            state: state.to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..Container::new(
-                &format!("id-{name}"),
-                name,
-                &format!("sha256:{image}"),
-                image,
-            )
-        }
+        testing::container(name)
+            .image(image, image)
+            .state(state)
+            .labels(labels)
+            .build()
     }
 
     fn image(tags: &[&str], digests: &[&str]) -> Image {
-        let id = format!("sha256:{}", tags.first().copied().unwrap_or("none"));
-        Image::new(&id, tags, digests)
+        let id = tags.first().copied().unwrap_or("none");
+        testing::image(id).tags(tags).digests(digests).build()
     }
 
     #[test]
@@ -600,7 +593,7 @@ mod tests {
     fn remote(digest: &str) -> RemoteDigest {
         RemoteDigest {
             digest: digest.to_owned(),
-            media_type: swab_registry::media_type::DOCKER_MANIFEST.to_owned(),
+            media_type: swab_reference::manifest::media_type::DOCKER_MANIFEST.to_owned(),
             platform_digest: None,
         }
     }
@@ -633,7 +626,7 @@ mod tests {
         protect: &str,
         yaml_extra: &str,
         answer: Answer,
-        state: &State,
+        rolled_back: &RolledBackDigests,
     ) -> UpdatePlan {
         let set = swab_rules::load_str(
             "t.yaml",
@@ -645,11 +638,18 @@ mod tests {
         let rules: Vec<&Rule> = set.rules.iter().collect();
         let checks = collect(snapshot, &rules, &set.protect);
         let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
-        plan_updates(&checks, &answers, snapshot, &rules, &set.protect, state)
+        plan_updates(
+            &checks,
+            &answers,
+            snapshot,
+            &rules,
+            &set.protect,
+            rolled_back,
+        )
     }
 
-    fn plan_with(yaml_extra: &str, answer: Answer, state: &State) -> UpdatePlan {
-        plan_on(&web_snapshot(), "", yaml_extra, answer, state)
+    fn plan_with(yaml_extra: &str, answer: Answer, rolled_back: &RolledBackDigests) -> UpdatePlan {
+        plan_on(&web_snapshot(), "", yaml_extra, answer, rolled_back)
     }
 
     #[test]
@@ -657,7 +657,7 @@ mod tests {
         let plan = plan_with(
             "    cleanup: true\n",
             Ok(remote("sha256:bbbb")),
-            &State::new(),
+            &RolledBackDigests::new(),
         );
         assert!(plan.kept.is_empty() && plan.failed.is_empty(), "{plan:?}");
         let [group] = plan.groups.as_slice() else {
@@ -688,27 +688,31 @@ mod tests {
 
     #[test]
     fn up_to_date_rolled_back_local_and_failed_references_are_not_planned() {
-        let up_to_date = plan_with("", Ok(remote("sha256:aaaa")), &State::new());
+        let up_to_date = plan_with("", Ok(remote("sha256:aaaa")), &RolledBackDigests::new());
         assert!(up_to_date.groups.is_empty());
         assert_eq!(up_to_date.kept[0].reason, "up to date");
 
-        let mut state = State::new();
-        state.rolled_back.insert(
+        let mut rolled_back = RolledBackDigests::new();
+        rolled_back.insert(
             "myorg/web:1".to_owned(),
-            crate::state::RolledBack {
+            crate::memory::RolledBack {
                 digest: "sha256:bbbb".to_owned(),
                 at: 1,
                 reason: "web: exited".to_owned(),
             },
         );
-        let same = plan_with("", Ok(remote("sha256:bbbb")), &state);
+        let same = plan_with("", Ok(remote("sha256:bbbb")), &rolled_back);
         assert!(same.groups.is_empty());
         assert!(same.kept[0].reason.contains("rolled back"), "{same:?}");
         // A newer digest is tried again.
-        let newer = plan_with("", Ok(remote("sha256:cccc")), &state);
+        let newer = plan_with("", Ok(remote("sha256:cccc")), &rolled_back);
         assert_eq!(newer.groups.len(), 1);
 
-        let failed = plan_with("", Err("unauthorized".to_owned()), &State::new());
+        let failed = plan_with(
+            "",
+            Err("unauthorized".to_owned()),
+            &RolledBackDigests::new(),
+        );
         assert!(failed.groups.is_empty());
         assert_eq!(
             failed.failed,
@@ -722,7 +726,7 @@ mod tests {
         let capped = plan_with(
             "    max_removals: 1\n",
             Ok(remote("sha256:bbbb")),
-            &State::new(),
+            &RolledBackDigests::new(),
         );
         assert!(
             capped.groups.is_empty(),
@@ -733,7 +737,7 @@ mod tests {
         let no_rollback_tag = plan_with(
             "    rollback_tag: null\n    cleanup: true\n",
             Ok(remote("sha256:bbbb")),
-            &State::new(),
+            &RolledBackDigests::new(),
         );
         let group = &no_rollback_tag.groups[0];
         assert_eq!(group.rollback_tag, None);
@@ -749,7 +753,7 @@ mod tests {
             protect,
             "",
             Ok(remote("sha256:bbbb")),
-            &State::new(),
+            &RolledBackDigests::new(),
         );
         assert!(plan.groups.is_empty(), "{plan:?}");
         assert!(
@@ -790,7 +794,13 @@ mod tests {
     fn locally_built_images_are_never_replaced() {
         let mut snapshot = web_snapshot();
         snapshot.images[0].digests.clear();
-        let plan = plan_on(&snapshot, "", "", Ok(remote("sha256:bbbb")), &State::new());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
         assert!(plan.groups.is_empty());
         assert!(plan.kept[0].reason.contains("built or loaded here"));
     }
