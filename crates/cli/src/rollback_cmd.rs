@@ -29,7 +29,8 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
     let lock = HostLock::acquire(&default_lock_path(&state_path), wait).await?;
-    let recovery = swab_engine::apply::recover(&docker, &state_path).await;
+    let state_file = swab_engine::apply::StateFile::new(&state_path);
+    let recovery = swab_engine::apply::recover(&docker, &state_file).await;
     for line in &recovery.notes {
         eprintln!("swab: recovery: {line}");
     }
@@ -72,10 +73,10 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
     let credentials = CredentialStore::anonymous();
     let updater = Updater {
-        docker: &docker,
+        engine: &docker,
         credentials: &credentials,
         protect: &rules.protect,
-        state_path: &state_path,
+        state: &state_file,
         cancel: &cancel,
         progress: &crate::run_cmd::log_action,
         status: &|status: &str| tracing::info!("{status}"),

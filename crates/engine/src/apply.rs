@@ -26,23 +26,37 @@
 //! wait for a newer one. If the undo itself has problems, the journal stays, and the next
 //! run's [`recover`] tries again. No old container is removed before every replacement
 //! passed, so no container is ever lost.
+//!
+//! Everything goes through two narrow traits: [`UpdateEngine`] (the Docker calls; the
+//! client implements it) and [`StateStore`] (the journal; [`StateFile`] is the state
+//! file). Errors are typed ([`UpdateError`], by [`Step`]). The unit tests in `tests.rs`
+//! run the executor against a simulated daemon (`fake.rs`): a fault at every step rolls
+//! back, a kill at every call is finished or undone by [`recover`], and `swab rollback`
+//! goes back.
 
+mod engine;
+mod error;
+#[cfg(test)]
+mod fake;
 mod recover;
 mod rollback;
+#[cfg(test)]
+mod tests;
 
+pub use engine::{StateFile, StateStore, UpdateEngine};
+pub use error::{GateFailure, Step, UpdateError};
 pub use recover::{Recovery, recover};
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use swab_docker::{Docker, Error, RemoveContainerOptions, RemoveImageOptions};
+use swab_docker::Error;
 use swab_registry::CredentialStore;
 use swab_rules::{ImageRef, Protect};
+use tokio::time::Instant;
 
 use crate::cancel::Cancel;
-use crate::gather::{self, LocalFilesystem};
 use crate::recreate;
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
@@ -56,13 +70,13 @@ const POLL: Duration = Duration::from_millis(250);
 #[allow(missing_debug_implementations)] // holds callbacks
 pub struct Updater<'a> {
     /// The daemon.
-    pub docker: &'a Docker,
+    pub engine: &'a dyn UpdateEngine,
     /// Credentials for pulls.
     pub credentials: &'a CredentialStore,
     /// What must never be stopped or recreated, also as a dependent.
     pub protect: &'a Protect,
     /// The state file holding the journal and rolled-back digests.
-    pub state_path: &'a Path,
+    pub state: &'a dyn StateStore,
     /// Set on SIGINT/SIGTERM.
     pub cancel: &'a Cancel,
     /// Called after each action.
@@ -85,20 +99,21 @@ struct RollbackTarget {
 
 /// Why a swap failed: which container, why, and whether the new image is to blame (then
 /// its digest is not tried again).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Failure {
     who: String,
-    why: String,
+    /// Boxed: the error is large and `Failure` travels in every `Result` of a swap.
+    error: Box<UpdateError>,
     blame_image: bool,
     /// What undoing the failed unit could not do: the journal entry must then stay.
     undo_problems: Vec<String>,
 }
 
 impl Failure {
-    fn new(who: &str, why: impl Into<String>) -> Failure {
+    fn new(who: &str, error: UpdateError) -> Failure {
         Failure {
             who: who.to_owned(),
-            why: why.into(),
+            error: Box::new(error),
             blame_image: false,
             undo_problems: Vec::new(),
         }
@@ -233,7 +248,7 @@ impl Updater<'_> {
         let mut step = 0;
 
         // 1. Still as planned?
-        let skip = match self.docker.inspect_image(&reference).await {
+        let skip = match self.engine.inspect_image(&reference).await {
             Ok(image) if image.id == group.old_image => None,
             Ok(image) => Some(format!(
                 "{reference} names {} since planning, not {}",
@@ -260,14 +275,14 @@ impl Updater<'_> {
             displaced: group.displaced.clone(),
             ..InFlight::default()
         };
-        if let Err(why) = self.write_journal(&journal) {
-            self.finish(&mut actions, 0, Status::Failed, &why);
+        if let Err(err) = self.write_journal(&journal) {
+            self.finish(&mut actions, 0, Status::Failed, &err.to_string());
             return actions;
         }
 
         // 3. The rollback tag, before the pull moves the reference's tag.
         if let Some(tag) = &group.rollback_tag {
-            if let Err(err) = tag_image(self.docker, &group.old_image, tag).await {
+            if let Err(err) = self.engine.tag_image(&group.old_image, tag).await {
                 self.clear_journal(&reference);
                 let why = format!("cannot tag {tag}: {err}");
                 self.finish(&mut actions, 0, Status::Failed, &why);
@@ -363,15 +378,17 @@ impl Updater<'_> {
             .map(|u| u.container.name.clone())
             .collect();
         let who = names.first().cloned().unwrap_or_default();
-        let (snapshot, _) = gather::gather(self.docker, &[], self.protect, &LocalFilesystem, 4)
+        let snapshot = self
+            .engine
+            .snapshot()
             .await
-            .map_err(|e| Failure::new(&who, format!("cannot list containers: {e}")))?;
+            .map_err(|e| Failure::new(&who, UpdateError::docker(Step::List)(e)))?;
         // Still running, still created from this reference (`Config.Image`; the list shows
         // an image ID once the pull moved the tag): one re-created meanwhile on another
         // image, or stopped, is not this update's to touch.
         let mut current = Vec::new();
         for name in names {
-            let Ok(c) = self.docker.inspect_container(&name).await else {
+            let Ok(c) = self.engine.inspect_container(&name).await else {
                 continue;
             };
             let same = ImageRef::parse(&c.config.image).is_ok_and(|r| r == group.reference);
@@ -382,7 +399,7 @@ impl Updater<'_> {
         }
         let units = updates::units(&snapshot, &current);
         if let Some(why) = updates::protected_dependent(&units, &snapshot, self.protect) {
-            return Err(Failure::new(&who, why));
+            return Err(Failure::new(&who, UpdateError::Refused(why)));
         }
         // Stopping a container with AutoRemove deletes it: refuse before stopping anything.
         for unit in &units {
@@ -391,11 +408,10 @@ impl Updater<'_> {
                 .iter()
                 .chain(&unit.compose_dependents)
             {
-                let c = self
-                    .docker
-                    .inspect_container(&d.id)
-                    .await
-                    .map_err(|e| Failure::new(&d.name, format!("cannot inspect: {e}")))?;
+                let c =
+                    self.engine.inspect_container(&d.id).await.map_err(|e| {
+                        Failure::new(&d.name, UpdateError::docker(Step::Inspect)(e))
+                    })?;
                 refuse_auto_remove(&d.name, &c.host_config)?;
             }
         }
@@ -412,7 +428,7 @@ impl Updater<'_> {
         let mut swapped: Vec<Swapped> = Vec::new();
         for unit in units {
             if self.cancel.is_cancelled() {
-                let failure = Failure::new(&unit.container.name, "interrupted by a signal");
+                let failure = Failure::new(&unit.container.name, UpdateError::Interrupted);
                 return (swapped, Some(failure));
             }
             if let Err(failure) = self.swap_unit(unit, group, journal, &mut swapped).await {
@@ -442,8 +458,8 @@ impl Updater<'_> {
                     .containers
                     .retain(|s| !mine.iter().any(|m| m.target.id == s.old_id));
                 journal.stopped.clear();
-                if let Err(why) = self.write_journal(journal) {
-                    problems.push(why);
+                if let Err(err) = self.write_journal(journal) {
+                    problems.push(err.to_string());
                 }
             }
             failure.undo_problems.extend(problems);
@@ -488,14 +504,14 @@ impl Updater<'_> {
         }
         for d in &compose {
             tracing::info!(container = %d.name, "starting again (depends on {name})");
-            self.docker
+            self.engine
                 .start_container(&d.id)
                 .await
-                .map_err(|e| Failure::new(&d.name, format!("cannot start again: {e}")))?;
+                .map_err(|e| Failure::new(&d.name, UpdateError::docker(Step::StartAgain)(e)))?;
             journal.stopped.retain(|s| s.id != d.id);
         }
         self.write_journal(journal)
-            .map_err(|why| Failure::new(&name, why))
+            .map_err(|err| Failure::new(&name, err))
     }
 
     /// Journals and stops a running dependent. `Ok(false)` when it is gone or not running.
@@ -513,15 +529,15 @@ impl Updater<'_> {
             name: d.name.clone(),
         });
         self.write_journal(journal)
-            .map_err(|why| Failure::new(&d.name, why))?;
+            .map_err(|err| Failure::new(&d.name, err))?;
         tracing::info!(container = %d.name, "stopping (depends on a container being updated)");
-        match self.docker.stop_container(&d.id, group.stop_timeout).await {
+        match self.engine.stop_container(&d.id, group.stop_timeout).await {
             Ok(()) => Ok(true),
             Err(err) if err.is_not_found() => {
                 journal.stopped.retain(|s| s.id != d.id);
                 Ok(false)
             }
-            Err(err) => Err(Failure::new(&d.name, format!("cannot stop: {err}"))),
+            Err(err) => Err(Failure::new(&d.name, UpdateError::docker(Step::Stop)(err))),
         }
     }
 
@@ -542,12 +558,12 @@ impl Updater<'_> {
         mine: &mut Vec<Swapped>,
     ) -> Result<String, Failure> {
         let name = target.name.clone();
-        let fail = |why: String| Failure::new(&name, why);
+        let fail = |error: UpdateError| Failure::new(&name, error);
         let raw = self
-            .docker
+            .engine
             .inspect_container_raw(&target.id)
             .await
-            .map_err(|e| fail(format!("cannot inspect: {e}")))?;
+            .map_err(|e| fail(UpdateError::docker(Step::Inspect)(e)))?;
         let image = raw["Config"]["Image"]
             .as_str()
             .unwrap_or_default()
@@ -559,17 +575,17 @@ impl Updater<'_> {
             target.running
         };
         let old_image_id = raw["Image"].as_str().unwrap_or_default().to_owned();
-        let old_image_config = match self.docker.inspect_image(&old_image_id).await {
+        let old_image_config = match self.engine.inspect_image(&old_image_id).await {
             Ok(image) => serde_json::to_value(image.config).unwrap_or(Value::Null),
-            Err(e) => return Err(fail(format!("cannot read its image: {e}"))),
+            Err(e) => return Err(fail(UpdateError::docker(Step::ReadImage)(e))),
         };
         let api = self
-            .docker
+            .engine
             .api_version()
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(UpdateError::docker(Step::ApiVersion)(e)))?;
         let mut spec = recreate::create_body(&raw, &old_image_config, &image, api)
-            .map_err(|e| fail(format!("cannot derive the replacement: {e}")))?;
+            .map_err(|e| fail(UpdateError::Derive(e)))?;
         if let Some(host) = network_of {
             spec.body["HostConfig"]["NetworkMode"] = Value::String(format!("container:{host}"));
         }
@@ -595,9 +611,9 @@ impl Updater<'_> {
         let before = journal.clone();
         journal.containers.push(swap.clone());
         journal.stopped.retain(|s| s.id != target.id);
-        if let Err(why) = self.write_journal(journal) {
+        if let Err(err) = self.write_journal(journal) {
             *journal = before;
-            return Err(fail(why));
+            return Err(fail(err));
         }
         let mut old = Swapped::of(&swap);
         old.main = main;
@@ -605,18 +621,14 @@ impl Updater<'_> {
         // back in order (a dependent after its network host).
         mine.push(old.clone());
         tracing::info!(container = %name, "stopping");
-        if let Err(why) = self
+        if let Err(err) = self
             .park(&target.id, &parked_name, stop_timeout, &policy)
             .await
         {
-            return Err(fail(why));
+            return Err(fail(err));
         }
 
-        let created = match self
-            .docker
-            .create_container(Some(&spec.name), &spec.body)
-            .await
-        {
+        let created = match self.engine.create_container(&spec.name, &spec.body).await {
             Ok(created) => created,
             Err(e) => {
                 // A name conflict means someone else's container has the name: never take
@@ -625,26 +637,24 @@ impl Updater<'_> {
                 if conflict && let Some(last) = mine.last_mut() {
                     last.created_window = None;
                 }
-                let why = format!("cannot create the replacement: {e}");
-                return Err(fail(why).blamed(main && !conflict));
+                return Err(fail(UpdateError::docker(Step::Create)(e)).blamed(main && !conflict));
             }
         };
-        old.new_id = Some(created.id.clone());
         if let Some(last) = mine.last_mut() {
-            last.new_id = Some(created.id.clone());
+            last.new_id = Some(created.clone());
         }
         if let Some(last) = journal.containers.last_mut() {
-            last.new_id = Some(created.id.clone());
+            last.new_id = Some(created.clone());
         }
         self.write_journal(journal).map_err(fail)?;
         if was_running {
-            tracing::info!(container = %name, id = %short_id(&created.id), "starting the replacement");
-            self.docker
-                .start_container(&created.id)
+            tracing::info!(container = %name, id = %short_id(&created), "starting the replacement");
+            self.engine
+                .start_container(&created)
                 .await
-                .map_err(|e| fail(format!("cannot start the replacement: {e}")).blamed(main))?;
+                .map_err(|e| fail(UpdateError::docker(Step::Start)(e)).blamed(main))?;
         }
-        Ok(created.id)
+        Ok(created)
     }
 
     /// Stops a container, turns its restart policy off (so a daemon restart does not run it
@@ -655,22 +665,22 @@ impl Updater<'_> {
         parked_name: &str,
         stop_timeout: Duration,
         policy: &Value,
-    ) -> Result<(), String> {
-        self.docker
+    ) -> Result<(), UpdateError> {
+        self.engine
             .stop_container(id, Some(stop_timeout))
             .await
-            .map_err(|e| format!("cannot stop: {e}"))?;
+            .map_err(UpdateError::docker(Step::Stop))?;
         if restarts(policy) {
             let off = json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}});
-            self.docker
+            self.engine
                 .update_container(id, &off)
                 .await
-                .map_err(|e| format!("cannot turn off its restart policy: {e}"))?;
+                .map_err(UpdateError::docker(Step::DisableRestart))?;
         }
-        self.docker
+        self.engine
             .rename_container(id, parked_name)
             .await
-            .map_err(|e| format!("cannot rename: {e}"))
+            .map_err(UpdateError::docker(Step::Rename))
     }
 
     /// The health gate for the replacement of `swapped`, if it is meant to run.
@@ -690,11 +700,12 @@ impl Updater<'_> {
             "health gate: {} must stay up for {timeout}",
             s.target.name
         ));
-        health_gate(self.docker, new_id, group.health_timeout, self.cancel)
+        health_gate(self.engine, new_id, group.health_timeout, self.cancel)
             .await
-            .map_err(|(why, image_fault)| {
+            .map_err(|error| {
+                let image_fault = matches!(error, UpdateError::Gate(_));
                 let blame = main && image_fault && !self.cancel.is_cancelled();
-                Failure::new(&s.target.name, why).blamed(blame)
+                Failure::new(&s.target.name, error).blamed(blame)
             })
     }
 
@@ -703,22 +714,21 @@ impl Updater<'_> {
     async fn recheck(&self, swapped: &[Swapped]) -> Result<(), Failure> {
         for s in swapped.iter().filter(|s| s.target.running) {
             let id = s.new_id.as_deref().unwrap_or_default();
-            let fail = |why: String| Failure::new(&s.target.name, why).blamed(s.main);
+            let fail = |error: UpdateError| Failure::new(&s.target.name, error).blamed(s.main);
             let c = self
-                .docker
+                .engine
                 .inspect_container(id)
                 .await
-                .map_err(|e| fail(format!("the replacement is gone: {e}")))?;
+                .map_err(|e| fail(UpdateError::docker(Step::Recheck)(e)))?;
             let unhealthy = c
                 .state
                 .health
                 .as_ref()
                 .is_some_and(|h| h.status == "unhealthy");
             if !c.state.running || c.state.restarting || unhealthy {
-                return Err(fail(format!(
-                    "the replacement went down after its gate ({})",
-                    c.state.status
-                )));
+                return Err(fail(UpdateError::WentDown {
+                    status: c.state.status,
+                }));
             }
         }
         Ok(())
@@ -740,8 +750,8 @@ impl Updater<'_> {
         problems.extend(self.undo(swapped).await);
         problems.extend(self.start_stopped(journal).await);
         problems.extend(self.undo_tags(group).await);
-        let _ = remove_if_unused(self.docker, new_image).await;
-        let reason = format!("{}: {}", failure.who, failure.why);
+        let _ = remove_if_unused(self.engine, new_image).await;
+        let reason = format!("{}: {}", failure.who, failure.error);
         self.edit_state(|state| {
             // With problems the journal stays: the next run's recovery tries again.
             if problems.is_empty() {
@@ -786,12 +796,12 @@ impl Updater<'_> {
     ) -> bool {
         let reference = group.reference.familiar();
         journal.committed = true;
-        if let Err(why) = self.write_journal(&journal) {
+        if let Err(err) = self.write_journal(&journal) {
             // Without the commit on disk a crash would be rolled back with the old
             // containers gone: roll back now instead, while they are all there.
-            let failure = Failure::new(&reference, why);
+            let failure = Failure::new(&reference, err);
             let new_image = self
-                .docker
+                .engine
                 .inspect_image(&reference)
                 .await
                 .map(|i| i.id)
@@ -803,7 +813,7 @@ impl Updater<'_> {
         }
         let mut leftovers = Vec::new();
         for s in swapped.iter().rev() {
-            if let Err(err) = remove_parked(self.docker, &s.target.id).await {
+            if let Err(err) = remove_parked(self.engine, &s.target.id).await {
                 tracing::warn!(container = %s.parked_name, error = %err,
                     "cannot remove the replaced container; remove it by hand");
                 leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
@@ -829,7 +839,7 @@ impl Updater<'_> {
                 .iter_mut()
                 .find(|a| a.action == ActionKind::RemoveImage)
         {
-            match remove_if_unused(self.docker, image).await {
+            match remove_if_unused(self.engine, image).await {
                 Ok(()) => self.done(a),
                 Err(why) => {
                     a.status = Status::Skipped;
@@ -857,21 +867,17 @@ impl Updater<'_> {
             .map_err(|e| e.to_string())?
             .map(|c| docker_auth(&c, &auth_server(reference)));
         tracing::info!(reference = %familiar, "pulling");
-        let mut stream = Box::pin(
-            self.docker
-                .pull_image(&familiar, auth.as_ref())
-                .await
-                .map_err(|e| e.to_string())?,
-        );
         // Bytes per layer, summed for one line of progress.
-        let mut layers: std::collections::BTreeMap<String, (u64, u64)> =
-            std::collections::BTreeMap::new();
-        let mut last = String::new();
-        while let Some(item) = futures_util::StreamExt::next(&mut stream).await {
-            let item = item.map_err(|e| e.to_string())?;
+        let layers: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>> =
+            std::sync::Mutex::default();
+        let last = std::sync::Mutex::new(String::new());
+        let progress = |item: &swab_docker::models::PullProgress| {
             if let (Some(id), Some(detail)) = (&item.id, &item.progress_detail)
                 && let (Some(current), Some(total)) = (detail.current, detail.total)
             {
+                let mut layers = layers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 layers.insert(id.clone(), (current, total));
                 let (done, all) = layers
                     .values()
@@ -882,12 +888,23 @@ impl Updater<'_> {
                     crate::format_bytes(all)
                 ));
             }
-            if let Some(status) = item.status {
-                last = status;
+            if let Some(status) = &item.status {
+                status.clone_into(
+                    &mut last
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
             }
-        }
+        };
+        self.engine
+            .pull_image(&familiar, auth.as_ref(), &progress)
+            .await
+            .map_err(|e| e.to_string())?;
+        let last = last
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         tracing::info!(reference = %familiar, status = %last, "pulled");
-        self.docker
+        self.engine
             .inspect_image(&familiar)
             .await
             .map(|i| i.id)
@@ -896,12 +913,12 @@ impl Updater<'_> {
 
     /// Undoes swaps; returns what could not be undone.
     async fn undo(&self, swapped: &[Swapped]) -> Vec<String> {
-        undo_all(self.docker, swapped).await
+        undo_all(self.engine, swapped).await
     }
 
     /// Starts the dependents the journal says swab stopped; returns what failed.
     async fn start_stopped(&self, journal: &InFlight) -> Vec<String> {
-        start_stopped(self.docker, &journal.stopped).await
+        start_stopped(self.engine, &journal.stopped).await
     }
 
     /// Moves the reference's tag back to the old image (a no-op if it never moved) and the
@@ -909,11 +926,11 @@ impl Updater<'_> {
     async fn undo_tags(&self, group: &UpdateGroup) -> Vec<String> {
         let reference = group.reference.familiar();
         let mut problems = Vec::new();
-        if let Err(err) = tag_image(self.docker, &group.old_image, &reference).await {
+        if let Err(err) = self.engine.tag_image(&group.old_image, &reference).await {
             problems.push(format!("cannot move {reference} back: {err}"));
         }
         if let Err(err) = restore_rollback_tag(
-            self.docker,
+            self.engine,
             group.rollback_tag.as_deref(),
             group.displaced.as_deref(),
         )
@@ -925,12 +942,13 @@ impl Updater<'_> {
     }
 
     /// Writes the journal entry; an update never goes on without it.
-    fn write_journal(&self, journal: &InFlight) -> Result<(), String> {
-        State::edit_file(self.state_path, |state| {
-            state.in_flight.retain(|f| f.reference != journal.reference);
-            state.in_flight.push(journal.clone());
-        })
-        .map_err(|err| format!("cannot write the update journal: {err}"))
+    fn write_journal(&self, journal: &InFlight) -> Result<(), UpdateError> {
+        self.state
+            .edit(&mut |state| {
+                state.in_flight.retain(|f| f.reference != journal.reference);
+                state.in_flight.push(journal.clone());
+            })
+            .map_err(UpdateError::Journal)
     }
 
     fn clear_journal(&self, reference: &str) {
@@ -938,7 +956,13 @@ impl Updater<'_> {
     }
 
     fn edit_state(&self, change: impl FnOnce(&mut State)) {
-        if let Err(err) = State::edit_file(self.state_path, change) {
+        let mut change = Some(change);
+        let mut once = |state: &mut State| {
+            if let Some(change) = change.take() {
+                change(state);
+            }
+        };
+        if let Err(err) = self.state.edit(&mut once) {
             tracing::error!(error = %err, "cannot write swab's state");
         }
     }
@@ -950,8 +974,11 @@ fn refuse_auto_remove(name: &str, host_config: &Value) -> Result<(), Failure> {
     if host_config["AutoRemove"] == true {
         return Err(Failure::new(
             name,
-            "runs with AutoRemove (--rm): stopping it would delete it, so nothing it \
-             belongs to is updated",
+            UpdateError::Refused(
+                "runs with AutoRemove (--rm): stopping it would delete it, so nothing it \
+                 belongs to is updated"
+                    .to_owned(),
+            ),
         ));
     }
     Ok(())
@@ -971,9 +998,9 @@ fn restarts(policy: &Value) -> bool {
 }
 
 /// Puts a container's restart policy back (it was set to `no` while parked).
-async fn restore_policy(docker: &Docker, s: &Swapped) -> Result<(), String> {
+async fn restore_policy(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
     match &s.restart_policy {
-        Some(policy) if restarts(policy) => docker
+        Some(policy) if restarts(policy) => engine
             .update_container(&s.target.id, &json!({ "RestartPolicy": policy }))
             .await
             .map_err(|e| {
@@ -992,11 +1019,11 @@ async fn restore_policy(docker: &Docker, s: &Swapped) -> Result<(), String> {
 ///
 /// A replacement whose create answer was lost is found by name, and taken only if it was
 /// created from the image swab created it from and is not the old container.
-async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
+async fn undo_all(engine: &dyn UpdateEngine, swaps: &[Swapped]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut back: Vec<&Swapped> = Vec::new();
     for s in swaps.iter().rev() {
-        match undo_one(docker, s).await {
+        match undo_one(engine, s).await {
             Ok(()) => back.push(s),
             Err(problem) => problems.push(problem),
         }
@@ -1007,7 +1034,7 @@ async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
         if !back.iter().any(|b| b.target.id == s.target.id) {
             continue;
         }
-        if let Err(err) = docker.start_container(&s.target.id).await {
+        if let Err(err) = engine.start_container(&s.target.id).await {
             problems.push(format!("cannot start {} again: {err}", s.target.name));
         }
     }
@@ -1016,10 +1043,10 @@ async fn undo_all(docker: &Docker, swaps: &[Swapped]) -> Vec<String> {
 
 /// Removes one swap's replacement and gives the old container its name and restart policy
 /// back.
-async fn undo_one(docker: &Docker, s: &Swapped) -> Result<(), String> {
+async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
     let replacement = match (&s.new_id, s.created_window) {
         (Some(id), _) => Some(id.clone()),
-        (None, Some((from, to))) => docker
+        (None, Some((from, to))) => engine
             .inspect_container(&s.target.name)
             .await
             .ok()
@@ -1036,11 +1063,7 @@ async fn undo_one(docker: &Docker, s: &Swapped) -> Result<(), String> {
         (None, None) => None,
     };
     if let Some(new_id) = replacement {
-        let remove = RemoveContainerOptions {
-            volumes: false,
-            force: true,
-        };
-        match docker.remove_container(&new_id, remove).await {
+        match engine.remove_container(&new_id, true).await {
             Ok(()) => {}
             Err(err) if err.is_not_found() => {}
             Err(err) => {
@@ -1051,12 +1074,12 @@ async fn undo_one(docker: &Docker, s: &Swapped) -> Result<(), String> {
             }
         }
     }
-    let old = docker
+    let old = engine
         .inspect_container(&s.target.id)
         .await
         .map_err(|e| format!("cannot inspect the old {}: {e}", s.target.name))?;
     if old.name() != s.target.name {
-        docker
+        engine
             .rename_container(&s.target.id, &s.target.name)
             .await
             .map_err(|e| {
@@ -1066,14 +1089,14 @@ async fn undo_one(docker: &Docker, s: &Swapped) -> Result<(), String> {
                 )
             })?;
     }
-    restore_policy(docker, s).await
+    restore_policy(engine, s).await
 }
 
 /// Starts containers swab stopped; one gone meanwhile is not a problem.
-async fn start_stopped(docker: &Docker, stopped: &[Stopped]) -> Vec<String> {
+async fn start_stopped(engine: &dyn UpdateEngine, stopped: &[Stopped]) -> Vec<String> {
     let mut problems = Vec::new();
     for s in stopped {
-        match docker.start_container(&s.id).await {
+        match engine.start_container(&s.id).await {
             Ok(()) => {}
             Err(err) if err.is_not_found() => {}
             Err(err) => problems.push(format!("cannot start {} again: {err}", s.name)),
@@ -1084,11 +1107,11 @@ async fn start_stopped(docker: &Docker, stopped: &[Stopped]) -> Vec<String> {
 
 /// Removes a replaced (parked) container, keeping its volumes; stops it first if
 /// something started it meanwhile. Gone already is fine.
-async fn remove_parked(docker: &Docker, id: &str) -> Result<(), Error> {
-    match docker.remove_container(id, keep_volumes()).await {
+async fn remove_parked(engine: &dyn UpdateEngine, id: &str) -> Result<(), Error> {
+    match engine.remove_container(id, false).await {
         Err(Error::Conflict { .. }) => {
-            docker.stop_container(id, None).await?;
-            docker.remove_container(id, keep_volumes()).await
+            engine.stop_container(id, None).await?;
+            engine.remove_container(id, false).await
         }
         Err(err) if err.is_not_found() => Ok(()),
         other => other,
@@ -1097,25 +1120,16 @@ async fn remove_parked(docker: &Docker, id: &str) -> Result<(), Error> {
 
 /// Puts the rollback tag back on `displaced`, or removes it when it named nothing before.
 async fn restore_rollback_tag(
-    docker: &Docker,
+    engine: &dyn UpdateEngine,
     tag: Option<&str>,
     displaced: Option<&str>,
 ) -> Result<(), String> {
     let Some(tag) = tag else { return Ok(()) };
     let result = match displaced {
-        Some(image) => tag_image(docker, image, tag).await,
+        Some(image) => engine.tag_image(image, tag).await,
         // Untag only: the old image keeps the reference's tag (moved back first), so
         // this never deletes an image.
-        None => docker
-            .remove_image(
-                tag,
-                RemoveImageOptions {
-                    force: false,
-                    noprune: true,
-                },
-            )
-            .await
-            .map(drop),
+        None => engine.remove_image(tag, true).await,
     };
     match result {
         Err(err) if !err.is_not_found() => Err(format!("cannot put {tag} back: {err}")),
@@ -1124,74 +1138,63 @@ async fn restore_rollback_tag(
 }
 
 /// Waits until the container is healthy (with a HEALTHCHECK) or has kept running, without
-/// a restart, for `timeout` (without one).
+/// a restart, for `timeout` (without one). Only [`UpdateError::Gate`] is the image's fault.
 async fn health_gate(
-    docker: &Docker,
+    engine: &dyn UpdateEngine,
     id: &str,
     timeout: Duration,
     cancel: &Cancel,
-) -> Result<(), (String, bool)> {
+) -> Result<(), UpdateError> {
     let deadline = Instant::now() + timeout;
-    let first = docker
-        .inspect_container(id)
-        .await
-        .map_err(|e| (format!("cannot inspect the replacement: {e}"), false))?;
-    let started = first.state.started_at.clone();
-    loop {
-        let now = docker
+    let inspect = || async {
+        engine
             .inspect_container(id)
             .await
-            .map_err(|e| (format!("cannot inspect the replacement: {e}"), false))?;
+            .map_err(UpdateError::docker(Step::InspectReplacement))
+    };
+    let first = inspect().await?;
+    let started = first.state.started_at.clone();
+    loop {
+        let now = inspect().await?;
         let state = &now.state;
         if state.restarting
             || now.restart_count > first.restart_count
             || state.started_at != started
         {
-            return Err((
-                format!(
-                    "the replacement exited with code {} and was restarted by its restart policy",
-                    state.exit_code
-                ),
-                true,
-            ));
+            return Err(UpdateError::Gate(GateFailure::Restarted {
+                code: state.exit_code,
+            }));
         }
         if !state.running {
-            let mut why = format!("the replacement exited with code {}", state.exit_code);
-            if state.oom_killed {
-                why.push_str(" (out of memory)");
-            }
-            if !state.error.is_empty() {
-                let _ = write!(why, ": {}", state.error);
-            }
-            return Err((why, true));
+            return Err(UpdateError::Gate(GateFailure::Exited {
+                code: state.exit_code,
+                oom_killed: state.oom_killed,
+                error: state.error.clone(),
+            }));
         }
         if let Some(health) = &state.health {
             match health.status.as_str() {
                 "healthy" => return Ok(()),
                 "unhealthy" => {
-                    let last = health
+                    let last_output = health
                         .log
                         .last()
                         .map(|l| l.output.trim().to_owned())
                         .unwrap_or_default();
-                    return Err((format!("the replacement is unhealthy: {last}"), true));
+                    return Err(UpdateError::Gate(GateFailure::Unhealthy { last_output }));
                 }
                 _ => {}
             }
         }
         if cancel.is_cancelled() {
-            return Err(("interrupted by a signal".to_owned(), false));
+            return Err(UpdateError::Interrupted);
         }
         if Instant::now() >= deadline {
             return match &state.health {
-                Some(h) => Err((
-                    format!(
-                        "not healthy within {} (health: {})",
-                        humantime::format_duration(timeout),
-                        h.status
-                    ),
-                    true,
-                )),
+                Some(h) => Err(UpdateError::Gate(GateFailure::NotHealthyInTime {
+                    timeout,
+                    status: h.status.clone(),
+                })),
                 None => Ok(()),
             };
         }
@@ -1199,15 +1202,9 @@ async fn health_gate(
     }
 }
 
-/// Tags `image` as `reference` (`repo:tag`), moving the tag if it names another image.
-async fn tag_image(docker: &Docker, image: &str, reference: &str) -> Result<(), Error> {
-    let (repo, tag) = swab_docker::split_reference(reference);
-    docker.tag_image(image, repo, tag).await
-}
-
 /// Removes an image by ID if it has no tags and no containers: never forced.
-async fn remove_if_unused(docker: &Docker, image: &str) -> Result<(), String> {
-    let inspect = docker
+async fn remove_if_unused(engine: &dyn UpdateEngine, image: &str) -> Result<(), String> {
+    let inspect = engine
         .inspect_image(image)
         .await
         .map_err(|e| e.to_string())?;
@@ -1225,24 +1222,10 @@ async fn remove_if_unused(docker: &Docker, image: &str) -> Result<(), String> {
                 .join(", ")
         ));
     }
-    docker
-        .remove_image(
-            image,
-            RemoveImageOptions {
-                force: false,
-                noprune: false,
-            },
-        )
+    engine
+        .remove_image(image, false)
         .await
-        .map(drop)
         .map_err(|e| e.to_string())
-}
-
-fn keep_volumes() -> RemoveContainerOptions {
-    RemoveContainerOptions {
-        volumes: false,
-        force: false,
-    }
 }
 
 fn unix_now() -> u64 {
@@ -1282,26 +1265,5 @@ pub(crate) fn auth_server(reference: &ImageRef) -> String {
         swab_registry::DOCKER_HUB_CONFIG_KEY.to_owned()
     } else {
         reference.registry().to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use swab_registry::{Credentials, Secret};
-
-    use super::docker_auth;
-
-    #[test]
-    fn credentials_convert_to_docker_auth() {
-        let auth = docker_auth(&Credentials::basic("u", "p"), "127.0.0.1:5000");
-        assert_eq!(auth.username.as_deref(), Some("u"));
-        assert_eq!(auth.password.as_deref(), Some("p"));
-        assert_eq!(auth.server_address.as_deref(), Some("127.0.0.1:5000"));
-        let token = Credentials::IdentityToken {
-            token: Secret::new("t"),
-        };
-        let auth = docker_auth(&token, "r");
-        assert_eq!(auth.identity_token.as_deref(), Some("t"));
-        assert_eq!(auth.username, None);
     }
 }

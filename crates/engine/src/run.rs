@@ -99,7 +99,7 @@ pub async fn run_rules(
     let recovered = if options.dry_run {
         Recovery::default()
     } else {
-        apply::recover(docker, state_path).await
+        apply::recover(docker, &apply::StateFile::new(state_path)).await
     };
     if !recovered.problems.is_empty() {
         return Err(RunError::recovery(&recovered, state_path));
@@ -222,11 +222,12 @@ async fn run_updates(
         actions.push(report);
     }
     let credentials = credentials.unwrap_or_else(CredentialStore::anonymous);
+    let state_file = apply::StateFile::new(state_path);
     let updater = Updater {
-        docker,
+        engine: docker,
         credentials: &credentials,
         protect,
-        state_path,
+        state: &state_file,
         cancel: &options.cancel,
         progress,
         status: observer.status,

@@ -1,15 +1,12 @@
 //! Finishing or undoing updates a crash interrupted, from the journal in the state file.
 
 use std::fmt::Write as _;
-use std::path::Path;
-
-use swab_docker::Docker;
 
 use super::{
-    Swapped, remove_parked, restore_policy, restore_rollback_tag, start_stopped, tag_image,
-    undo_all,
+    StateStore, Swapped, UpdateEngine, remove_parked, restore_policy, restore_rollback_tag,
+    start_stopped, undo_all,
 };
-use crate::state::{InFlight, State, Swap};
+use crate::state::{InFlight, Swap};
 
 /// What recovery did and what it could not do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,9 +21,9 @@ pub struct Recovery {
 /// Finishes or undoes updates a crash interrupted. Runs before anything else in a real
 /// run, under the host lock. An entry is cleared only once everything of it is done; with
 /// problems it stays for the next run.
-pub async fn recover(docker: &Docker, state_path: &Path) -> Recovery {
+pub async fn recover(engine: &dyn UpdateEngine, state: &dyn StateStore) -> Recovery {
     let mut out = Recovery::default();
-    let journal = match State::load(state_path) {
+    let journal = match state.load() {
         Ok(state) => state.in_flight,
         Err(err) => {
             out.problems.push((
@@ -38,14 +35,14 @@ pub async fn recover(docker: &Docker, state_path: &Path) -> Recovery {
     };
     for entry in journal {
         let (note, problems) = if entry.committed {
-            finish(docker, &entry).await
+            finish(engine, &entry).await
         } else {
-            undo(docker, &entry).await
+            undo(engine, &entry).await
         };
         if problems.is_empty() {
             out.notes.push(note);
             let reference = entry.reference.clone();
-            if let Err(err) = State::edit_file(state_path, |s| {
+            if let Err(err) = state.edit(&mut |s| {
                 s.in_flight.retain(|f| f.reference != reference);
             }) {
                 out.problems.push((
@@ -68,16 +65,16 @@ pub async fn recover(docker: &Docker, state_path: &Path) -> Recovery {
 }
 
 /// Every container had passed: the parked ones go, stopped dependents run again.
-async fn finish(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
+async fn finish(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<String>) {
     // A committed parked container is meant to go: one that cannot be removed is reported,
     // not a reason to keep every later run waiting.
     let mut leftovers = Vec::new();
     for swap in entry.containers.iter().rev() {
-        if let Err(err) = remove_parked(docker, &swap.old_id).await {
+        if let Err(err) = remove_parked(engine, &swap.old_id).await {
             leftovers.push(format!("{} could not be removed ({err})", swap.parked_name));
         }
     }
-    let problems = start_stopped(docker, &entry.stopped).await;
+    let problems = start_stopped(engine, &entry.stopped).await;
     let mut note = format!(
         "finished the interrupted update of {}: removed the replaced containers",
         entry.reference
@@ -89,19 +86,19 @@ async fn finish(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
 }
 
 /// Not every container had passed: everything goes back.
-async fn undo(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
+async fn undo(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<String>) {
     let mut problems = Vec::new();
     let mut parked = Vec::new();
     for swap in &entry.containers {
-        match recover_swap(docker, swap).await {
+        match recover_swap(engine, swap).await {
             Ok(Some(s)) => parked.push(s),
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
     }
-    problems.extend(undo_all(docker, &parked).await);
-    problems.extend(start_stopped(docker, &entry.stopped).await);
-    match tag_image(docker, &entry.old_image, &entry.reference).await {
+    problems.extend(undo_all(engine, &parked).await);
+    problems.extend(start_stopped(engine, &entry.stopped).await);
+    match engine.tag_image(&entry.old_image, &entry.reference).await {
         Ok(()) => {}
         // The old image was removed since: nothing to move the tag back to.
         Err(err) if err.is_not_found() => {
@@ -110,7 +107,7 @@ async fn undo(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
         Err(err) => problems.push(format!("cannot move {} back: {err}", entry.reference)),
     }
     if let Err(problem) = restore_rollback_tag(
-        docker,
+        engine,
         entry.rollback_tag.as_deref(),
         entry.displaced.as_deref(),
     )
@@ -125,9 +122,9 @@ async fn undo(docker: &Docker, entry: &InFlight) -> (String, Vec<String>) {
 /// What undoing one journalled swap needs, whatever step the crash hit: `None` when the old
 /// container was never parked (it gets its restart policy back and is started again here
 /// if it ran) or is gone (nothing to restore; the replacement, if any, stays).
-async fn recover_swap(docker: &Docker, swap: &Swap) -> Result<Option<Swapped>, String> {
+async fn recover_swap(engine: &dyn UpdateEngine, swap: &Swap) -> Result<Option<Swapped>, String> {
     let s = Swapped::of(swap);
-    let old = match docker.inspect_container(&swap.old_id).await {
+    let old = match engine.inspect_container(&swap.old_id).await {
         Ok(old) => old,
         Err(err) if err.is_not_found() => {
             tracing::warn!(container = %swap.name, "the old container is gone; nothing to restore");
@@ -136,9 +133,9 @@ async fn recover_swap(docker: &Docker, swap: &Swap) -> Result<Option<Swapped>, S
         Err(err) => return Err(format!("cannot inspect the old {}: {err}", swap.name)),
     };
     if old.name() == swap.name {
-        restore_policy(docker, &s).await?;
+        restore_policy(engine, &s).await?;
         if swap.was_running && !old.state.running {
-            docker
+            engine
                 .start_container(&swap.old_id)
                 .await
                 .map_err(|e| format!("cannot start {} again: {e}", swap.name))?;

@@ -2,7 +2,7 @@
 
 use swab_rules::ImageRef;
 
-use super::{RollbackTarget, Updater, planned_actions, tag_image, unix_now, with_problems};
+use super::{RollbackTarget, Updater, planned_actions, unix_now, with_problems};
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack};
@@ -37,7 +37,7 @@ impl Updater<'_> {
             previous,
             running_image,
         } = self.rollback_target(container, template).await?;
-        let current = self.docker.inspect_image(&familiar).await.ok();
+        let current = self.engine.inspect_image(&familiar).await.ok();
         let units = crate::updates::units(snapshot, std::slice::from_ref(&name));
         if units.is_empty() {
             return Err(format!(
@@ -77,8 +77,8 @@ impl Updater<'_> {
             old_image: group.old_image.clone(),
             ..InFlight::default()
         };
-        self.write_journal(&journal)?;
-        if let Err(e) = tag_image(self.docker, &previous.id, &familiar).await {
+        self.write_journal(&journal).map_err(|e| e.to_string())?;
+        if let Err(e) = self.engine.tag_image(&previous.id, &familiar).await {
             self.clear_journal(&familiar);
             return Err(format!("cannot tag {familiar}: {e}"));
         }
@@ -95,14 +95,14 @@ impl Updater<'_> {
             let mut problems = failure.undo_problems.clone();
             problems.extend(self.undo(&swapped).await);
             problems.extend(self.start_stopped(&journal).await);
-            if let Err(e) = tag_image(self.docker, &group.old_image, &familiar).await {
+            if let Err(e) = self.engine.tag_image(&group.old_image, &familiar).await {
                 problems.push(format!("cannot move {familiar} back: {e}"));
             }
             if problems.is_empty() {
                 self.clear_journal(&familiar);
             }
             let error = with_problems(
-                format!("{}: {}; left as it was", failure.who, failure.why),
+                format!("{}: {}; left as it was", failure.who, failure.error),
                 &problems,
             );
             for a in &mut actions {
@@ -124,7 +124,7 @@ impl Updater<'_> {
         template: &swab_rules::RollbackTag,
     ) -> Result<RollbackTarget, String> {
         let inspect = self
-            .docker
+            .engine
             .inspect_container(container)
             .await
             .map_err(|e| format!("cannot inspect container {container}: {e}"))?;
@@ -148,7 +148,7 @@ impl Updater<'_> {
             .strip_suffix(&format!(":{tag}"))
             .unwrap_or(&familiar);
         let rollback_tag = format!("{repo}:{rendered}");
-        let previous = self.docker.inspect_image(&rollback_tag).await.map_err(|e| {
+        let previous = self.engine.inspect_image(&rollback_tag).await.map_err(|e| {
             if e.is_not_found() {
                 format!("there is no {rollback_tag}: swab keeps the previous image under that tag when it updates {familiar}")
             } else {

@@ -1,0 +1,742 @@
+//! The update executor against a simulated daemon: every step's failure rolls back, a kill
+//! at any point is recovered from the journal, and `swab rollback` goes back.
+//!
+//! The clock is paused, so health gates of a minute take no time.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swab_registry::CredentialStore;
+use swab_rules::{ImageRef, Protect, RollbackTag};
+
+use super::fake::{Behaviour, FakeDocker, MemoryState, World, name_of};
+use super::{UpdateEngine, Updater, recover};
+use crate::cancel::Cancel;
+use crate::report::{ActionKind, ActionReport, Status};
+use crate::state::State;
+use crate::updates::{self, UpdateGroup};
+
+const REF: &str = "r.example/app:1";
+const ROLLBACK_TAG: &str = "r.example/app:1-swab-previous";
+const OLD: &str = "sha256:0001";
+const NEW: &str = "sha256:0002";
+const PREV: &str = "sha256:0000";
+const NEW_DIGEST: &str = "sha256:d2";
+const GATE: Duration = Duration::from_secs(30);
+
+/// A host with `web` running `REF` (restart policy `always`) and a registry whose `REF`
+/// is a new image that behaves as `new`.
+struct Scene {
+    docker: FakeDocker,
+    state: MemoryState,
+    cancel: Cancel,
+    protect: Protect,
+    credentials: CredentialStore,
+    web: String,
+    /// With dependents: the Compose service `worker` (depends on `web`) and `sidecar`
+    /// (in `web`'s network stack).
+    dependents: Option<(String, String)>,
+}
+
+impl Scene {
+    fn new(new: Behaviour) -> Scene {
+        let docker = FakeDocker::default();
+        docker.image(OLD, &[REF], &["r.example/app@sha256:d1"], Behaviour::Runs);
+        docker.publish(REF, NEW, &format!("r.example/app@{NEW_DIGEST}"), new);
+        let web = docker.container("web", REF, &always());
+        docker.take_calls();
+        Scene {
+            docker,
+            state: MemoryState::default(),
+            cancel: Cancel::new(),
+            protect: Protect::default(),
+            credentials: CredentialStore::anonymous(),
+            web,
+            dependents: None,
+        }
+    }
+
+    fn with_dependents(new: Behaviour) -> Scene {
+        let mut scene = Scene::new(new);
+        let compose = |service: &str, depends: &str| {
+            json!({
+                "com.docker.compose.project": "p",
+                "com.docker.compose.service": service,
+                "com.docker.compose.depends_on": depends,
+            })
+        };
+        scene.docker.with(|w| {
+            w.containers[0]["Config"]["Labels"] = compose("web", "");
+        });
+        scene
+            .docker
+            .image("sha256:0009", &["r.example/side:1"], &[], Behaviour::Runs);
+        let worker = scene.docker.container(
+            "worker",
+            "r.example/side:1",
+            &json!({"Config": {"Labels": compose("worker", "web:service_started:false")}}),
+        );
+        let sidecar = scene.docker.container(
+            "sidecar",
+            "r.example/side:1",
+            &json!({"HostConfig": {"NetworkMode": format!("container:{}", scene.web)}}),
+        );
+        scene.docker.take_calls();
+        scene.dependents = Some((worker, sidecar));
+        scene
+    }
+
+    fn updater(&self) -> Updater<'_> {
+        Updater {
+            engine: &self.docker,
+            credentials: &self.credentials,
+            protect: &self.protect,
+            state: &self.state,
+            cancel: &self.cancel,
+            progress: &|_: &ActionReport| {},
+            status: &|_: &str| {},
+        }
+    }
+
+    /// The group the planner would make for `names`.
+    async fn group(&self, names: &[&str]) -> UpdateGroup {
+        let snapshot = self.docker.snapshot().await.unwrap();
+        self.docker.take_calls();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        UpdateGroup {
+            rule: "u".to_owned(),
+            reference: ImageRef::parse(REF).unwrap(),
+            old_image: OLD.to_owned(),
+            remote_digest: NEW_DIGEST.to_owned(),
+            rollback_tag: Some(ROLLBACK_TAG.to_owned()),
+            displaced: None,
+            cleanup: None,
+            health_timeout: GATE,
+            stop_timeout: None,
+            units: updates::units(&snapshot, &names),
+        }
+    }
+
+    async fn apply(&self, group: &UpdateGroup) -> Vec<ActionReport> {
+        self.updater().apply(group).await
+    }
+
+    fn world<T>(&self, f: impl FnOnce(&World) -> T) -> T {
+        self.docker.with(|w| f(w))
+    }
+
+    /// The host as before the update: `web` is the old container, running, with its
+    /// restart policy; `REF` names the old image; nothing parked; no rollback tag.
+    fn assert_restored(&self) {
+        self.world(|w| {
+            let web = w.container("web").expect("web exists");
+            assert_eq!(web["Id"], self.web.as_str(), "web is the old container");
+            assert_eq!(web["State"]["Running"], true, "web runs");
+            assert_eq!(web["HostConfig"]["RestartPolicy"]["Name"], "always");
+            assert_eq!(w.tagged(REF), Some(OLD));
+            assert_eq!(w.tagged(ROLLBACK_TAG), None);
+            assert_no_leftovers(w);
+            self.assert_dependents(w, true);
+        });
+    }
+
+    /// The dependents run; the worker is the same container, the sidecar shares the
+    /// current `web`'s network stack (and is the same container when `web` is).
+    fn assert_dependents(&self, w: &World, web_is_old: bool) {
+        let Some((worker, sidecar)) = &self.dependents else {
+            return;
+        };
+        let worker = w.container(worker).expect("worker is kept");
+        assert_eq!(worker["State"]["Running"], true, "worker runs");
+        let side = w.container("sidecar").expect("sidecar exists");
+        assert_eq!(side["State"]["Running"], true, "sidecar runs");
+        let web = w.container("web").expect("web exists");
+        let mode = format!("container:{}", web["Id"].as_str().unwrap_or_default());
+        assert_eq!(side["HostConfig"]["NetworkMode"], mode.as_str());
+        assert_eq!(side["Id"] == sidecar.as_str(), web_is_old);
+    }
+
+    /// The host after the update: `web` is a new container on the new image, running,
+    /// with the old one's restart policy; the rollback tag names the old image.
+    fn assert_updated(&self) {
+        self.world(|w| {
+            let web = w.container("web").expect("web exists");
+            assert_ne!(web["Id"], self.web.as_str(), "web is the replacement");
+            assert_eq!(web["Image"], NEW);
+            assert_eq!(web["State"]["Running"], true, "web runs");
+            assert_eq!(web["HostConfig"]["RestartPolicy"]["Name"], "always");
+            assert!(
+                w.container(&self.web).is_none(),
+                "the old container is gone"
+            );
+            assert_eq!(w.tagged(REF), Some(NEW));
+            assert_eq!(w.tagged(ROLLBACK_TAG), Some(OLD));
+            assert_no_leftovers(w);
+            self.assert_dependents(w, false);
+        });
+    }
+
+    fn journal_is_empty(&self) -> bool {
+        self.state.get().in_flight.is_empty()
+    }
+}
+
+fn always() -> Value {
+    json!({"HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}}})
+}
+
+fn assert_no_leftovers(w: &World) {
+    let names: Vec<&str> = w.containers.iter().map(name_of).collect();
+    assert!(
+        !names.iter().any(|n| n.contains("-swab-old-")),
+        "nothing stays parked: {names:?}"
+    );
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "names are unique: {names:?}");
+}
+
+fn statuses(actions: &[ActionReport]) -> Vec<(ActionKind, Status)> {
+    actions.iter().map(|a| (a.action, a.status)).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_journals_tags_pulls_swaps_gates_and_commits_in_that_order() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::PullImage, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+        ]
+    );
+    scene.assert_updated();
+    assert!(scene.journal_is_empty());
+    let mutations: Vec<String> = scene
+        .docker
+        .take_calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("inspect") && c != "list")
+        .collect();
+    let parked = format!("web-swab-old-{}", &scene.web[..12]);
+    assert_eq!(
+        mutations,
+        [
+            format!("tag {ROLLBACK_TAG}"),
+            format!("pull {REF}"),
+            "stop web".to_owned(),
+            "update web".to_owned(),
+            "rename web".to_owned(),
+            "create web".to_owned(),
+            "start web".to_owned(),
+            format!("remove {parked}"),
+        ]
+    );
+}
+
+/// One failure of [`a_failure_at_any_step_rolls_everything_back`].
+struct Case {
+    what: &'static str,
+    new: Behaviour,
+    fault: Option<(&'static str, usize)>,
+    refuse_commit: bool,
+    blames_image: bool,
+    error: &'static str,
+}
+
+/// A fault at each step of the swap, a failed gate, and a commit that cannot be written.
+fn step_failures() -> Vec<Case> {
+    let case = |what, fault, blames_image, error| Case {
+        what,
+        new: Behaviour::Runs,
+        fault: Some(fault),
+        refuse_commit: false,
+        blames_image,
+        error,
+    };
+    vec![
+        case("list", ("list", 0), false, "web: cannot list containers"),
+        case("stop", ("stop", 0), false, "web: cannot stop"),
+        case(
+            "restart policy",
+            ("update", 0),
+            false,
+            "web: cannot turn off its restart policy",
+        ),
+        case("rename", ("rename", 0), false, "web: cannot rename"),
+        case(
+            "create",
+            ("create", 0),
+            true,
+            "web: cannot create the replacement",
+        ),
+        case(
+            "start",
+            ("start", 0),
+            true,
+            "web: cannot start the replacement",
+        ),
+        Case {
+            what: "gate: exits",
+            new: Behaviour::Exits(3),
+            fault: None,
+            refuse_commit: false,
+            blames_image: true,
+            error: "web: the replacement exited with code 3",
+        },
+        Case {
+            what: "gate: unhealthy",
+            new: Behaviour::Unhealthy,
+            fault: None,
+            refuse_commit: false,
+            blames_image: true,
+            error: "web: the replacement is unhealthy: check failed",
+        },
+        Case {
+            what: "commit",
+            new: Behaviour::Healthy,
+            fault: None,
+            refuse_commit: true,
+            blames_image: false,
+            error: "r.example/app:1: cannot write the update journal",
+        },
+    ]
+}
+
+/// A failure at each step of the swap (and at the commit) puts everything back; the
+/// digest is recorded as bad only when the new image itself failed.
+#[tokio::test(start_paused = true)]
+async fn a_failure_at_any_step_rolls_everything_back() {
+    for case in step_failures() {
+        let scene = Scene::new(case.new);
+        let group = scene.group(&["web"]).await;
+        if let Some((method, skip)) = case.fault {
+            let target = (method != "list").then_some("web");
+            scene.docker.fail_once(method, target, skip);
+        }
+        if case.refuse_commit {
+            scene
+                .state
+                .refuse_writes(|s| s.in_flight.iter().any(|f| f.committed));
+        }
+        let actions = scene.apply(&group).await;
+        let recreate = &actions[2];
+        assert_eq!(
+            recreate.status,
+            Status::RolledBack,
+            "{}: {actions:?}",
+            case.what
+        );
+        let error = recreate.error.as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with(case.error) && error.contains("rolled back to 0001"),
+            "{}: {error}",
+            case.what
+        );
+        assert!(
+            !error.contains("rollback problems"),
+            "{}: {error}",
+            case.what
+        );
+        scene.assert_restored();
+        let state = scene.state.get();
+        assert!(state.in_flight.is_empty(), "{}: journal cleared", case.what);
+        assert_eq!(
+            state.rolled_back.get(REF).map(|r| r.digest.as_str()),
+            case.blames_image.then_some(NEW_DIGEST),
+            "{}",
+            case.what
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_journal_that_cannot_be_written_stops_the_update_before_anything_changes() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.state.refuse_writes(|_| true);
+    let actions = scene.apply(&group).await;
+    assert!(
+        actions.iter().all(|a| a.status == Status::Failed),
+        "{actions:?}"
+    );
+    let calls = scene.docker.take_calls();
+    assert_eq!(
+        calls,
+        [format!("inspect_image {REF}")],
+        "nothing but the check"
+    );
+    scene.assert_restored();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_cleanup_keeps_the_update_and_says_why() {
+    let scene = Scene::new(Behaviour::Runs);
+    scene
+        .docker
+        .image(PREV, &[ROLLBACK_TAG], &[], Behaviour::Runs);
+    let mut group = scene.group(&["web"]).await;
+    group.displaced = Some(PREV.to_owned());
+    group.cleanup = Some(PREV.to_owned());
+    scene.docker.fail_once("remove_image", Some(PREV), 0);
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::PullImage, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+            (ActionKind::RemoveImage, Status::Skipped),
+        ]
+    );
+    assert!(
+        actions[3]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("injected fault")),
+        "{actions:?}"
+    );
+    scene.assert_updated();
+    assert!(scene.journal_is_empty());
+    assert!(scene.world(|w| w.images.iter().any(|i| i.id == PREV)));
+}
+
+/// When the undo itself fails, the journal stays, and the next run's recovery finishes it.
+#[tokio::test(start_paused = true)]
+async fn an_undo_that_fails_leaves_the_journal_for_recovery() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.docker.fail_once("start", Some("web"), 0);
+    // The parking rename goes through; renaming back does not.
+    scene.docker.fail_once("rename", None, 1);
+    let actions = scene.apply(&group).await;
+    let error = actions[2].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("rollback problems: cannot rename"),
+        "{error}"
+    );
+    assert_eq!(scene.state.get().in_flight.len(), 1, "the journal stays");
+    assert!(scene.world(|w| w.container("web").is_none()));
+
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    assert_eq!(recovery.notes.len(), 1);
+    scene.assert_restored();
+    assert!(scene.journal_is_empty());
+}
+
+/// Kill the executor at every mutating call of an update in turn (its future is dropped
+/// there, as with kill -9), then run recovery: the host always ends up either exactly as
+/// before or exactly updated, never in between, and recovery meets every journal state.
+#[tokio::test(start_paused = true)]
+async fn a_kill_at_any_point_is_finished_or_undone_by_recovery() {
+    let mut seen = std::collections::BTreeSet::new();
+    for make in [Scene::new, Scene::with_dependents] {
+        let probe = make(Behaviour::Runs);
+        let group = probe.group(&["web"]).await;
+        probe.apply(&group).await;
+        probe.assert_updated();
+        let total = probe.docker.mutations();
+        assert!(total >= 8, "{total}");
+
+        for kill_at in 1..=total {
+            let scene = make(Behaviour::Runs);
+            let group = scene.group(&["web"]).await;
+            scene.docker.hang_at_mutation(kill_at);
+            let killed = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group))
+                .await
+                .is_err();
+            assert!(killed, "kill at {kill_at} of {total}");
+            scene.docker.heal();
+            let journal = scene.state.get().in_flight;
+            let kind = match journal.first() {
+                None => "empty",
+                Some(f) if f.committed => "committed",
+                Some(f) => match f.containers.last() {
+                    None if !f.stopped.is_empty() => "dependent stopped",
+                    None => "tags only",
+                    Some(s) if s.new_id.is_some() => "replacement journalled",
+                    Some(_) => "container journalled",
+                },
+            };
+            seen.insert(kind);
+
+            let recovery = recover(&scene.docker, &scene.state).await;
+            assert!(
+                recovery.problems.is_empty(),
+                "kill at {kill_at}: {recovery:?}"
+            );
+            assert!(scene.journal_is_empty(), "kill at {kill_at}");
+            let updated = scene.world(|w| w.container("web").is_some_and(|c| c["Image"] == NEW));
+            if kind == "committed" {
+                assert!(updated, "kill at {kill_at}: a committed update is finished");
+            }
+            if updated {
+                scene.assert_updated();
+            } else {
+                scene.assert_restored();
+            }
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            "committed",
+            "container journalled",
+            "dependent stopped",
+            "replacement journalled",
+            "tags only"
+        ]
+    );
+}
+
+/// A replacement whose create answer was lost (the kill came after the daemon created it,
+/// before the journal had its ID) is found by name and removed; one made by someone else
+/// under the name long after is not.
+#[tokio::test(start_paused = true)]
+async fn recovery_finds_an_unjournalled_replacement_by_name_and_creation_time() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    let probe_calls = {
+        let probe = Scene::new(Behaviour::Runs);
+        let g = probe.group(&["web"]).await;
+        probe.apply(&g).await;
+        probe.docker.take_calls()
+    };
+    // The mutation after "create web" is the journal's; kill at the start instead, and
+    // forget the ID the journal got, as if the create answer never arrived.
+    let create_at = probe_calls
+        .iter()
+        .filter(|c| !c.starts_with("inspect") && *c != "list")
+        .position(|c| c == "create web")
+        .unwrap()
+        + 1;
+    scene.docker.hang_at_mutation(create_at + 1);
+    let _ = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group)).await;
+    scene.docker.heal();
+    let mut state = scene.state.get();
+    let swap = &mut state.in_flight[0].containers[0];
+    assert!(swap.new_id.is_some());
+    swap.new_id = None;
+    scene.state.set(state.clone());
+    assert!(
+        scene.world(|w| w.container("web").is_some()),
+        "the replacement exists"
+    );
+
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    scene.assert_restored();
+
+    // The same journal, but the container under the name was created an hour later: not
+    // ours, so it is left, and the old container stays parked until someone looks.
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.docker.hang_at_mutation(create_at + 1);
+    let _ = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group)).await;
+    scene.docker.heal();
+    let mut state = scene.state.get();
+    let swap = &mut state.in_flight[0].containers[0];
+    swap.new_id = None;
+    swap.journalled_at -= 3600;
+    scene.state.set(state);
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(
+        recovery
+            .problems
+            .iter()
+            .any(|(_, p)| p.contains("cannot rename")),
+        "{recovery:?}"
+    );
+    assert_eq!(scene.state.get().in_flight.len(), 1, "the journal stays");
+    assert!(
+        scene.world(|w| w.container("web").is_some_and(|c| c["Image"] == NEW)),
+        "someone else's container is not removed"
+    );
+}
+
+/// Dependents move with the container: a Compose service that depends on it is stopped
+/// and started again; a container in its network stack is recreated against the
+/// replacement. A failure on the dependent puts all three back.
+#[tokio::test(start_paused = true)]
+async fn dependents_move_with_the_container_and_back_on_failure() {
+    for fail_sidecar in [false, true] {
+        let scene = Scene::with_dependents(Behaviour::Runs);
+        let group = scene.group(&["web"]).await;
+        assert_eq!(group.units[0].network_dependents[0].name, "sidecar");
+        assert_eq!(group.units[0].compose_dependents[0].name, "worker");
+        if fail_sidecar {
+            scene.docker.fail_once("create", Some("sidecar"), 0);
+        }
+        let actions = scene.apply(&group).await;
+        if fail_sidecar {
+            assert_eq!(actions[2].status, Status::RolledBack, "{actions:?}");
+            let error = actions[2].error.as_deref().unwrap_or_default();
+            assert!(
+                error.starts_with("sidecar: cannot create the replacement"),
+                "{error}"
+            );
+            scene.assert_restored();
+            assert!(
+                scene.state.get().rolled_back.is_empty(),
+                "a dependent's failure is not the new image's"
+            );
+        } else {
+            assert_eq!(actions[3].status, Status::Done, "{actions:?}");
+            scene.assert_updated();
+        }
+        assert!(scene.journal_is_empty());
+    }
+}
+
+/// `swab rollback web` after an update: the tag moves back, the container is swapped
+/// back under the same gate, and the digest rolled away from is remembered.
+#[tokio::test(start_paused = true)]
+async fn rollback_puts_the_previous_image_back_and_remembers_the_digest() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.apply(&group).await;
+    scene.assert_updated();
+    let snapshot = scene.docker.snapshot().await.unwrap();
+    scene.docker.take_calls();
+
+    let actions = scene
+        .updater()
+        .rollback(
+            "web",
+            &RollbackTag::default_template(),
+            GATE,
+            None,
+            &snapshot,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+        ]
+    );
+    let mutations: Vec<String> = scene
+        .docker
+        .take_calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("inspect") && c != "list")
+        .collect();
+    assert_eq!(
+        mutations[..6],
+        [
+            format!("tag {REF}"),
+            "stop web".to_owned(),
+            "update web".to_owned(),
+            "rename web".to_owned(),
+            "create web".to_owned(),
+            "start web".to_owned(),
+        ]
+    );
+    assert!(
+        mutations[6].starts_with("remove web-swab-old-"),
+        "{mutations:?}"
+    );
+    scene.world(|w| {
+        let web = w.container("web").unwrap();
+        assert_eq!(web["Image"], OLD);
+        assert_eq!(web["State"]["Running"], true);
+        assert_eq!(w.tagged(REF), Some(OLD));
+        assert_no_leftovers(w);
+    });
+    let state = scene.state.get();
+    assert!(state.in_flight.is_empty());
+    assert_eq!(state.rolled_back[REF].digest, NEW_DIGEST);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rollback_leaves_the_container_as_it_was() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.apply(&group).await;
+    let snapshot = scene.docker.snapshot().await.unwrap();
+    let updated_id = scene.world(|w| w.container("web").unwrap()["Id"].clone());
+    scene.docker.fail_once("start", Some("web"), 0);
+
+    let actions = scene
+        .updater()
+        .rollback(
+            "web",
+            &RollbackTag::default_template(),
+            GATE,
+            None,
+            &snapshot,
+        )
+        .await
+        .unwrap();
+    assert_eq!(actions[1].status, Status::RolledBack);
+    assert!(
+        actions[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("left as it was")),
+        "{actions:?}"
+    );
+    scene.world(|w| {
+        let web = w.container("web").unwrap();
+        assert_eq!(web["Id"], updated_id);
+        assert_eq!(web["State"]["Running"], true);
+        assert_eq!(w.tagged(REF), Some(NEW));
+        assert_no_leftovers(w);
+    });
+    let state = scene.state.get();
+    assert!(state.in_flight.is_empty());
+    assert!(!state.rolled_back.contains_key(REF));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_refuses_without_a_rollback_image_and_changes_nothing() {
+    let scene = Scene::new(Behaviour::Runs);
+    let snapshot = scene.docker.snapshot().await.unwrap();
+    scene.docker.take_calls();
+    let err = scene
+        .updater()
+        .rollback(
+            "web",
+            &RollbackTag::default_template(),
+            GATE,
+            None,
+            &snapshot,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("there is no r.example/app:1-swab-previous"),
+        "{err}"
+    );
+    assert!(
+        scene
+            .docker
+            .take_calls()
+            .iter()
+            .all(|c| c.starts_with("inspect")),
+        "only looked"
+    );
+    assert_eq!(scene.state.get(), State::default());
+}
+
+#[test]
+fn credentials_convert_to_docker_auth() {
+    use swab_registry::{Credentials, Secret};
+    let auth = super::docker_auth(&Credentials::basic("u", "p"), "127.0.0.1:5000");
+    assert_eq!(auth.username.as_deref(), Some("u"));
+    assert_eq!(auth.password.as_deref(), Some("p"));
+    assert_eq!(auth.server_address.as_deref(), Some("127.0.0.1:5000"));
+    let token = Credentials::IdentityToken {
+        token: Secret::new("t"),
+    };
+    let auth = super::docker_auth(&token, "r");
+    assert_eq!(auth.identity_token.as_deref(), Some("t"));
+    assert_eq!(auth.username, None);
+}
