@@ -39,6 +39,7 @@ mod error;
 #[cfg(test)]
 mod fake;
 mod recover;
+mod report;
 mod rollback;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ mod tests;
 pub use engine::{StateFile, StateStore, UpdateEngine};
 pub use error::{GateFailure, Step, UpdateError};
 pub use recover::{Recovery, recover};
+use report::GroupReport;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -58,10 +60,10 @@ use tokio::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::recreate;
-use crate::report::{ActionKind, ActionReport, Status};
+use crate::report::{ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
-use crate::updates::{self, Target, Unit, UpdateGroup, short_digest};
+use crate::updates::{self, Target, Unit, UpdateGroup};
 
 /// How often the health gate looks at a replacement.
 const POLL: Duration = Duration::from_millis(250);
@@ -165,87 +167,19 @@ impl Swapped {
 /// The report entries of a group, in the order the executor goes: the planned ones for a
 /// dry run, the starting point for a real one.
 pub fn planned_actions(group: &UpdateGroup) -> Vec<ActionReport> {
-    let mut out = Vec::new();
-    let entry = |action: ActionKind, id: &str, name: &str, reason: String| ActionReport {
-        rule: group.rule.clone(),
-        action,
-        id: id.to_owned(),
-        name: name.to_owned(),
-        reason,
-        status: Status::Planned,
-        error: None,
-        bytes: None,
-    };
-    let reference = group.reference.familiar();
-    if let Some(tag) = &group.rollback_tag {
-        out.push(entry(
-            ActionKind::TagImage,
-            &group.old_image,
-            tag,
-            format!(
-                "keep the image {reference} names now ({}) for rollback",
-                short_id(&group.old_image)
-            ),
-        ));
-    }
-    out.push(entry(
-        ActionKind::PullImage,
-        &reference,
-        &reference,
-        format!(
-            "the registry has {}, not the local image",
-            short_digest(&group.remote_digest)
-        ),
-    ));
-    for unit in &group.units {
-        let mut reason = format!("runs {reference}, which has a new image");
-        if !unit.compose_dependents.is_empty() {
-            let names: Vec<&str> = unit
-                .compose_dependents
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect();
-            let _ = write!(
-                reason,
-                "; stops and starts {} around it (Compose depends_on)",
-                names.join(", ")
-            );
-        }
-        out.push(entry(
-            ActionKind::RecreateContainer,
-            &unit.container.id,
-            &unit.container.name,
-            reason,
-        ));
-        for dependent in &unit.network_dependents {
-            out.push(entry(
-                ActionKind::RecreateContainer,
-                &dependent.id,
-                &dependent.name,
-                format!(
-                    "shares the network stack of {}, which is recreated",
-                    unit.container.name
-                ),
-            ));
-        }
-    }
-    if let Some(image) = &group.cleanup {
-        out.push(entry(
-            ActionKind::RemoveImage,
-            image,
-            &format!("{} (previous)", short_id(image)),
-            "cleanup: the image the rollback tag moves away from, once unused".to_owned(),
-        ));
-    }
-    out
+    GroupReport::planned(group).into_actions()
 }
 
 impl Updater<'_> {
     /// Applies one group; returns its report entries (see [`planned_actions`]).
     pub async fn apply(&self, group: &UpdateGroup) -> Vec<ActionReport> {
-        let mut actions = planned_actions(group);
+        let mut report = GroupReport::planned(group);
+        self.apply_to(group, &mut report).await;
+        report.into_actions()
+    }
+
+    async fn apply_to(&self, group: &UpdateGroup, report: &mut GroupReport) {
         let reference = group.reference.familiar();
-        let mut step = 0;
 
         // 1. Still as planned?
         let skip = match self.engine.inspect_image(&reference).await {
@@ -263,8 +197,8 @@ impl Updater<'_> {
                 .then(|| "interrupted by a signal before it began".to_owned())
         });
         if let Some(why) = skip {
-            self.finish(&mut actions, 0, Status::Skipped, &why);
-            return actions;
+            self.finish(report, Status::Skipped, &why);
+            return;
         }
 
         // 2. The journal, before anything changes.
@@ -276,36 +210,39 @@ impl Updater<'_> {
             ..InFlight::default()
         };
         if let Err(err) = self.write_journal(&journal) {
-            self.finish(&mut actions, 0, Status::Failed, &err.to_string());
-            return actions;
+            self.finish(report, Status::Failed, &err.to_string());
+            return;
         }
 
         // 3. The rollback tag, before the pull moves the reference's tag.
-        if let Some(tag) = &group.rollback_tag {
+        if let (Some(tag), Some(entry)) = (&group.rollback_tag, report.tag.as_mut()) {
             if let Err(err) = self.engine.tag_image(&group.old_image, tag).await {
                 self.clear_journal(&reference);
                 let why = format!("cannot tag {tag}: {err}");
-                self.finish(&mut actions, 0, Status::Failed, &why);
-                return actions;
+                self.finish(report, Status::Failed, &why);
+                return;
             }
-            self.done(&mut actions[step]);
-            step += 1;
+            self.done(entry);
         }
 
         // 4. Pull.
-        let new_image = match self.pull(&group.reference).await {
+        let pulled = self.pull(&group.reference).await;
+        let Some(entry) = report.pull.as_mut() else {
+            return;
+        };
+        let new_image = match pulled {
             Ok(id) if id == group.old_image => {
                 // The registry's digest changed, but not the image for this platform.
                 let problems = self.undo_tags(group).await;
                 if problems.is_empty() {
                     self.clear_journal(&reference);
                 } else {
-                    actions[step].error = Some(with_problems(String::new(), &problems));
+                    entry.error = Some(with_problems(String::new(), &problems));
                 }
-                self.done(&mut actions[step]);
+                self.done(entry);
                 let why = "the pull brought the image already here: nothing to recreate";
-                self.finish(&mut actions, step + 1, Status::Skipped, why);
-                return actions;
+                self.finish(report, Status::Skipped, why);
+                return;
             }
             Ok(id) => id,
             Err(err) => {
@@ -313,16 +250,15 @@ impl Updater<'_> {
                 if problems.is_empty() {
                     self.clear_journal(&reference);
                 }
-                actions[step].status = Status::Failed;
-                actions[step].error = Some(with_problems(err.clone(), &problems));
-                (self.progress)(&actions[step]);
+                entry.status = Status::Failed;
+                entry.error = Some(with_problems(err.clone(), &problems));
+                (self.progress)(entry);
                 let why = format!("the pull failed: {err}");
-                self.finish(&mut actions, step + 1, Status::Skipped, &why);
-                return actions;
+                self.finish(report, Status::Skipped, &why);
+                return;
             }
         };
-        self.done(&mut actions[step]);
-        step += 1;
+        self.done(entry);
 
         // 5. Swap, 6. commit or roll back.
         let (swapped, failure) = match self.fresh_units(group).await {
@@ -335,27 +271,18 @@ impl Updater<'_> {
         };
         match failure {
             Some(failure) => {
-                self.roll_back(
-                    group,
-                    &journal,
-                    &swapped,
-                    &new_image,
-                    &failure,
-                    &mut actions[step..],
-                )
-                .await;
-            }
-            None => {
-                self.commit(group, journal, &swapped, &mut actions[step..])
+                self.roll_back(group, &journal, &swapped, &new_image, &failure, report)
                     .await;
             }
+            None => {
+                self.commit(group, journal, &swapped, report).await;
+            }
         }
-        actions
     }
 
-    /// Marks the actions from `from` on that are still planned as `status`, with `why`.
-    fn finish(&self, actions: &mut [ActionReport], from: usize, status: Status, why: &str) {
-        for a in actions.iter_mut().skip(from) {
+    /// Marks the entries that are still planned as `status`, with `why`.
+    fn finish(&self, report: &mut GroupReport, status: Status, why: &str) {
+        for a in report.all_mut() {
             if a.status == Status::Planned {
                 a.status = status;
                 a.error = Some(why.to_owned());
@@ -743,7 +670,7 @@ impl Updater<'_> {
         swapped: &[Swapped],
         new_image: &str,
         failure: &Failure,
-        rest: &mut [ActionReport],
+        report: &mut GroupReport,
     ) {
         let reference = group.reference.familiar();
         let mut problems = failure.undo_problems.clone();
@@ -772,14 +699,14 @@ impl Updater<'_> {
             format!("{reason}; rolled back to {}", short_id(&group.old_image)),
             &problems,
         );
-        for a in rest {
-            if a.action == ActionKind::RecreateContainer {
-                a.status = Status::RolledBack;
-                a.error = Some(error.clone());
-            } else {
-                a.status = Status::Skipped;
-                a.error = Some("the update was rolled back".to_owned());
-            }
+        for a in &mut report.recreates {
+            a.status = Status::RolledBack;
+            a.error = Some(error.clone());
+            (self.progress)(a);
+        }
+        if let Some(a) = &mut report.cleanup {
+            a.status = Status::Skipped;
+            a.error = Some("the update was rolled back".to_owned());
             (self.progress)(a);
         }
     }
@@ -792,7 +719,7 @@ impl Updater<'_> {
         group: &UpdateGroup,
         mut journal: InFlight,
         swapped: &[Swapped],
-        rest: &mut [ActionReport],
+        report: &mut GroupReport,
     ) -> bool {
         let reference = group.reference.familiar();
         journal.committed = true;
@@ -807,7 +734,7 @@ impl Updater<'_> {
                 .map(|i| i.id)
                 .unwrap_or_default();
             journal.committed = false;
-            self.roll_back(group, &journal, swapped, &new_image, &failure, rest)
+            self.roll_back(group, &journal, swapped, &new_image, &failure, report)
                 .await;
             return false;
         }
@@ -819,10 +746,7 @@ impl Updater<'_> {
                 leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
             }
         }
-        for a in rest.iter_mut() {
-            if a.action != ActionKind::RecreateContainer {
-                continue;
-            }
+        for a in &mut report.recreates {
             if swapped.iter().any(|s| s.target.name == a.name) {
                 if !leftovers.is_empty() {
                     a.error = Some(format!("updated; {}", leftovers.join("; ")));
@@ -834,11 +758,7 @@ impl Updater<'_> {
                 (self.progress)(a);
             }
         }
-        if let Some(image) = &group.cleanup
-            && let Some(a) = rest
-                .iter_mut()
-                .find(|a| a.action == ActionKind::RemoveImage)
-        {
+        if let (Some(image), Some(a)) = (&group.cleanup, &mut report.cleanup) {
             match remove_if_unused(self.engine, image).await {
                 Ok(()) => self.done(a),
                 Err(why) => {

@@ -166,14 +166,101 @@ impl Engine for Docker {
     }
 }
 
-/// A dry-run engine: records every call it would make and succeeds, answering the
-/// executor's questions from the plan's own view of the world (no new users, the planned
-/// tags), so it makes exactly the calls a real run on unchanged state would make.
+/// An engine that records every mutating call, in order, as `method argument...`, and
+/// passes it on to `E`: the dry run ([`DryRun`]), the unit tests' scripted engine and the
+/// daemon tests' real one all record the same way.
 #[derive(Debug, Default)]
-pub struct DryRun {
+pub struct Recording<E> {
+    inner: E,
     calls: Mutex<Vec<String>>,
-    tags: HashMap<String, Vec<String>>,
 }
+
+impl<E: Engine> Recording<E> {
+    /// Records the calls made to `inner`.
+    pub fn new(inner: E) -> Recording<E> {
+        Recording {
+            inner,
+            calls: Mutex::default(),
+        }
+    }
+
+    /// The mutating calls made so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The engine calls are passed on to.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+
+    fn record(&self, call: String) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call);
+        }
+    }
+}
+
+impl<E: Engine> Engine for Recording<E> {
+    fn is_dry_run(&self) -> bool {
+        self.inner.is_dry_run()
+    }
+
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_container {id}"));
+        self.inner.remove_container(id)
+    }
+
+    fn restart_container(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("restart_container {id}"));
+        self.inner.restart_container(id, timeout)
+    }
+
+    fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
+        self.inner.is_running(id)
+    }
+
+    fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        self.inner.containers_using(image_id)
+    }
+
+    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
+        self.inner.image_tags(image_id)
+    }
+
+    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
+        self.record(format!("remove_image {reference}"));
+        self.inner.remove_image(reference)
+    }
+
+    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("tag_image {image_id} {tag}"));
+        self.inner.tag_image(image_id, tag)
+    }
+
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_volume {name}"));
+        self.inner.remove_volume(name)
+    }
+
+    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        self.record(format!("remove_network {id}"));
+        self.inner.remove_network(id)
+    }
+
+    fn prune_build_cache(&self, unused_for: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
+        self.record("prune_build_cache".to_owned());
+        self.inner.prune_build_cache(unused_for)
+    }
+}
+
+/// The dry-run engine: records every call a real run would make (see [`Recording`]) and
+/// succeeds, answering the executor's questions from the plan's own view of the world.
+pub type DryRun = Recording<Pretend>;
 
 impl DryRun {
     /// A recorder for `plan`.
@@ -186,40 +273,32 @@ impl DryRun {
                 _ => None,
             })
             .collect();
-        DryRun {
-            calls: Mutex::default(),
-            tags,
-        }
-    }
-
-    /// The mutating calls a real run would make, in order.
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    fn record(&self, call: String) {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(call);
-        }
+        Recording::new(Pretend { tags })
     }
 }
 
-impl Engine for DryRun {
+/// Succeeds at everything and answers as the plan saw the world (no new users, the
+/// planned tags), so a dry run makes exactly the calls a real run on unchanged state
+/// would make.
+#[derive(Debug, Default)]
+pub struct Pretend {
+    tags: HashMap<String, Vec<String>>,
+}
+
+impl Engine for Pretend {
     fn is_dry_run(&self) -> bool {
         true
     }
 
-    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_container {id}"));
+    fn remove_container(&self, _id: &str) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
 
     fn restart_container(
         &self,
-        id: &str,
+        _id: &str,
         _timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("restart_container {id}"));
         Box::pin(async { Ok(()) })
     }
 
@@ -236,23 +315,19 @@ impl Engine for DryRun {
         Box::pin(async move { Ok(tags) })
     }
 
-    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
-        self.record(format!("remove_image {reference}"));
+    fn remove_image(&self, _reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("tag_image {image_id} {tag}"));
+    fn tag_image(&self, _image_id: &str, _tag: &str) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_volume {name}"));
+    fn remove_volume(&self, _name: &str) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_network {id}"));
+    fn remove_network(&self, _id: &str) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -260,7 +335,6 @@ impl Engine for DryRun {
         &self,
         _unused_for: Option<Duration>,
     ) -> BoxFuture<'_, Result<u64, Error>> {
-        self.record("prune_build_cache".to_owned());
         Box::pin(async { Ok(0) })
     }
 }
@@ -548,8 +622,8 @@ mod tests {
     use super::*;
     use crate::report::Summary;
 
-    /// An engine whose image removals answer from a script: a reference listed in
-    /// `conflicts` gets a 409, one in `failures` a 500. Every call is recorded.
+    /// An engine whose answers come from a script: a reference listed in `conflicts`
+    /// gets a 409, one in `failures` a 500. Wrapped in [`Recording`] for the call log.
     #[derive(Default)]
     struct Scripted {
         conflicts: Vec<&'static str>,
@@ -558,12 +632,10 @@ mod tests {
         tags: Vec<String>,
         /// Containers that are not running (any more).
         stopped: Vec<&'static str>,
-        calls: Mutex<Vec<String>>,
     }
 
     impl Scripted {
-        fn answer(&self, call: String, reference: &str) -> Result<(), Error> {
-            self.calls.lock().unwrap().push(call);
+        fn answer(&self, reference: &str) -> Result<(), Error> {
             if self.conflicts.contains(&reference) {
                 return Err(Error::Conflict {
                     message: format!("{reference} is in use"),
@@ -578,9 +650,6 @@ mod tests {
             }
             Ok(())
         }
-        fn calls(&self) -> Vec<String> {
-            self.calls.lock().unwrap().clone()
-        }
     }
 
     impl Engine for Scripted {
@@ -588,7 +657,7 @@ mod tests {
             false
         }
         fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-            let r = self.answer(format!("rm {id}"), id);
+            let r = self.answer(id);
             Box::pin(async move { r })
         }
         fn restart_container(
@@ -596,7 +665,7 @@ mod tests {
             id: &str,
             _: Option<Duration>,
         ) -> BoxFuture<'_, Result<(), Error>> {
-            let r = self.answer(format!("restart {id}"), id);
+            let r = self.answer(id);
             Box::pin(async move { r })
         }
         fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
@@ -615,21 +684,19 @@ mod tests {
             &self,
             reference: &str,
         ) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
-            let r = self
-                .answer(format!("rmi {reference}"), reference)
-                .map(|()| Vec::new());
+            let r = self.answer(reference).map(|()| Vec::new());
             Box::pin(async move { r })
         }
-        fn tag_image(&self, id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
-            let r = self.answer(format!("tag {id} {tag}"), tag);
+        fn tag_image(&self, _: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
+            let r = self.answer(tag);
             Box::pin(async move { r })
         }
         fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
-            let r = self.answer(format!("rmv {name}"), name);
+            let r = self.answer(name);
             Box::pin(async move { r })
         }
         fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-            let r = self.answer(format!("rmn {id}"), id);
+            let r = self.answer(id);
             Box::pin(async move { r })
         }
         fn prune_build_cache(&self, _: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
@@ -671,11 +738,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_conflict_on_the_last_tag_restores_the_removed_tags() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             conflicts: vec!["sha256:i"],
             tags: vec!["app:1".into(), "app:2".into(), "app:3".into()],
             ..Scripted::default()
-        };
+        });
         let reports = run(
             vec![image("sha256:i", &["app:1", "app:2", "app:3"], None)],
             &engine,
@@ -687,21 +754,21 @@ mod tests {
         assert_eq!(
             engine.calls(),
             [
-                "rmi app:2",
-                "rmi app:3",
-                "rmi sha256:i",
-                "tag sha256:i app:2",
-                "tag sha256:i app:3"
+                "remove_image app:2",
+                "remove_image app:3",
+                "remove_image sha256:i",
+                "tag_image sha256:i app:2",
+                "tag_image sha256:i app:3"
             ]
         );
     }
 
     #[tokio::test]
     async fn a_tag_added_since_planning_skips_without_touching_any_tag() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             tags: vec!["app:1".into(), "release:7".into(), "app:2".into()],
             ..Scripted::default()
-        };
+        });
         let reports = run(vec![image("sha256:i", &["app:1", "app:2"], None)], &engine).await;
         assert_eq!(reports[0].status, Status::Skipped);
         assert!(
@@ -716,10 +783,10 @@ mod tests {
 
     #[tokio::test]
     async fn users_found_before_untagging_skip_without_touching_any_tag() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             users: vec!["late-comer".into()],
             ..Scripted::default()
-        };
+        });
         let reports = run(vec![image("sha256:i", &["app:1", "app:2"], None)], &engine).await;
         assert_eq!(reports[0].status, Status::Skipped);
         assert!(reports[0].error.as_deref().unwrap().contains("late-comer"));
@@ -728,11 +795,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_is_failed_and_counted_while_conflicts_are_skips() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             failures: vec!["c1"],
             conflicts: vec!["c2"],
             ..Scripted::default()
-        };
+        });
         let reports = run(
             vec![container("c1"), container("c2"), container("c3")],
             &engine,
@@ -749,10 +816,10 @@ mod tests {
 
     #[tokio::test]
     async fn children_go_before_parents_and_a_failed_child_keeps_its_parent() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             failures: vec!["sha256:cb"],
             ..Scripted::default()
-        };
+        });
         let actions = vec![
             image("sha256:pa", &["parent-a:1"], None),
             image("sha256:ca", &["child-a:1"], Some("sha256:pa")),
@@ -762,8 +829,14 @@ mod tests {
         let reports = run(actions, &engine).await;
         let calls = engine.calls();
         let pos = |c: &str| calls.iter().position(|x| x == c).unwrap();
-        assert!(pos("rmi sha256:ca") < pos("rmi sha256:pa"), "{calls:?}");
-        assert!(!calls.contains(&"rmi sha256:pb".to_owned()), "{calls:?}");
+        assert!(
+            pos("remove_image sha256:ca") < pos("remove_image sha256:pa"),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.contains(&"remove_image sha256:pb".to_owned()),
+            "{calls:?}"
+        );
         assert_eq!(reports[2].status, Status::Skipped);
         assert!(reports[2].error.as_deref().unwrap().contains("child image"));
         // Reports come back in plan order.
@@ -775,10 +848,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_container_stopped_since_planning_is_not_restarted() {
-        let engine = Scripted {
+        let engine = Recording::new(Scripted {
             stopped: vec!["c1"],
             ..Scripted::default()
-        };
+        });
         let restart = |id: &str| PlannedAction {
             rule: "r".into(),
             op: Op::RestartContainer {
@@ -799,7 +872,7 @@ mod tests {
                 .contains("stopped since planning")
         );
         assert_eq!(reports[1].status, Status::Done);
-        assert_eq!(engine.calls(), ["restart c2"]);
+        assert_eq!(engine.calls(), ["restart_container c2"]);
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use swab_rules::ImageRef;
 
-use super::{RollbackTarget, Updater, planned_actions, unix_now, with_problems};
+use super::{GroupReport, RollbackTarget, Updater, unix_now, with_problems};
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack};
@@ -56,9 +56,13 @@ impl Updater<'_> {
             stop_timeout,
             units,
         };
-        let mut actions = planned_actions(&group);
-        actions.retain(|a| a.action == ActionKind::RecreateContainer);
-        for a in &mut actions {
+        // Only the swaps: the tag moves back (reported below), nothing is pulled.
+        let mut report = GroupReport {
+            tag: None,
+            pull: None,
+            ..GroupReport::planned(&group)
+        };
+        for a in &mut report.recreates {
             a.reason = format!("back to {rollback_tag} ({})", short_id(&previous.id));
         }
         let mut tagged = ActionReport {
@@ -105,15 +109,16 @@ impl Updater<'_> {
                 format!("{}: {}; left as it was", failure.who, failure.error),
                 &problems,
             );
-            for a in &mut actions {
+            for a in &mut report.recreates {
                 a.status = Status::RolledBack;
                 a.error = Some(error.clone());
                 (self.progress)(a);
             }
-        } else if self.commit(&group, journal, &swapped, &mut actions).await {
+        } else if self.commit(&group, journal, &swapped, &mut report).await {
             self.remember_rolled_back(current.as_ref(), &repo, &familiar, &group.old_image);
         }
-        actions.insert(0, tagged);
+        let mut actions = vec![tagged];
+        actions.extend(report.into_actions());
         Ok(actions)
     }
 

@@ -1,11 +1,8 @@
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use swab_docker::endpoint::parse_host;
-use swab_docker::models::ImageDeleteItem;
-use swab_docker::transport::BoxFuture;
-use swab_docker::{ClientOptions, Docker, Error};
-use swab_engine::exec::{DryRun, Engine, execute};
+use swab_docker::{ClientOptions, Docker};
+use swab_engine::exec::{DryRun, Engine, Recording, execute};
 use swab_engine::gather::{LocalFilesystem, gather};
 use swab_engine::memory::LastUsed;
 use swab_engine::plan::{Op, Plan, plan};
@@ -40,70 +37,6 @@ async fn plan_now(docker: &Docker, set: &RuleSet) -> (Snapshot, Plan) {
     last_used.observe(&snapshot, now);
     let plan = plan(&snapshot, &selected, &set.protect, &last_used, now);
     (snapshot, plan)
-}
-
-/// The real Docker engine, recording the mutating calls in the order they were made.
-struct Recording {
-    docker: Docker,
-    calls: Mutex<Vec<String>>,
-}
-
-impl Recording {
-    fn new(docker: Docker) -> Self {
-        Recording {
-            docker,
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-    fn record(&self, call: String) {
-        self.calls.lock().unwrap().push(call);
-    }
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl Engine for Recording {
-    fn is_dry_run(&self) -> bool {
-        false
-    }
-    fn remove_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_container {id}"));
-        Engine::remove_container(&self.docker, id)
-    }
-    fn restart_container(&self, id: &str, t: Option<Duration>) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("restart_container {id}"));
-        Engine::restart_container(&self.docker, id, t)
-    }
-    fn is_running(&self, id: &str) -> BoxFuture<'_, Result<bool, Error>> {
-        Engine::is_running(&self.docker, id)
-    }
-    fn containers_using(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
-        Engine::containers_using(&self.docker, image_id)
-    }
-    fn image_tags(&self, image_id: &str) -> BoxFuture<'_, Result<Vec<String>, Error>> {
-        Engine::image_tags(&self.docker, image_id)
-    }
-    fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<Vec<ImageDeleteItem>, Error>> {
-        self.record(format!("remove_image {reference}"));
-        Engine::remove_image(&self.docker, reference)
-    }
-    fn tag_image(&self, image_id: &str, tag: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("tag_image {image_id} {tag}"));
-        Engine::tag_image(&self.docker, image_id, tag)
-    }
-    fn remove_volume(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_volume {name}"));
-        Engine::remove_volume(&self.docker, name)
-    }
-    fn remove_network(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
-        self.record(format!("remove_network {id}"));
-        Engine::remove_network(&self.docker, id)
-    }
-    fn prune_build_cache(&self, unused_for: Option<Duration>) -> BoxFuture<'_, Result<u64, Error>> {
-        self.record("prune_build_cache".to_owned());
-        Engine::prune_build_cache(&self.docker, unused_for)
-    }
 }
 
 async fn run_plan(plan: &Plan, engine: &dyn Engine) -> Vec<ActionReport> {

@@ -1,0 +1,186 @@
+//! The report of one update group, by role: the executor fills in each entry as its step
+//! ends, instead of walking a flat list by index.
+
+use std::fmt::Write as _;
+
+use crate::report::{ActionKind, ActionReport, Status};
+use crate::snapshot::short_id;
+use crate::updates::{UpdateGroup, short_digest};
+
+/// The entries of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupReport {
+    /// The rollback tag on the old image, unless the rule keeps none.
+    pub tag: Option<ActionReport>,
+    /// The pull; `None` for `swab rollback`, which pulls nothing.
+    pub pull: Option<ActionReport>,
+    /// One per container recreated: each unit's container, then its network dependents.
+    pub recreates: Vec<ActionReport>,
+    /// The optional cleanup of the image the rollback tag moved away from.
+    pub cleanup: Option<ActionReport>,
+}
+
+impl GroupReport {
+    /// Every entry planned, with its reason.
+    pub fn planned(group: &UpdateGroup) -> GroupReport {
+        let entry = |action: ActionKind, id: &str, name: &str, reason: String| ActionReport {
+            rule: group.rule.clone(),
+            action,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            reason,
+            status: Status::Planned,
+            error: None,
+            bytes: None,
+        };
+        let reference = group.reference.familiar();
+        let tag = group.rollback_tag.as_ref().map(|tag| {
+            entry(
+                ActionKind::TagImage,
+                &group.old_image,
+                tag,
+                format!(
+                    "keep the image {reference} names now ({}) for rollback",
+                    short_id(&group.old_image)
+                ),
+            )
+        });
+        let pull = Some(entry(
+            ActionKind::PullImage,
+            &reference,
+            &reference,
+            format!(
+                "the registry has {}, not the local image",
+                short_digest(&group.remote_digest)
+            ),
+        ));
+        let mut recreates = Vec::new();
+        for unit in &group.units {
+            let mut reason = format!("runs {reference}, which has a new image");
+            if !unit.compose_dependents.is_empty() {
+                let names: Vec<&str> = unit
+                    .compose_dependents
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect();
+                let _ = write!(
+                    reason,
+                    "; stops and starts {} around it (Compose depends_on)",
+                    names.join(", ")
+                );
+            }
+            recreates.push(entry(
+                ActionKind::RecreateContainer,
+                &unit.container.id,
+                &unit.container.name,
+                reason,
+            ));
+            for dependent in &unit.network_dependents {
+                recreates.push(entry(
+                    ActionKind::RecreateContainer,
+                    &dependent.id,
+                    &dependent.name,
+                    format!(
+                        "shares the network stack of {}, which is recreated",
+                        unit.container.name
+                    ),
+                ));
+            }
+        }
+        let cleanup = group.cleanup.as_ref().map(|image| {
+            entry(
+                ActionKind::RemoveImage,
+                image,
+                &format!("{} (previous)", short_id(image)),
+                "cleanup: the image the rollback tag moves away from, once unused".to_owned(),
+            )
+        });
+        GroupReport {
+            tag,
+            pull,
+            recreates,
+            cleanup,
+        }
+    }
+
+    /// Every entry, in the order the executor goes.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut ActionReport> {
+        self.tag
+            .iter_mut()
+            .chain(self.pull.iter_mut())
+            .chain(self.recreates.iter_mut())
+            .chain(self.cleanup.iter_mut())
+    }
+
+    /// The entries, in the order the executor goes.
+    pub fn into_actions(self) -> Vec<ActionReport> {
+        self.tag
+            .into_iter()
+            .chain(self.pull)
+            .chain(self.recreates)
+            .chain(self.cleanup)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use swab_rules::ImageRef;
+
+    use super::*;
+    use crate::updates::{Target, Unit};
+
+    fn target(name: &str) -> Target {
+        Target {
+            id: format!("id-{name}"),
+            name: name.to_owned(),
+            running: true,
+        }
+    }
+
+    #[test]
+    fn entries_come_in_the_order_the_executor_goes_with_their_reasons() {
+        let group = UpdateGroup {
+            rule: "u".to_owned(),
+            reference: ImageRef::parse("r.example/app:1").unwrap(),
+            old_image: "sha256:0123456789abcdef".to_owned(),
+            remote_digest: "sha256:feedfacefeedface".to_owned(),
+            rollback_tag: Some("r.example/app:1-swab-previous".to_owned()),
+            displaced: Some("sha256:aaaa".to_owned()),
+            cleanup: Some("sha256:aaaa".to_owned()),
+            health_timeout: Duration::from_secs(30),
+            stop_timeout: None,
+            units: vec![Unit {
+                container: target("web"),
+                network_dependents: vec![target("sidecar")],
+                compose_dependents: vec![target("worker")],
+            }],
+        };
+        let actions = GroupReport::planned(&group).into_actions();
+        let summary: Vec<(ActionKind, &str)> = actions
+            .iter()
+            .map(|a| (a.action, a.name.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (ActionKind::TagImage, "r.example/app:1-swab-previous"),
+                (ActionKind::PullImage, "r.example/app:1"),
+                (ActionKind::RecreateContainer, "web"),
+                (ActionKind::RecreateContainer, "sidecar"),
+                (ActionKind::RemoveImage, "aaaa (previous)"),
+            ]
+        );
+        assert_eq!(
+            actions[2].reason,
+            "runs r.example/app:1, which has a new image; stops and starts worker around it (Compose depends_on)"
+        );
+        assert_eq!(
+            actions[3].reason,
+            "shares the network stack of web, which is recreated"
+        );
+        assert!(actions.iter().all(|a| a.status == Status::Planned));
+    }
+}
