@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use swab_engine::apply::Updater;
 use swab_engine::cancel::Cancel;
 use swab_engine::gather::{self, LocalFilesystem};
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Status};
 use swab_engine::run::RunError;
+use swab_engine::update::Updater;
 use swab_engine::{state, updates};
 use swab_registry::CredentialStore;
 use swab_rules::{Action, RollbackTag, Rule};
@@ -29,8 +29,8 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
     let lock = HostLock::acquire(&default_lock_path(&state_path), wait).await?;
-    let state_file = swab_engine::apply::StateFile::new(&state_path);
-    let recovery = swab_engine::apply::recover(&docker, &state_file).await;
+    let state_file = swab_engine::update::StateFile::new(&state_path);
+    let recovery = swab_engine::update::recover(&docker, &state_file).await;
     for line in &recovery.notes {
         eprintln!("swab: recovery: {line}");
     }

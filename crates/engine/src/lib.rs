@@ -12,8 +12,9 @@
 //! - [`exec`]: the prune executor, through the narrow [`exec::Engine`] trait. The Docker
 //!   client implements it; [`exec::DryRun`] records instead, so a dry run walks the exact
 //!   path of a real run;
-//! - [`apply`]: the update executor (swap, health gate, commit, rollback, crash recovery);
-//!   [`recreate`]: the create request for an updated container's replacement;
+//! - [`update`]: the update executor (swap, health gate, commit, rollback, crash recovery,
+//!   `swab rollback`), through the narrow [`update::UpdateEngine`] trait, with the create
+//!   request for a replacement in [`update::recreate`];
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
 //!   and the daemon; [`lock`]: the host-wide lock around real runs;
 //! - [`daemon`]: the daemon's loop, with the clock, the runner, reloads and shutdown
@@ -21,8 +22,8 @@
 //!   the event stream; [`notify`]: webhooks;
 //! - [`cancel`]: the flag a signal sets, shared by both executors and the CLI.
 //!
-//! Module dependencies form a DAG: [`cancel`], [`state`], [`lock`], [`recreate`] and
-//! [`gather`] depend on nothing here; the executors ([`exec`], [`apply`]) on those; [`run`]
+//! Module dependencies form a DAG: [`cancel`], [`state`], [`lock`] and [`gather`] depend
+//! on nothing here; the executors ([`exec`], [`update`]) on those; [`run`]
 //! on the executors; [`events`] on [`gather`] and [`state`]; [`daemon`] on nothing but its
 //! own traits. `swab-plan` never depends on this crate.
 //!
@@ -32,7 +33,6 @@
 
 #![deny(missing_docs)]
 
-pub mod apply;
 pub mod cancel;
 pub mod daemon;
 pub mod events;
@@ -40,9 +40,9 @@ pub mod exec;
 pub mod gather;
 pub mod lock;
 pub mod notify;
-pub mod recreate;
 pub mod run;
 pub mod state;
+pub mod update;
 
 // The pure deciders, re-exported so callers name one crate.
 pub use swab_plan::{format_bytes, memory, plan, report, snapshot, timetable, updates};

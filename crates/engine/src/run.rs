@@ -9,7 +9,6 @@ use swab_docker::models::ImageStore;
 use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
 use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 
-use crate::apply::{self, Recovery, Updater};
 use crate::cancel::Cancel;
 use crate::exec::{self, DryRun, Engine};
 use crate::gather::{self, LocalFilesystem};
@@ -18,6 +17,7 @@ use crate::plan::{self, Note, NoteScope};
 use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
+use crate::update::{self, Recovery, Updater};
 use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
 
 /// How to run.
@@ -99,7 +99,7 @@ pub async fn run_rules(
     let recovered = if options.dry_run {
         Recovery::default()
     } else {
-        apply::recover(docker, &apply::StateFile::new(state_path)).await
+        update::recover(docker, &update::StateFile::new(state_path)).await
     };
     if !recovered.problems.is_empty() {
         return Err(RunError::recovery(&recovered, state_path));
@@ -222,7 +222,7 @@ async fn run_updates(
         actions.push(report);
     }
     let credentials = credentials.unwrap_or_else(CredentialStore::anonymous);
-    let state_file = apply::StateFile::new(state_path);
+    let state_file = update::StateFile::new(state_path);
     let updater = Updater {
         engine: docker,
         credentials: &credentials,
@@ -234,7 +234,7 @@ async fn run_updates(
     };
     for group in &update_plan.groups {
         if options.dry_run {
-            let planned = apply::planned_actions(group);
+            let planned = update::planned_actions(group);
             planned.iter().for_each(progress);
             actions.extend(planned);
         } else {
@@ -486,7 +486,7 @@ async fn distribution_inspect(
     let auth = credentials
         .get(reference.registry())
         .await?
-        .map(|c| apply::docker_auth(&c, &apply::auth_server(reference)));
+        .map(|c| update::docker_auth(&c, &update::auth_server(reference)));
     Ok(docker.distribution_inspect(name, auth.as_ref()).await?)
 }
 

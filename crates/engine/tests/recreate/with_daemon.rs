@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use swab_docker::endpoint::parse_host;
 use swab_docker::{ClientOptions, Docker};
-use swab_engine::recreate::{AnonymousVolume, create_body};
+use swab_engine::update::recreate::{AnonymousVolume, create_body};
 use swab_testkit::inspect::{differences, replacement_differences};
 use swab_testkit::{env, unique};
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::recreate::RecreateError;
+use super::recreate::RecreateError;
 use crate::state::StateError;
 
 /// The step of a swap that failed, as the message names it ("cannot {step}: ...").

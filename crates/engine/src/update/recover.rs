@@ -2,10 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    StateStore, Swapped, UpdateEngine, remove_parked, restore_policy, restore_rollback_tag,
-    start_stopped, undo_all,
-};
+use super::undo::{remove_parked, restore_policy, restore_rollback_tag, start_stopped, undo_all};
+use super::{StateStore, Swapped, UpdateEngine};
 use crate::state::{InFlight, Swap};
 
 /// What recovery did and what it could not do.

@@ -11,7 +11,7 @@
 //!    replaced or removed some), then each is swapped: Compose and network dependents
 //!    stopped (journalled first), the container journalled, stopped, its restart policy set
 //!    to `no` and parked as `<name>-swab-old-<short id>`, the replacement created from the
-//!    old one's inspect ([`crate::recreate`]) under the original name and started, held to
+//!    old one's inspect ([`recreate`]) under the original name and started, held to
 //!    the health gate, network dependents recreated against it and gated, Compose
 //!    dependents started again;
 //! 6. every replacement looked at once more, the journal marked committed, the parked
@@ -38,35 +38,35 @@ mod engine;
 mod error;
 #[cfg(test)]
 mod fake;
+mod gate;
 mod recover;
+pub mod recreate;
+mod replace;
 mod report;
 mod rollback;
 #[cfg(test)]
 mod tests;
+mod undo;
 
 pub use engine::{StateFile, StateStore, UpdateEngine};
 pub use error::{GateFailure, Step, UpdateError};
+use gate::health_gate;
 pub use recover::{Recovery, recover};
+use replace::Role;
 use report::GroupReport;
+use undo::{remove_parked, restore_rollback_tag, start_stopped, undo_all};
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use serde_json::{Value, json};
-use swab_docker::Error;
+use serde_json::Value;
 use swab_registry::CredentialStore;
 use swab_rules::{ImageRef, Protect};
-use tokio::time::Instant;
 
 use crate::cancel::Cancel;
-use crate::recreate;
 use crate::report::{ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup};
-
-/// How often the health gate looks at a replacement.
-const POLL: Duration = Duration::from_millis(250);
 
 /// What the updater needs besides the group.
 #[allow(missing_debug_implementations)] // holds callbacks
@@ -418,14 +418,20 @@ impl Updater<'_> {
             }
         }
         let new_id = self
-            .replace(&unit.container, None, true, group, journal, mine)
+            .replace(&unit.container, Role::Main, group, journal, mine)
             .await?;
         // Gate the container before its dependents join its network stack: a failure is
         // then reported against the container that failed.
         self.gate(mine.last(), &new_id, group, true).await?;
         for d in &network {
             let id = self
-                .replace(d, Some(&new_id), false, group, journal, mine)
+                .replace(
+                    d,
+                    Role::NetworkDependent { host: &new_id },
+                    group,
+                    journal,
+                    mine,
+                )
                 .await?;
             self.gate(mine.last(), &id, group, false).await?;
         }
@@ -466,148 +472,6 @@ impl Updater<'_> {
             }
             Err(err) => Err(Failure::new(&d.name, UpdateError::docker(Step::Stop)(err))),
         }
-    }
-
-    /// Stops, parks and replaces one container. The replacement is created from the image
-    /// as the container spelt it (`Config.Image`: after the pull, that reference names the
-    /// new image; a dependent's names its own) and, with `network_of`, joins that
-    /// container's network stack. Returns the replacement's ID.
-    /// `main`: the container whose image is updated (its create and start failures blame
-    /// the new image; a dependent's do not).
-    #[allow(clippy::too_many_arguments)]
-    async fn replace(
-        &self,
-        target: &Target,
-        network_of: Option<&str>,
-        main: bool,
-        group: &UpdateGroup,
-        journal: &mut InFlight,
-        mine: &mut Vec<Swapped>,
-    ) -> Result<String, Failure> {
-        let name = target.name.clone();
-        let fail = |error: UpdateError| Failure::new(&name, error);
-        let raw = self
-            .engine
-            .inspect_container_raw(&target.id)
-            .await
-            .map_err(|e| fail(UpdateError::docker(Step::Inspect)(e)))?;
-        let image = raw["Config"]["Image"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
-        let was_running = if main {
-            raw["State"]["Running"] == true
-        } else {
-            target.running
-        };
-        let old_image_id = raw["Image"].as_str().unwrap_or_default().to_owned();
-        let old_image_config = match self.engine.inspect_image(&old_image_id).await {
-            Ok(image) => serde_json::to_value(image.config).unwrap_or(Value::Null),
-            Err(e) => return Err(fail(UpdateError::docker(Step::ReadImage)(e))),
-        };
-        let api = self
-            .engine
-            .api_version()
-            .await
-            .map_err(|e| fail(UpdateError::docker(Step::ApiVersion)(e)))?;
-        let mut spec = recreate::create_body(&raw, &old_image_config, &image, api)
-            .map_err(|e| fail(UpdateError::Derive(e)))?;
-        if let Some(host) = network_of {
-            spec.body["HostConfig"]["NetworkMode"] = Value::String(format!("container:{host}"));
-        }
-        // The container's own grace period unless the rule sets one; given explicitly, so
-        // the client waits long enough for it.
-        let stop_timeout = group.stop_timeout.unwrap_or_else(|| {
-            Duration::from_secs(raw["Config"]["StopTimeout"].as_u64().unwrap_or(10))
-        });
-        let policy = raw["HostConfig"]["RestartPolicy"].clone();
-        let parked_name = format!("{name}-swab-old-{}", short_id(&target.id));
-        let swap = Swap {
-            name: name.clone(),
-            old_id: target.id.clone(),
-            parked_name: parked_name.clone(),
-            was_running,
-            new_id: None,
-            image: image.clone(),
-            restart_policy: Some(policy.clone()),
-            journalled_at: unix_now(),
-        };
-
-        // Journal before the stop: from here on, recovery knows the container.
-        let before = journal.clone();
-        journal.containers.push(swap.clone());
-        journal.stopped.retain(|s| s.id != target.id);
-        if let Err(err) = self.write_journal(journal) {
-            *journal = before;
-            return Err(fail(err));
-        }
-        let mut old = Swapped::of(&swap);
-        old.main = main;
-        // In the unit's list before parking: whatever happens next, the unit's undo puts it
-        // back in order (a dependent after its network host).
-        mine.push(old.clone());
-        tracing::info!(container = %name, "stopping");
-        if let Err(err) = self
-            .park(&target.id, &parked_name, stop_timeout, &policy)
-            .await
-        {
-            return Err(fail(err));
-        }
-
-        let created = match self.engine.create_container(&spec.name, &spec.body).await {
-            Ok(created) => created,
-            Err(e) => {
-                // A name conflict means someone else's container has the name: never take
-                // it for ours, and not the new image's fault.
-                let conflict = matches!(e, Error::Conflict { .. });
-                if conflict && let Some(last) = mine.last_mut() {
-                    last.created_window = None;
-                }
-                return Err(fail(UpdateError::docker(Step::Create)(e)).blamed(main && !conflict));
-            }
-        };
-        if let Some(last) = mine.last_mut() {
-            last.new_id = Some(created.clone());
-        }
-        if let Some(last) = journal.containers.last_mut() {
-            last.new_id = Some(created.clone());
-        }
-        self.write_journal(journal).map_err(fail)?;
-        if was_running {
-            tracing::info!(container = %name, id = %short_id(&created), "starting the replacement");
-            self.engine
-                .start_container(&created)
-                .await
-                .map_err(|e| fail(UpdateError::docker(Step::Start)(e)).blamed(main))?;
-        }
-        Ok(created)
-    }
-
-    /// Stops a container, turns its restart policy off (so a daemon restart does not run it
-    /// next to its replacement) and renames it out of the way.
-    async fn park(
-        &self,
-        id: &str,
-        parked_name: &str,
-        stop_timeout: Duration,
-        policy: &Value,
-    ) -> Result<(), UpdateError> {
-        self.engine
-            .stop_container(id, Some(stop_timeout))
-            .await
-            .map_err(UpdateError::docker(Step::Stop))?;
-        if restarts(policy) {
-            let off = json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}});
-            self.engine
-                .update_container(id, &off)
-                .await
-                .map_err(UpdateError::docker(Step::DisableRestart))?;
-        }
-        self.engine
-            .rename_container(id, parked_name)
-            .await
-            .map_err(UpdateError::docker(Step::Rename))
     }
 
     /// The health gate for the replacement of `swapped`, if it is meant to run.
@@ -915,211 +779,6 @@ fn with_problems(mut why: String, problems: &[String]) -> String {
 /// Whether a restart policy would have the daemon start the container on its own.
 fn restarts(policy: &Value) -> bool {
     !matches!(policy["Name"].as_str(), None | Some("" | "no"))
-}
-
-/// Puts a container's restart policy back (it was set to `no` while parked).
-async fn restore_policy(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
-    match &s.restart_policy {
-        Some(policy) if restarts(policy) => engine
-            .update_container(&s.target.id, &json!({ "RestartPolicy": policy }))
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot restore the restart policy of {}: {e}",
-                    s.target.name
-                )
-            }),
-        _ => Ok(()),
-    }
-}
-
-/// Undoes swaps: every replacement goes and every parked container gets its name and
-/// restart policy back (in reverse), then the ones that ran are started in their original
-/// order, so a container sharing another's network stack starts after it.
-///
-/// A replacement whose create answer was lost is found by name, and taken only if it was
-/// created from the image swab created it from and is not the old container.
-async fn undo_all(engine: &dyn UpdateEngine, swaps: &[Swapped]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut back: Vec<&Swapped> = Vec::new();
-    for s in swaps.iter().rev() {
-        match undo_one(engine, s).await {
-            Ok(()) => back.push(s),
-            Err(problem) => problems.push(problem),
-        }
-    }
-    // Started only once its replacement is gone and it has its name back: never two
-    // containers on the same data.
-    for s in swaps.iter().filter(|s| s.target.running) {
-        if !back.iter().any(|b| b.target.id == s.target.id) {
-            continue;
-        }
-        if let Err(err) = engine.start_container(&s.target.id).await {
-            problems.push(format!("cannot start {} again: {err}", s.target.name));
-        }
-    }
-    problems
-}
-
-/// Removes one swap's replacement and gives the old container its name and restart policy
-/// back.
-async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
-    let replacement = match (&s.new_id, s.created_window) {
-        (Some(id), _) => Some(id.clone()),
-        (None, Some((from, to))) => engine
-            .inspect_container(&s.target.name)
-            .await
-            .ok()
-            .filter(|c| {
-                let created = swab_docker::models::parse_timestamp(&c.created).map_or(0, |t| {
-                    t.duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs())
-                });
-                c.id != s.target.id
-                    && c.config.image == s.image
-                    && (from.saturating_sub(1)..=to).contains(&created)
-            })
-            .map(|c| c.id),
-        (None, None) => None,
-    };
-    if let Some(new_id) = replacement {
-        match engine.remove_container(&new_id, true).await {
-            Ok(()) => {}
-            Err(err) if err.is_not_found() => {}
-            Err(err) => {
-                return Err(format!(
-                    "cannot remove the replacement of {}, so {} stays parked: {err}",
-                    s.target.name, s.parked_name
-                ));
-            }
-        }
-    }
-    let old = engine
-        .inspect_container(&s.target.id)
-        .await
-        .map_err(|e| format!("cannot inspect the old {}: {e}", s.target.name))?;
-    if old.name() != s.target.name {
-        engine
-            .rename_container(&s.target.id, &s.target.name)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot rename {} back to {}: {e}",
-                    s.parked_name, s.target.name
-                )
-            })?;
-    }
-    restore_policy(engine, s).await
-}
-
-/// Starts containers swab stopped; one gone meanwhile is not a problem.
-async fn start_stopped(engine: &dyn UpdateEngine, stopped: &[Stopped]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for s in stopped {
-        match engine.start_container(&s.id).await {
-            Ok(()) => {}
-            Err(err) if err.is_not_found() => {}
-            Err(err) => problems.push(format!("cannot start {} again: {err}", s.name)),
-        }
-    }
-    problems
-}
-
-/// Removes a replaced (parked) container, keeping its volumes; stops it first if
-/// something started it meanwhile. Gone already is fine.
-async fn remove_parked(engine: &dyn UpdateEngine, id: &str) -> Result<(), Error> {
-    match engine.remove_container(id, false).await {
-        Err(Error::Conflict { .. }) => {
-            engine.stop_container(id, None).await?;
-            engine.remove_container(id, false).await
-        }
-        Err(err) if err.is_not_found() => Ok(()),
-        other => other,
-    }
-}
-
-/// Puts the rollback tag back on `displaced`, or removes it when it named nothing before.
-async fn restore_rollback_tag(
-    engine: &dyn UpdateEngine,
-    tag: Option<&str>,
-    displaced: Option<&str>,
-) -> Result<(), String> {
-    let Some(tag) = tag else { return Ok(()) };
-    let result = match displaced {
-        Some(image) => engine.tag_image(image, tag).await,
-        // Untag only: the old image keeps the reference's tag (moved back first), so
-        // this never deletes an image.
-        None => engine.remove_image(tag, true).await,
-    };
-    match result {
-        Err(err) if !err.is_not_found() => Err(format!("cannot put {tag} back: {err}")),
-        _ => Ok(()),
-    }
-}
-
-/// Waits until the container is healthy (with a HEALTHCHECK) or has kept running, without
-/// a restart, for `timeout` (without one). Only [`UpdateError::Gate`] is the image's fault.
-async fn health_gate(
-    engine: &dyn UpdateEngine,
-    id: &str,
-    timeout: Duration,
-    cancel: &Cancel,
-) -> Result<(), UpdateError> {
-    let deadline = Instant::now() + timeout;
-    let inspect = || async {
-        engine
-            .inspect_container(id)
-            .await
-            .map_err(UpdateError::docker(Step::InspectReplacement))
-    };
-    let first = inspect().await?;
-    let started = first.state.started_at.clone();
-    loop {
-        let now = inspect().await?;
-        let state = &now.state;
-        if state.restarting
-            || now.restart_count > first.restart_count
-            || state.started_at != started
-        {
-            return Err(UpdateError::Gate(GateFailure::Restarted {
-                code: state.exit_code,
-            }));
-        }
-        if !state.running {
-            return Err(UpdateError::Gate(GateFailure::Exited {
-                code: state.exit_code,
-                oom_killed: state.oom_killed,
-                error: state.error.clone(),
-            }));
-        }
-        if let Some(health) = &state.health {
-            match health.status.as_str() {
-                "healthy" => return Ok(()),
-                "unhealthy" => {
-                    let last_output = health
-                        .log
-                        .last()
-                        .map(|l| l.output.trim().to_owned())
-                        .unwrap_or_default();
-                    return Err(UpdateError::Gate(GateFailure::Unhealthy { last_output }));
-                }
-                _ => {}
-            }
-        }
-        if cancel.is_cancelled() {
-            return Err(UpdateError::Interrupted);
-        }
-        if Instant::now() >= deadline {
-            return match &state.health {
-                Some(h) => Err(UpdateError::Gate(GateFailure::NotHealthyInTime {
-                    timeout,
-                    status: h.status.clone(),
-                })),
-                None => Ok(()),
-            };
-        }
-        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
-    }
 }
 
 /// Removes an image by ID if it has no tags and no containers: never forced.

@@ -1,0 +1,320 @@
+//! Replacing one container: what the replacement is (pure, from the old container's
+//! inspect), then the IO around it (journal, park, create, start).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swab_docker::{ApiVersion, Error};
+
+use super::recreate::{self, CreateSpec, RecreateError};
+use super::{Failure, Step, Swapped, UpdateError, Updater, unix_now};
+use crate::snapshot::short_id;
+use crate::state::{InFlight, Swap};
+use crate::updates::{Target, UpdateGroup};
+
+/// Which container of a unit is replaced.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Role<'a> {
+    /// The container whose image is updated: its create and start failures blame the new
+    /// image.
+    Main,
+    /// A container in the network stack of `host` (the main container's replacement): it
+    /// joins the replacement's stack; its failures are not the new image's.
+    NetworkDependent {
+        /// The replacement's ID.
+        host: &'a str,
+    },
+}
+
+/// Everything replacing a container needs, decided before anything changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Replacement {
+    /// The create request.
+    pub spec: CreateSpec,
+    /// The journal entry, written before the old container is stopped.
+    pub swap: Swap,
+    /// The grace period for the stop.
+    pub stop_timeout: Duration,
+    /// The old container's restart policy, turned off while it is parked.
+    pub policy: Value,
+}
+
+/// The replacement of the container `raw` (its inspect as the daemon sent it), created
+/// from the image as the container spelt it (`Config.Image`: after the pull, that
+/// reference names the new image; a dependent's names its own). Pure: `now` is the
+/// journal time in unix seconds.
+pub(super) fn derive_replacement(
+    raw: &Value,
+    old_image_config: &Value,
+    api: ApiVersion,
+    target: &Target,
+    role: Role<'_>,
+    stop_timeout: Option<Duration>,
+    now: u64,
+) -> Result<Replacement, RecreateError> {
+    let image = raw["Config"]["Image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut spec = recreate::create_body(raw, old_image_config, &image, api)?;
+    let was_running = match role {
+        Role::Main => raw["State"]["Running"] == true,
+        // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
+        Role::NetworkDependent { host } => {
+            spec.body["HostConfig"]["NetworkMode"] = json!(format!("container:{host}"));
+            target.running
+        }
+    };
+    // The container's own grace period unless the rule sets one; given explicitly, so the
+    // client waits long enough for it.
+    let stop_timeout = stop_timeout.unwrap_or_else(|| {
+        Duration::from_secs(raw["Config"]["StopTimeout"].as_u64().unwrap_or(10))
+    });
+    let policy = raw["HostConfig"]["RestartPolicy"].clone();
+    let swap = Swap {
+        name: target.name.clone(),
+        old_id: target.id.clone(),
+        parked_name: format!("{}-swab-old-{}", target.name, short_id(&target.id)),
+        was_running,
+        new_id: None,
+        image,
+        restart_policy: Some(policy.clone()),
+        journalled_at: now,
+    };
+    Ok(Replacement {
+        spec,
+        swap,
+        stop_timeout,
+        policy,
+    })
+}
+
+impl Updater<'_> {
+    /// Journals, stops, parks and replaces one container; returns the replacement's ID.
+    /// The old container is in `mine` before it is touched, so the unit's undo always
+    /// knows it.
+    pub(super) async fn replace(
+        &self,
+        target: &Target,
+        role: Role<'_>,
+        group: &UpdateGroup,
+        journal: &mut InFlight,
+        mine: &mut Vec<Swapped>,
+    ) -> Result<String, Failure> {
+        let main = matches!(role, Role::Main);
+        let fail = |error: UpdateError| Failure::new(&target.name, error);
+        let raw = self
+            .engine
+            .inspect_container_raw(&target.id)
+            .await
+            .map_err(|e| fail(UpdateError::docker(Step::Inspect)(e)))?;
+        let old_image_id = raw["Image"].as_str().unwrap_or_default().to_owned();
+        let old_image_config = match self.engine.inspect_image(&old_image_id).await {
+            Ok(image) => serde_json::to_value(image.config).unwrap_or(Value::Null),
+            Err(e) => return Err(fail(UpdateError::docker(Step::ReadImage)(e))),
+        };
+        let api = self
+            .engine
+            .api_version()
+            .await
+            .map_err(|e| fail(UpdateError::docker(Step::ApiVersion)(e)))?;
+        let Replacement {
+            spec,
+            swap,
+            stop_timeout,
+            policy,
+        } = derive_replacement(
+            &raw,
+            &old_image_config,
+            api,
+            target,
+            role,
+            group.stop_timeout,
+            unix_now(),
+        )
+        .map_err(|e| fail(UpdateError::Derive(e)))?;
+
+        // Journal before the stop: from here on, recovery knows the container.
+        let before = journal.clone();
+        journal.containers.push(swap.clone());
+        journal.stopped.retain(|s| s.id != target.id);
+        if let Err(err) = self.write_journal(journal) {
+            *journal = before;
+            return Err(fail(err));
+        }
+        let mut old = Swapped::of(&swap);
+        old.main = main;
+        // In the unit's list before parking: whatever happens next, the unit's undo puts it
+        // back in order (a dependent after its network host).
+        mine.push(old);
+        tracing::info!(container = %target.name, "stopping");
+        self.park(&target.id, &swap.parked_name, stop_timeout, &policy)
+            .await
+            .map_err(fail)?;
+
+        let created = match self.engine.create_container(&spec.name, &spec.body).await {
+            Ok(created) => created,
+            Err(e) => {
+                // A name conflict means someone else's container has the name: never take
+                // it for ours, and not the new image's fault.
+                let conflict = matches!(e, Error::Conflict { .. });
+                if conflict && let Some(last) = mine.last_mut() {
+                    last.created_window = None;
+                }
+                return Err(fail(UpdateError::docker(Step::Create)(e)).blamed(main && !conflict));
+            }
+        };
+        if let Some(last) = mine.last_mut() {
+            last.new_id = Some(created.clone());
+        }
+        if let Some(last) = journal.containers.last_mut() {
+            last.new_id = Some(created.clone());
+        }
+        self.write_journal(journal).map_err(fail)?;
+        if swap.was_running {
+            tracing::info!(container = %target.name, id = %short_id(&created), "starting the replacement");
+            self.engine
+                .start_container(&created)
+                .await
+                .map_err(|e| fail(UpdateError::docker(Step::Start)(e)).blamed(main))?;
+        }
+        Ok(created)
+    }
+
+    /// Stops a container, turns its restart policy off (so a daemon restart does not run it
+    /// next to its replacement) and renames it out of the way.
+    async fn park(
+        &self,
+        id: &str,
+        parked_name: &str,
+        stop_timeout: Duration,
+        policy: &Value,
+    ) -> Result<(), UpdateError> {
+        self.engine
+            .stop_container(id, Some(stop_timeout))
+            .await
+            .map_err(UpdateError::docker(Step::Stop))?;
+        if super::restarts(policy) {
+            let off = json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}});
+            self.engine
+                .update_container(id, &off)
+                .await
+                .map_err(UpdateError::docker(Step::DisableRestart))?;
+        }
+        self.engine
+            .rename_container(id, parked_name)
+            .await
+            .map_err(UpdateError::docker(Step::Rename))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(running: bool, stop_timeout: Option<u64>) -> Value {
+        json!({
+            "Id": "0123456789abcdef0123",
+            "Name": "/web",
+            "Image": "sha256:old",
+            "Config": {"Image": "r.example/app:1", "StopTimeout": stop_timeout},
+            "HostConfig": {
+                "NetworkMode": "default",
+                "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+            },
+            "State": {"Running": running},
+        })
+    }
+
+    fn target(running: bool) -> Target {
+        Target {
+            id: "0123456789abcdef0123".to_owned(),
+            name: "web".to_owned(),
+            running,
+        }
+    }
+
+    fn api() -> ApiVersion {
+        "1.51".parse().unwrap()
+    }
+
+    #[test]
+    fn the_main_container_is_journalled_as_it_is_with_its_own_grace_period() {
+        let r = derive_replacement(
+            &raw(true, Some(42)),
+            &Value::Null,
+            api(),
+            &target(false),
+            Role::Main,
+            None,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(r.spec.name, "web");
+        assert_eq!(r.spec.body["Image"], "r.example/app:1");
+        assert_eq!(r.swap.parked_name, "web-swab-old-0123456789ab");
+        assert!(
+            r.swap.was_running,
+            "whether it runs is read from its inspect"
+        );
+        assert_eq!(r.swap.image, "r.example/app:1");
+        assert_eq!(r.swap.journalled_at, 1000);
+        assert_eq!(r.swap.new_id, None);
+        assert_eq!(r.stop_timeout, Duration::from_secs(42));
+        assert_eq!(r.policy["Name"], "unless-stopped");
+        assert_eq!(r.swap.restart_policy.as_ref(), Some(&r.policy));
+        assert_eq!(r.spec.body["HostConfig"]["NetworkMode"], "default");
+    }
+
+    #[test]
+    fn a_network_dependent_joins_the_replacement_and_keeps_what_it_was() {
+        let r = derive_replacement(
+            &raw(false, None),
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::NetworkDependent { host: "newid" },
+            Some(Duration::from_secs(5)),
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.spec.body["HostConfig"]["NetworkMode"], "container:newid");
+        assert!(
+            r.swap.was_running,
+            "swab stopped it a moment ago: it ran before that"
+        );
+        assert_eq!(
+            r.stop_timeout,
+            Duration::from_secs(5),
+            "the rule's grace period"
+        );
+        let r = derive_replacement(
+            &raw(true, None),
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::Main,
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.stop_timeout, Duration::from_secs(10), "Docker's default");
+    }
+
+    #[test]
+    fn an_inspect_without_host_config_is_an_error_not_a_guess() {
+        let mut broken = raw(true, None);
+        broken["HostConfig"] = Value::Null;
+        let err = derive_replacement(
+            &broken,
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::Main,
+            None,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "HostConfig is missing");
+    }
+}

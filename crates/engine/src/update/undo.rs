@@ -1,0 +1,150 @@
+//! Undoing swaps: replacements removed, parked containers given back their names and
+//! restart policies and started in order, stopped dependents started, the rollback tag put
+//! back. Shared by the executor's rollback and crash recovery; each returns what it could
+//! not do, so the journal entry stays until everything is undone.
+
+use serde_json::json;
+use swab_docker::Error;
+
+use super::{Swapped, UpdateEngine, restarts};
+use crate::state::Stopped;
+
+/// Puts a container's restart policy back (it was set to `no` while parked).
+pub(super) async fn restore_policy(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
+    match &s.restart_policy {
+        Some(policy) if restarts(policy) => engine
+            .update_container(&s.target.id, &json!({ "RestartPolicy": policy }))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot restore the restart policy of {}: {e}",
+                    s.target.name
+                )
+            }),
+        _ => Ok(()),
+    }
+}
+
+/// Undoes swaps: every replacement goes and every parked container gets its name and
+/// restart policy back (in reverse), then the ones that ran are started in their original
+/// order, so a container sharing another's network stack starts after it.
+///
+/// A replacement whose create answer was lost is found by name, and taken only if it was
+/// created from the image swab created it from and is not the old container.
+pub(super) async fn undo_all(engine: &dyn UpdateEngine, swaps: &[Swapped]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut back: Vec<&Swapped> = Vec::new();
+    for s in swaps.iter().rev() {
+        match undo_one(engine, s).await {
+            Ok(()) => back.push(s),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    // Started only once its replacement is gone and it has its name back: never two
+    // containers on the same data.
+    for s in swaps.iter().filter(|s| s.target.running) {
+        if !back.iter().any(|b| b.target.id == s.target.id) {
+            continue;
+        }
+        if let Err(err) = engine.start_container(&s.target.id).await {
+            problems.push(format!("cannot start {} again: {err}", s.target.name));
+        }
+    }
+    problems
+}
+
+/// Removes one swap's replacement and gives the old container its name and restart policy
+/// back.
+async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
+    let replacement = match (&s.new_id, s.created_window) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some((from, to))) => engine
+            .inspect_container(&s.target.name)
+            .await
+            .ok()
+            .filter(|c| {
+                let created = swab_docker::models::parse_timestamp(&c.created).map_or(0, |t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                });
+                c.id != s.target.id
+                    && c.config.image == s.image
+                    && (from.saturating_sub(1)..=to).contains(&created)
+            })
+            .map(|c| c.id),
+        (None, None) => None,
+    };
+    if let Some(new_id) = replacement {
+        match engine.remove_container(&new_id, true).await {
+            Ok(()) => {}
+            Err(err) if err.is_not_found() => {}
+            Err(err) => {
+                return Err(format!(
+                    "cannot remove the replacement of {}, so {} stays parked: {err}",
+                    s.target.name, s.parked_name
+                ));
+            }
+        }
+    }
+    let old = engine
+        .inspect_container(&s.target.id)
+        .await
+        .map_err(|e| format!("cannot inspect the old {}: {e}", s.target.name))?;
+    if old.name() != s.target.name {
+        engine
+            .rename_container(&s.target.id, &s.target.name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot rename {} back to {}: {e}",
+                    s.parked_name, s.target.name
+                )
+            })?;
+    }
+    restore_policy(engine, s).await
+}
+
+/// Starts containers swab stopped; one gone meanwhile is not a problem.
+pub(super) async fn start_stopped(engine: &dyn UpdateEngine, stopped: &[Stopped]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in stopped {
+        match engine.start_container(&s.id).await {
+            Ok(()) => {}
+            Err(err) if err.is_not_found() => {}
+            Err(err) => problems.push(format!("cannot start {} again: {err}", s.name)),
+        }
+    }
+    problems
+}
+
+/// Removes a replaced (parked) container, keeping its volumes; stops it first if
+/// something started it meanwhile. Gone already is fine.
+pub(super) async fn remove_parked(engine: &dyn UpdateEngine, id: &str) -> Result<(), Error> {
+    match engine.remove_container(id, false).await {
+        Err(Error::Conflict { .. }) => {
+            engine.stop_container(id, None).await?;
+            engine.remove_container(id, false).await
+        }
+        Err(err) if err.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+/// Puts the rollback tag back on `displaced`, or removes it when it named nothing before.
+pub(super) async fn restore_rollback_tag(
+    engine: &dyn UpdateEngine,
+    tag: Option<&str>,
+    displaced: Option<&str>,
+) -> Result<(), String> {
+    let Some(tag) = tag else { return Ok(()) };
+    let result = match displaced {
+        Some(image) => engine.tag_image(image, tag).await,
+        // Untag only: the old image keeps the reference's tag (moved back first), so
+        // this never deletes an image.
+        None => engine.remove_image(tag, true).await,
+    };
+    match result {
+        Err(err) if !err.is_not_found() => Err(format!("cannot put {tag} back: {err}")),
+        _ => Ok(()),
+    }
+}
