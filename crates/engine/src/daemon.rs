@@ -13,6 +13,12 @@
 //!   running on a broken file.
 //! - Shutdown is only looked at between runs: a run in flight is the runner's to end early
 //!   (its cancel flag), and the loop waits for it.
+//!
+//! Beside the loop: [`events`] keeps the last-used record from the event stream, and
+//! [`notify`] posts reports to webhooks.
+
+pub mod events;
+pub mod notify;
 
 use std::collections::HashMap;
 use std::future::Future;

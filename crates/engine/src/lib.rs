@@ -18,14 +18,14 @@
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
 //!   and the daemon; [`lock`]: the host-wide lock around real runs;
 //! - [`daemon`]: the daemon's loop, with the clock, the runner, reloads and shutdown
-//!   passed in (unit-tested with a paused tokio clock); [`events`]: last-used tracking from
-//!   the event stream; [`notify`]: webhooks;
+//!   passed in (unit-tested with a paused tokio clock), with [`daemon::events`] (last-used
+//!   tracking from the event stream) and [`daemon::notify`] (webhooks);
 //! - [`cancel`]: the flag a signal sets, shared by both executors and the CLI.
 //!
 //! Module dependencies form a DAG: [`cancel`], [`state`], [`lock`] and [`gather`] depend
 //! on nothing here; the executors ([`exec`], [`update`]) on those; [`run`]
-//! on the executors; [`events`] on [`gather`] and [`state`]; [`daemon`] on nothing but its
-//! own traits. `swab-plan` never depends on this crate.
+//! on the executors; [`daemon`] on [`timetable`] and its own traits, its `events` on
+//! [`gather`] and [`state`]. `swab-plan` never depends on this crate.
 //!
 //! Safety lives in two places only: the planner decides what may go, the executor makes
 //! sure nothing changed in a way that would make going wrong (never forcing, never losing a
@@ -35,11 +35,9 @@
 
 pub mod cancel;
 pub mod daemon;
-pub mod events;
 pub mod exec;
 pub mod gather;
 pub mod lock;
-pub mod notify;
 pub mod run;
 pub mod state;
 pub mod update;
