@@ -1,5 +1,7 @@
-//! `swab`: the command-line front end. Glue only: parsing flags, calling the library crates,
-//! printing results and mapping errors to the documented exit codes.
+//! `swab`: the command-line front end. Glue only: parsing flags, wiring signals, the metrics
+//! HTTP server, calling the library crates, printing results and mapping errors to the
+//! documented exit codes. The top of the crate graph: it depends on every library crate,
+//! and nothing depends on it. Decisions belong in `swab-plan`, IO in `swab-engine`.
 
 mod args;
 mod connect;

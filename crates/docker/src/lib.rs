@@ -16,6 +16,10 @@
 //!
 //! Nothing here decides what to delete: that is the engine's job. This crate never sets
 //! `force` on a removal unless its caller does.
+//!
+//! Among swab's crates it depends on `swab-reference` only, and must never depend on the
+//! rule language, the registry client, the planner or the engine: it is the Engine API,
+//! nothing more.
 
 #![deny(missing_docs)]
 

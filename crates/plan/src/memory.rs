@@ -130,38 +130,25 @@ impl LastUsed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Container, Image};
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-    }
+    use crate::testing::{at, container, image, snapshot};
 
     #[test]
     fn observe_marks_running_now_and_stopped_at_their_exit() {
-        let snapshot = Snapshot {
-            containers: vec![
-                Container {
-                    state: "running".into(),
-                    created: Some(at(10)),
-                    ..Container::new("c1", "run", "sha256:run", "run")
-                },
-                Container {
-                    state: "exited".into(),
-                    created: Some(at(10)),
-                    finished_at: Some(at(500)),
-                    ..Container::new("c2", "stop", "sha256:stop", "stop")
-                },
+        let snapshot = snapshot(
+            [
+                container("run").image("run", "run").created(at(10)),
+                container("stop")
+                    .image("stop", "stop")
+                    .state("exited")
+                    .created(at(10))
+                    .finished(at(500)),
             ],
-            images: vec![
-                Image::new("sha256:run", &["run"], &[] as &[&str]),
-                Image::new("sha256:stop", &["stop"], &[] as &[&str]),
-                Image {
-                    last_tagged: Some(at(700)),
-                    ..Image::new("sha256:pulled", &["pulled"], &[] as &[&str])
-                },
+            [
+                image("run").tags(&["run"]),
+                image("stop").tags(&["stop"]),
+                image("pulled").tags(&["pulled"]).last_tagged(at(700)),
             ],
-            ..Snapshot::default()
-        };
+        );
         let mut used = LastUsed::default();
         used.mark("sha256:gone", at(5));
         used.observe(&snapshot, at(1000));

@@ -5,8 +5,10 @@
 //! the daemon, the registry and the user's rules, so each is normalized to the full form
 //! ([`ImageRef`]) before it is compared.
 //!
-//! A leaf crate, depended on by the Docker client, the registry client and the rule
-//! language; it depends on none of them and must never. The reference grammar is Docker's,
+//! A leaf crate, depended on by the Docker client, the registry client, the rule language
+//! and the planner; it depends on none of them and must never. [`manifest`] holds what a
+//! registry answers for a tag ([`manifest::RemoteDigest`]), plain data shared by the
+//! registry client that fills it and the planner that judges it. The reference grammar is Docker's,
 //! not the rule language's: the rule language's image globs (`swab-rules`' `ImagePattern`)
 //! reuse the checks in [`grammar`], with wildcards allowed.
 

@@ -25,7 +25,13 @@
 //!
 //! What counts as an update is [`RemoteDigest::is_update_of`]: multi-arch: a changed index
 //! whose entry for the host's platform is unchanged is NOT an update. References pinned by
-//! digest are never looked up ([`RegistryError::PinnedByDigest`]).
+//! digest are never looked up ([`RegistryError::PinnedByDigest`]). [`RemoteDigest`] itself
+//! lives in `swab-reference` (re-exported here), so the pure update planner can judge an
+//! answer without depending on this crate.
+//!
+//! Among swab's crates it depends on `swab-reference` only, and must never depend on the
+//! Docker client, the rule language or the engine (the engine turns credentials into the
+//! daemon's `X-Registry-Auth`).
 
 #![deny(missing_docs)]
 

@@ -15,6 +15,10 @@
 //! zone with exact DST rules), and the value parsers in [`units`]. Nothing
 //! here reads the clock or talks to Docker; the only IO is reading the rule
 //! file itself, size-capped.
+//!
+//! Among swab's crates it depends on `swab-reference` only (and re-exports
+//! its [`ImageRef`]); it must never depend on the Docker client, the registry
+//! client, the planner or the engine.
 #![deny(missing_docs)]
 
 mod describe;

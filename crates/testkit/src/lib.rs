@@ -14,6 +14,10 @@
 //! apply to one calls [`skip`] with the reason, which `scripts/test.sh` counts and prints.
 //! Every CLI call is bounded ([`SETUP_TIMEOUT`]): a hung daemon fails the test with a report
 //! of what is stuck ([`hung_report`]) instead of holding CI until its time limit.
+//!
+//! A dev-dependency only, and it depends on no swab crate, so any crate's tests can use
+//! it. Test snapshots for pure tests come from `swab_plan::testing` instead (feature
+//! `test-support`), next to the model they build.
 
 #![deny(missing_docs)]
 // Panicking with a clear message is how a test helper reports broken setup.
