@@ -121,6 +121,42 @@ impl Scene {
         self.updater().apply(group).await
     }
 
+    /// Applies the update of `web`, killed at its `kill_at`th mutating call (its future
+    /// dropped there, as with kill -9); whether it was killed. The daemon is healed after.
+    async fn apply_killed_at(&self, kill_at: usize) -> bool {
+        let group = self.group(&["web"]).await;
+        self.docker.hang_at_mutation(kill_at);
+        let killed = tokio::time::timeout(Duration::from_secs(3600), self.apply(&group))
+            .await
+            .is_err();
+        self.docker.heal();
+        killed
+    }
+
+    /// `swab rollback web`, on the host as it is now.
+    async fn rollback(&self) -> Result<Vec<ActionReport>, String> {
+        let snapshot = self.docker.snapshot().await.unwrap();
+        self.docker.take_calls();
+        self.updater()
+            .rollback(
+                "web",
+                &RollbackTag::default_template(),
+                GATE,
+                None,
+                &snapshot,
+            )
+            .await
+    }
+
+    /// The mutating calls since the log was last taken.
+    fn mutations(&self) -> Vec<String> {
+        self.docker
+            .take_calls()
+            .into_iter()
+            .filter(|c| !c.starts_with("inspect") && c != "list")
+            .collect()
+    }
+
     fn world<T>(&self, f: impl FnOnce(&World) -> T) -> T {
         self.docker.with(|w| f(w))
     }
@@ -216,12 +252,7 @@ async fn an_update_journals_tags_pulls_swaps_gates_and_commits_in_that_order() {
     );
     scene.assert_updated();
     assert!(scene.journal_is_empty());
-    let mutations: Vec<String> = scene
-        .docker
-        .take_calls()
-        .into_iter()
-        .filter(|c| !c.starts_with("inspect") && c != "list")
-        .collect();
+    let mutations = scene.mutations();
     let parked = format!("web-swab-old-{}", &scene.web[..12]);
     assert_eq!(
         mutations,
@@ -445,13 +476,8 @@ async fn a_kill_at_any_point_is_finished_or_undone_by_recovery() {
 
         for kill_at in 1..=total {
             let scene = make(Behaviour::Runs);
-            let group = scene.group(&["web"]).await;
-            scene.docker.hang_at_mutation(kill_at);
-            let killed = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group))
-                .await
-                .is_err();
+            let killed = scene.apply_killed_at(kill_at).await;
             assert!(killed, "kill at {kill_at} of {total}");
-            scene.docker.heal();
             let journal = scene.state.get().in_flight;
             let kind = match journal.first() {
                 None => "empty",
@@ -499,51 +525,41 @@ async fn a_kill_at_any_point_is_finished_or_undone_by_recovery() {
 /// under the name long after is not.
 #[tokio::test(start_paused = true)]
 async fn recovery_finds_an_unjournalled_replacement_by_name_and_creation_time() {
-    let scene = Scene::new(Behaviour::Runs);
-    let group = scene.group(&["web"]).await;
-    let probe_calls = {
-        let probe = Scene::new(Behaviour::Runs);
-        let g = probe.group(&["web"]).await;
-        probe.apply(&g).await;
-        probe.docker.take_calls()
-    };
-    // The mutation after "create web" is the journal's; kill at the start instead, and
-    // forget the ID the journal got, as if the create answer never arrived.
-    let create_at = probe_calls
+    let probe = Scene::new(Behaviour::Runs);
+    let group = probe.group(&["web"]).await;
+    probe.apply(&group).await;
+    // Killed at the journal write right after the create, and the ID the journal got
+    // forgotten, as if the create answer never arrived.
+    let after_create = probe
+        .mutations()
         .iter()
-        .filter(|c| !c.starts_with("inspect") && *c != "list")
         .position(|c| c == "create web")
         .unwrap()
-        + 1;
-    scene.docker.hang_at_mutation(create_at + 1);
-    let _ = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group)).await;
-    scene.docker.heal();
-    let mut state = scene.state.get();
-    let swap = &mut state.in_flight[0].containers[0];
-    assert!(swap.new_id.is_some());
-    swap.new_id = None;
-    scene.state.set(state.clone());
-    assert!(
-        scene.world(|w| w.container("web").is_some()),
-        "the replacement exists"
-    );
+        + 2;
+    let killed_after_create = |journalled_ago: u64| async move {
+        let scene = Scene::new(Behaviour::Runs);
+        assert!(scene.apply_killed_at(after_create).await);
+        let mut state = scene.state.get();
+        let swap = &mut state.in_flight[0].containers[0];
+        assert!(swap.new_id.is_some());
+        swap.new_id = None;
+        swap.journalled_at -= journalled_ago;
+        scene.state.set(state);
+        assert!(
+            scene.world(|w| w.container("web").is_some_and(|c| c["Image"] == NEW)),
+            "the replacement exists"
+        );
+        scene
+    };
 
+    let scene = killed_after_create(0).await;
     let recovery = recover(&scene.docker, &scene.state).await;
     assert!(recovery.problems.is_empty(), "{recovery:?}");
     scene.assert_restored();
 
-    // The same journal, but the container under the name was created an hour later: not
-    // ours, so it is left, and the old container stays parked until someone looks.
-    let scene = Scene::new(Behaviour::Runs);
-    let group = scene.group(&["web"]).await;
-    scene.docker.hang_at_mutation(create_at + 1);
-    let _ = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group)).await;
-    scene.docker.heal();
-    let mut state = scene.state.get();
-    let swap = &mut state.in_flight[0].containers[0];
-    swap.new_id = None;
-    swap.journalled_at -= 3600;
-    scene.state.set(state);
+    // The same journal, but the container under the name was created an hour after it:
+    // not ours, so it is left, and the old container stays parked until someone looks.
+    let scene = killed_after_create(3600).await;
     let recovery = recover(&scene.docker, &scene.state).await;
     assert!(
         recovery
@@ -601,20 +617,7 @@ async fn rollback_puts_the_previous_image_back_and_remembers_the_digest() {
     let group = scene.group(&["web"]).await;
     scene.apply(&group).await;
     scene.assert_updated();
-    let snapshot = scene.docker.snapshot().await.unwrap();
-    scene.docker.take_calls();
-
-    let actions = scene
-        .updater()
-        .rollback(
-            "web",
-            &RollbackTag::default_template(),
-            GATE,
-            None,
-            &snapshot,
-        )
-        .await
-        .unwrap();
+    let actions = scene.rollback().await.unwrap();
     assert_eq!(
         statuses(&actions),
         [
@@ -622,12 +625,7 @@ async fn rollback_puts_the_previous_image_back_and_remembers_the_digest() {
             (ActionKind::RecreateContainer, Status::Done),
         ]
     );
-    let mutations: Vec<String> = scene
-        .docker
-        .take_calls()
-        .into_iter()
-        .filter(|c| !c.starts_with("inspect") && c != "list")
-        .collect();
+    let mutations = scene.mutations();
     assert_eq!(
         mutations[..6],
         [
@@ -660,21 +658,10 @@ async fn a_failed_rollback_leaves_the_container_as_it_was() {
     let scene = Scene::new(Behaviour::Runs);
     let group = scene.group(&["web"]).await;
     scene.apply(&group).await;
-    let snapshot = scene.docker.snapshot().await.unwrap();
     let updated_id = scene.world(|w| w.container("web").unwrap()["Id"].clone());
     scene.docker.fail_once("start", Some("web"), 0);
 
-    let actions = scene
-        .updater()
-        .rollback(
-            "web",
-            &RollbackTag::default_template(),
-            GATE,
-            None,
-            &snapshot,
-        )
-        .await
-        .unwrap();
+    let actions = scene.rollback().await.unwrap();
     assert_eq!(actions[1].status, Status::RolledBack);
     assert!(
         actions[1]
@@ -698,31 +685,12 @@ async fn a_failed_rollback_leaves_the_container_as_it_was() {
 #[tokio::test(start_paused = true)]
 async fn rollback_refuses_without_a_rollback_image_and_changes_nothing() {
     let scene = Scene::new(Behaviour::Runs);
-    let snapshot = scene.docker.snapshot().await.unwrap();
-    scene.docker.take_calls();
-    let err = scene
-        .updater()
-        .rollback(
-            "web",
-            &RollbackTag::default_template(),
-            GATE,
-            None,
-            &snapshot,
-        )
-        .await
-        .unwrap_err();
+    let err = scene.rollback().await.unwrap_err();
     assert!(
         err.contains("there is no r.example/app:1-swab-previous"),
         "{err}"
     );
-    assert!(
-        scene
-            .docker
-            .take_calls()
-            .iter()
-            .all(|c| c.starts_with("inspect")),
-        "only looked"
-    );
+    assert_eq!(scene.mutations(), [] as [String; 0], "only looked");
     assert_eq!(scene.state.get(), State::default());
 }
 
