@@ -236,7 +236,7 @@ impl Docker {
 
     /// Runs `fut` under the response timeout: for plain JSON answers, where a stalled body
     /// is as much a hang as stalled headers.
-    async fn timed<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn timed<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
         let what = "the request";
         tokio::time::timeout(self.timeout, fut)
             .await
@@ -333,7 +333,7 @@ async fn read_json<T: DeserializeOwned>(response: Response, what: &str) -> Resul
 }
 
 /// Reads a whole body, refusing more than `limit` bytes.
-async fn read_limited(mut body: ByteStream, limit: usize) -> Result<Bytes> {
+pub(crate) async fn read_limited(mut body: ByteStream, limit: usize) -> Result<Bytes> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;

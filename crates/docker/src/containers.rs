@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use crate::client::{Docker, Filters, Query, segment, to_body};
+use crate::client::{Docker, Filters, Query, read_limited, segment, to_body};
 use crate::error::{Error, Result};
 use crate::models::{ContainerInspect, ContainerSummary, CreatedContainer, WaitResponse};
 use crate::version::ApiVersion;
@@ -188,6 +189,48 @@ impl Docker {
         )
         .await
         .map(drop)
+    }
+
+    /// `GET /containers/{id}/archive?path=`: a tar of the file or directory at `path` in the
+    /// container, at most `limit` bytes (a larger one is an error, not a truncated tar).
+    pub async fn get_archive(&self, id: &str, path: &str, limit: usize) -> Result<Bytes> {
+        self.timed(async {
+            let response = self
+                .request(
+                    Method::GET,
+                    &format!("/containers/{}/archive", segment(id)),
+                    Query::new().add("path", path),
+                    None,
+                    HeaderMap::new(),
+                )
+                .await?;
+            read_limited(response.body, limit).await
+        })
+        .await
+    }
+
+    /// `PUT /containers/{id}/archive?path=`: extracts the tar `archive` into the directory
+    /// `dir` of the container (which may be created and not yet started).
+    pub async fn put_archive(&self, id: &str, dir: &str, archive: Bytes) -> Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-tar"),
+        );
+        self.timed(async {
+            let response = self
+                .request(
+                    Method::PUT,
+                    &format!("/containers/{}/archive", segment(id)),
+                    Query::new().add("path", dir),
+                    Some(archive),
+                    headers,
+                )
+                .await?;
+            read_limited(response.body, 1024 * 1024).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// `POST /containers/{id}/rename`.

@@ -40,7 +40,8 @@ pub struct Request {
     pub method: Method,
     /// Path and query, starting with `/`.
     pub path_and_query: String,
-    /// Extra headers (e.g. `X-Registry-Auth`); `Content-Type` is set for JSON bodies.
+    /// Extra headers (e.g. `X-Registry-Auth`); `Content-Type` is `application/json` for a
+    /// body unless given here.
     pub headers: HeaderMap,
     /// A JSON body, if any.
     pub body: Option<Bytes>,
@@ -125,7 +126,7 @@ impl Transport for UnixTransport {
             let mut builder = http::Request::builder().method(request.method).uri(uri);
             if let Some(headers) = builder.headers_mut() {
                 *headers = request.headers;
-                if request.body.is_some() {
+                if request.body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
                     headers.insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
@@ -237,14 +238,16 @@ impl Transport for HttpTransport {
     fn send(&self, request: Request) -> BoxFuture<'_, Result<Response>> {
         Box::pin(async move {
             let url = format!("{}{}", self.base, request.path_and_query);
+            let typed = request.headers.contains_key(header::CONTENT_TYPE);
             let mut builder = self
                 .client
                 .request(request.method, url)
                 .headers(request.headers);
             if let Some(body) = request.body {
-                builder = builder
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(body);
+                if !typed {
+                    builder = builder.header(header::CONTENT_TYPE, "application/json");
+                }
+                builder = builder.body(body);
             }
             let response = builder.send().await.map_err(|e| {
                 if e.is_connect() {

@@ -6,7 +6,8 @@
 //! 2. the journal (the state file's `in_flight`) records the update before anything
 //!    changes; a journal that cannot be written stops the update there;
 //! 3. the old image gets the rollback tag, *before* the pull moves the reference's tag;
-//! 4. the reference is pulled (with `X-Registry-Auth` from the docker config);
+//! 4. the reference is pulled at exactly the digest the check saw (`repo@sha256:...`, with
+//!    `X-Registry-Auth` from the docker config), and its tag moved onto the result;
 //! 5. the containers are looked up again by name (an earlier group or a prune may have
 //!    replaced or removed some), then each is swapped: Compose and network dependents
 //!    stopped (journalled first), the container journalled, stopped, its restart policy set
@@ -34,6 +35,7 @@
 //! back, a kill at every call is finished or undone by [`recover`], and `swab rollback`
 //! goes back.
 
+mod compose;
 mod engine;
 mod error;
 #[cfg(test)]
@@ -226,7 +228,7 @@ impl Updater<'_> {
         }
 
         // 4. Pull.
-        let pulled = self.pull(&group.reference).await;
+        let pulled = self.pull(group).await;
         let Some(entry) = report.pull.as_mut() else {
             return;
         };
@@ -262,7 +264,7 @@ impl Updater<'_> {
 
         // 5. Swap, 6. commit or roll back.
         let (swapped, failure) = match self.fresh_units(group).await {
-            Ok(units) => self.swap_all(&units, group, &mut journal).await,
+            Ok(units) => self.swap_all(&units, group, &new_image, &mut journal).await,
             Err(failure) => (Vec::new(), Some(failure)),
         };
         let failure = match failure {
@@ -350,6 +352,7 @@ impl Updater<'_> {
         &self,
         units: &[Unit],
         group: &UpdateGroup,
+        image_id: &str,
         journal: &mut InFlight,
     ) -> (Vec<Swapped>, Option<Failure>) {
         let mut swapped: Vec<Swapped> = Vec::new();
@@ -358,7 +361,10 @@ impl Updater<'_> {
                 let failure = Failure::new(&unit.container.name, UpdateError::Interrupted);
                 return (swapped, Some(failure));
             }
-            if let Err(failure) = self.swap_unit(unit, group, journal, &mut swapped).await {
+            if let Err(failure) = self
+                .swap_unit(unit, group, image_id, journal, &mut swapped)
+                .await
+            {
                 return (swapped, Some(failure));
             }
         }
@@ -371,11 +377,14 @@ impl Updater<'_> {
         &self,
         unit: &Unit,
         group: &UpdateGroup,
+        image_id: &str,
         journal: &mut InFlight,
         swapped: &mut Vec<Swapped>,
     ) -> Result<(), Failure> {
         let mut mine: Vec<Swapped> = Vec::new();
-        let result = self.swap_unit_steps(unit, group, journal, &mut mine).await;
+        let result = self
+            .swap_unit_steps(unit, group, image_id, journal, &mut mine)
+            .await;
         if let Err(mut failure) = result {
             let mut problems = self.undo(&mine).await;
             problems.extend(self.start_stopped(journal).await);
@@ -400,6 +409,7 @@ impl Updater<'_> {
         &self,
         unit: &Unit,
         group: &UpdateGroup,
+        image_id: &str,
         journal: &mut InFlight,
         mine: &mut Vec<Swapped>,
     ) -> Result<(), Failure> {
@@ -418,7 +428,13 @@ impl Updater<'_> {
             }
         }
         let new_id = self
-            .replace(&unit.container, Role::Main, group, journal, mine)
+            .replace(
+                &unit.container,
+                Role::Main { image_id },
+                group,
+                journal,
+                mine,
+            )
             .await?;
         // Gate the container before its dependents join its network stack: a failure is
         // then reported against the container that failed.
@@ -641,16 +657,27 @@ impl Updater<'_> {
         true
     }
 
-    /// Pulls `reference` and returns the ID of the image its tag names afterwards.
-    async fn pull(&self, reference: &ImageRef) -> Result<String, String> {
+    /// Pulls the group's reference at the digest the check saw and moves the reference's
+    /// tag onto it; returns the image ID. A registry that no longer has that digest fails
+    /// the pull, and the tag has not moved.
+    async fn pull(&self, group: &UpdateGroup) -> Result<String, String> {
+        let reference = &group.reference;
         let familiar = reference.familiar();
+        // Exactly the manifest the check saw, even if the tag moved since: the index for a
+        // multi-platform image (the daemon picks the platform). Without a digest (never for
+        // a planned update), the tag.
+        let pinned = if group.remote_digest.starts_with("sha256:") {
+            reference.at_digest(&group.remote_digest).familiar()
+        } else {
+            familiar.clone()
+        };
         let auth = self
             .credentials
             .get(reference.registry())
             .await
             .map_err(|e| e.to_string())?
             .map(|c| docker_auth(&c, &auth_server(reference)));
-        tracing::info!(reference = %familiar, "pulling");
+        tracing::info!(reference = %pinned, "pulling");
         // Bytes per layer, summed for one line of progress.
         let layers: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>> =
             std::sync::Mutex::default();
@@ -681,18 +708,26 @@ impl Updater<'_> {
             }
         };
         self.engine
-            .pull_image(&familiar, auth.as_ref(), &progress)
+            .pull_image(&pinned, auth.as_ref(), &progress)
             .await
             .map_err(|e| e.to_string())?;
         let last = last
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tracing::info!(reference = %familiar, status = %last, "pulled");
-        self.engine
-            .inspect_image(&familiar)
+        tracing::info!(reference = %pinned, status = %last, "pulled");
+        let id = self
+            .engine
+            .inspect_image(&pinned)
             .await
             .map(|i| i.id)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if pinned != familiar {
+            self.engine
+                .tag_image(&id, &familiar)
+                .await
+                .map_err(|e| format!("cannot tag the pulled image {familiar}: {e}"))?;
+        }
+        Ok(id)
     }
 
     /// Undoes swaps; returns what could not be undone.

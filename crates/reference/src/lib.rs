@@ -158,6 +158,17 @@ impl ImageRef {
         &self.repository
     }
 
+    /// The same repository pinned to `digest`, without a tag: what pulls exactly the
+    /// manifest a registry answered for the tag, even if the tag moves meanwhile.
+    #[must_use]
+    pub fn at_digest(&self, digest: &str) -> ImageRef {
+        ImageRef {
+            tag: None,
+            digest: Some(digest.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// The short form `docker` prints: `nginx:1.25`, `myorg/app:latest`,
     /// `localhost:5000/x:1`.
     pub fn familiar(&self) -> String {

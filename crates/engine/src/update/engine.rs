@@ -55,6 +55,9 @@ pub trait UpdateEngine: Send + Sync {
     /// `DELETE /images/{name}` without force. `untag_only` (`noprune`): drop the tag and
     /// keep untagged parents.
     fn remove_image(&self, name: &str, untag_only: bool) -> BoxFuture<'_, Result<(), Error>>;
+    /// Copies the file at `path` from container `from` into container `to` (created, maybe
+    /// not started): `GET` and `PUT /containers/{id}/archive`, keeping mode and owner.
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>>;
     /// `POST /images/create`, reading the stream to its end; `progress` sees every item.
     fn pull_image<'a>(
         &'a self,
@@ -63,6 +66,9 @@ pub trait UpdateEngine: Send + Sync {
         progress: &'a (dyn Fn(&PullProgress) + Sync),
     ) -> BoxFuture<'a, Result<(), Error>>;
 }
+
+/// Configs and secrets are small; a bigger file is an error rather than a long copy.
+const MAX_COPIED_BYTES: usize = 16 * 1024 * 1024;
 
 impl UpdateEngine for Docker {
     fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, Error>> {
@@ -145,6 +151,15 @@ impl UpdateEngine for Docker {
             noprune: untag_only,
         };
         Box::pin(async move { Docker::remove_image(self, &name, options).await.map(drop) })
+    }
+
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let (from, to, path) = (from.to_owned(), to.to_owned(), path.to_owned());
+        Box::pin(async move {
+            let archive = self.get_archive(&from, &path, MAX_COPIED_BYTES).await?;
+            self.put_archive(&to, super::compose::parent(&path), archive)
+                .await
+        })
     }
 
     fn pull_image<'a>(

@@ -29,6 +29,8 @@ pub enum Step {
     Start,
     /// Starting a Compose dependent again.
     StartAgain,
+    /// Copying the files Compose put into the old container into the replacement.
+    CopyFiles,
     /// Inspecting the replacement during its health gate.
     InspectReplacement,
     /// Looking at the replacement again just before the commit.
@@ -48,6 +50,7 @@ impl fmt::Display for Step {
             Step::Create => "create the replacement",
             Step::Start => "start the replacement",
             Step::StartAgain => "start again",
+            Step::CopyFiles => "copy Compose's configs and secrets into the replacement",
             Step::InspectReplacement => "inspect the replacement",
             Step::Recheck => "find the replacement",
         })

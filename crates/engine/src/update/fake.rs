@@ -129,9 +129,11 @@ impl World {
     }
 
     fn image_index(&self, key: &str) -> Option<usize> {
-        self.images
-            .iter()
-            .position(|i| i.id == key || i.tags.iter().any(|t| t == key))
+        self.images.iter().position(|i| {
+            i.id == key
+                || i.tags.iter().any(|t| t == key)
+                || i.repo_digests.iter().any(|d| d == key)
+        })
     }
 
     /// The container by ID or name.
@@ -239,11 +241,17 @@ impl FakeDocker {
         });
     }
 
-    /// What a pull of `reference` brings.
-    pub(crate) fn publish(&self, reference: &str, id: &str, repo_digest: &str, b: Behaviour) {
+    /// What a pull of `repo_digest` (`repo@sha256:...`) brings.
+    pub(crate) fn publish(&self, id: &str, repo_digest: &str, b: Behaviour) {
+        self.publish_at(repo_digest, id, repo_digest, b);
+    }
+
+    /// What a pull of `key` (a tag or `repo@sha256:...`) brings: image `id`, whose repo
+    /// digest is `repo_digest`.
+    pub(crate) fn publish_at(&self, key: &str, id: &str, repo_digest: &str, b: Behaviour) {
         self.with(|w| {
             w.registry.insert(
-                reference.to_owned(),
+                key.to_owned(),
                 FakeImage {
                     id: id.to_owned(),
                     tags: Vec::new(),
@@ -586,6 +594,22 @@ impl UpdateEngine for FakeDocker {
         })
     }
 
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let (from, to, path) = (from.to_owned(), to.to_owned(), path.to_owned());
+        Box::pin(async move {
+            call!(self, "copy", &to, true, |w| {
+                let i = w.container_index(&from).ok_or_else(|| not_found(&from))?;
+                let content = w.containers[i]["Files"][&path].clone();
+                if content.is_null() {
+                    return Err(not_found(&path));
+                }
+                let j = w.container_index(&to).ok_or_else(|| not_found(&to))?;
+                w.containers[j]["Files"][&path] = content;
+                Ok(())
+            })
+        })
+    }
+
     fn pull_image<'a>(
         &'a self,
         reference: &'a str,
@@ -606,7 +630,10 @@ impl UpdateEngine for FakeDocker {
                         w.images.len() - 1
                     }
                 };
-                w.set_tag(i, reference);
+                // By digest, the image is known under that digest; by tag, the tag moves.
+                if !reference.contains('@') {
+                    w.set_tag(i, reference);
+                }
                 Ok(())
             })?;
             progress(&PullProgress {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use swab_docker::{ApiVersion, Error};
 
 use super::recreate::{self, CreateSpec, RecreateError};
-use super::{Failure, Step, Swapped, UpdateError, Updater, unix_now};
+use super::{Failure, Step, Swapped, UpdateError, Updater, compose, unix_now};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, Swap};
 use crate::updates::{Target, UpdateGroup};
@@ -16,8 +16,11 @@ use crate::updates::{Target, UpdateGroup};
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Role<'a> {
     /// The container whose image is updated: its create and start failures blame the new
-    /// image.
-    Main,
+    /// image, whose ID is `image_id`.
+    Main {
+        /// The ID of the image the replacement runs.
+        image_id: &'a str,
+    },
     /// A container in the network stack of `host` (the main container's replacement): it
     /// joins the replacement's stack; its failures are not the new image's.
     NetworkDependent {
@@ -58,7 +61,10 @@ pub(super) fn derive_replacement(
         .to_owned();
     let mut spec = recreate::create_body(raw, old_image_config, &image, api)?;
     let was_running = match role {
-        Role::Main => raw["State"]["Running"] == true,
+        Role::Main { image_id } => {
+            compose_image_label(&mut spec.body, image_id);
+            raw["State"]["Running"] == true
+        }
         // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
         Role::NetworkDependent { host } => {
             spec.body["HostConfig"]["NetworkMode"] = json!(format!("container:{host}"));
@@ -89,6 +95,23 @@ pub(super) fn derive_replacement(
     })
 }
 
+/// The label Compose records the image a container was created from in: the ID
+/// `docker image inspect <service image>` gives. Compose recreates a container whose label
+/// differs from the ID its image reference names now, so a replacement on a new image must
+/// carry the new ID, or the next `docker compose up -d` recreates it again. Every other
+/// Compose label (the config hash among them) does not depend on the image and is kept.
+/// Only a container that has the label (one Compose created) gets it.
+pub(super) const COMPOSE_IMAGE_LABEL: &str = "com.docker.compose.image";
+
+fn compose_image_label(body: &mut Value, image_id: &str) {
+    if let Some(label) = body
+        .get_mut("Labels")
+        .and_then(|labels| labels.get_mut(COMPOSE_IMAGE_LABEL))
+    {
+        *label = json!(image_id);
+    }
+}
+
 impl Updater<'_> {
     /// Journals, stops, parks and replaces one container; returns the replacement's ID.
     /// The old container is in `mine` before it is touched, so the unit's undo always
@@ -101,7 +124,7 @@ impl Updater<'_> {
         journal: &mut InFlight,
         mine: &mut Vec<Swapped>,
     ) -> Result<String, Failure> {
-        let main = matches!(role, Role::Main);
+        let main = matches!(role, Role::Main { .. });
         let fail = |error: UpdateError| Failure::new(&target.name, error);
         let raw = self
             .engine
@@ -171,6 +194,9 @@ impl Updater<'_> {
             last.new_id = Some(created.clone());
         }
         self.write_journal(journal).map_err(fail)?;
+        self.carry_over_files(&raw, &target.id, &created)
+            .await
+            .map_err(fail)?;
         if swap.was_running {
             tracing::info!(container = %target.name, id = %short_id(&created), "starting the replacement");
             self.engine
@@ -179,6 +205,35 @@ impl Updater<'_> {
                 .map_err(|e| fail(UpdateError::docker(Step::Start)(e)).blamed(main))?;
         }
         Ok(created)
+    }
+
+    /// Copies what Compose put into the old container after creating it (configs and
+    /// secrets with `content:` or `environment:`) into the replacement, before it starts,
+    /// as Compose does. Compose files swab cannot read are warned about: the update goes
+    /// on (file-based configs and secrets are mounts and carried over anyway).
+    async fn carry_over_files(&self, raw: &Value, old: &str, new: &str) -> Result<(), UpdateError> {
+        let name = raw["Name"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches('/');
+        let (service, documents) = match compose::documents(&raw["Config"]["Labels"]) {
+            None => return Ok(()),
+            Some(Ok(found)) => found,
+            Some(Err(why)) => {
+                tracing::warn!(container = %name, "{why}; Compose configs and secrets with content are not copied");
+                return Ok(());
+            }
+        };
+        for path in compose::injected_paths(&documents, &service) {
+            match self.engine.copy_path(old, new, &path).await {
+                Ok(()) => tracing::debug!(container = %name, %path, "copied into the replacement"),
+                Err(err) if err.is_not_found() => {
+                    tracing::warn!(container = %name, %path, "not in the old container; not copied");
+                }
+                Err(err) => return Err(UpdateError::docker(Step::CopyFiles)(err)),
+            }
+        }
+        Ok(())
     }
 
     /// Stops a container, turns its restart policy off (so a daemon restart does not run it
@@ -245,7 +300,9 @@ mod tests {
             &Value::Null,
             api(),
             &target(false),
-            Role::Main,
+            Role::Main {
+                image_id: "sha256:new",
+            },
             None,
             1000,
         )
@@ -293,12 +350,74 @@ mod tests {
             &Value::Null,
             api(),
             &target(true),
-            Role::Main,
+            Role::Main {
+                image_id: "sha256:new",
+            },
             None,
             0,
         )
         .unwrap();
         assert_eq!(r.stop_timeout, Duration::from_secs(10), "Docker's default");
+    }
+
+    #[test]
+    fn a_compose_container_records_the_new_image_and_keeps_its_other_labels() {
+        let mut compose = raw(true, None);
+        compose["Config"]["Labels"] = json!({
+            "com.docker.compose.project": "p",
+            "com.docker.compose.service": "web",
+            "com.docker.compose.config-hash": "abc123",
+            "com.docker.compose.image": "sha256:old",
+            "owner": "me",
+        });
+        let r = derive_replacement(
+            &compose,
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::Main {
+                image_id: "sha256:new",
+            },
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            r.spec.body["Labels"],
+            json!({
+                "com.docker.compose.project": "p",
+                "com.docker.compose.service": "web",
+                "com.docker.compose.config-hash": "abc123",
+                "com.docker.compose.image": "sha256:new",
+                "owner": "me",
+            })
+        );
+        // A dependent keeps its own image: its label stays.
+        let r = derive_replacement(
+            &compose,
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::NetworkDependent { host: "x" },
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.spec.body["Labels"][COMPOSE_IMAGE_LABEL], "sha256:old");
+        // Not created by Compose: no label is added.
+        let r = derive_replacement(
+            &raw(true, None),
+            &Value::Null,
+            api(),
+            &target(true),
+            Role::Main {
+                image_id: "sha256:new",
+            },
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.spec.body.get("Labels"), None);
     }
 
     #[test]
@@ -310,7 +429,9 @@ mod tests {
             &Value::Null,
             api(),
             &target(true),
-            Role::Main,
+            Role::Main {
+                image_id: "sha256:new",
+            },
             None,
             0,
         )

@@ -88,7 +88,10 @@ impl Updater<'_> {
         }
         self.done(&mut tagged);
         let (swapped, failure) = match self.fresh_units(&group).await {
-            Ok(units) => self.swap_all(&units, &group, &mut journal).await,
+            Ok(units) => {
+                self.swap_all(&units, &group, &previous.id, &mut journal)
+                    .await
+            }
             Err(failure) => (Vec::new(), Some(failure)),
         };
         let failure = match failure {

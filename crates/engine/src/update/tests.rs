@@ -42,7 +42,7 @@ impl Scene {
     fn new(new: Behaviour) -> Scene {
         let docker = FakeDocker::default();
         docker.image(OLD, &[REF], &["r.example/app@sha256:d1"], Behaviour::Runs);
-        docker.publish(REF, NEW, &format!("r.example/app@{NEW_DIGEST}"), new);
+        docker.publish(NEW, &format!("r.example/app@{NEW_DIGEST}"), new);
         let web = docker.container("web", REF, &always());
         docker.take_calls();
         Scene {
@@ -258,7 +258,8 @@ async fn an_update_journals_tags_pulls_swaps_gates_and_commits_in_that_order() {
         mutations,
         [
             format!("tag {ROLLBACK_TAG}"),
-            format!("pull {REF}"),
+            format!("pull r.example/app@{NEW_DIGEST}"),
+            format!("tag {REF}"),
             "stop web".to_owned(),
             "update web".to_owned(),
             "rename web".to_owned(),
@@ -336,6 +337,84 @@ fn step_failures() -> Vec<Case> {
             error: "r.example/app:1: cannot write the update journal",
         },
     ]
+}
+
+/// The tag moved on the registry after the check: the digest that was checked is pulled,
+/// not whatever the tag names now. A registry that no longer has it fails the pull, and
+/// nothing changes.
+#[tokio::test(start_paused = true)]
+async fn exactly_the_checked_digest_is_pulled() {
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.publish_at(
+        REF,
+        "sha256:0003",
+        "r.example/app@sha256:d3",
+        Behaviour::Runs,
+    );
+    let group = scene.group(&["web"]).await;
+    scene.apply(&group).await;
+    scene.assert_updated();
+    assert!(scene.world(|w| w.images.iter().all(|i| i.id != "sha256:0003")));
+
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.with(|w| w.registry.clear());
+    let group = scene.group(&["web"]).await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::PullImage, Status::Failed),
+            (ActionKind::RecreateContainer, Status::Skipped),
+        ]
+    );
+    assert!(
+        actions[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("No such object: r.example/app@sha256:d2")),
+        "{actions:?}"
+    );
+    scene.assert_restored();
+    let state = scene.state.get();
+    assert!(state.in_flight.is_empty() && state.rolled_back.is_empty());
+}
+
+/// A Compose service's configs and secrets with `content:` exist only in the container
+/// (Compose copies them in before starting it): they are copied into the replacement
+/// before it starts, and it records the new image for Compose.
+#[tokio::test(start_paused = true)]
+async fn compose_content_configs_are_copied_before_the_replacement_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  web:\n    image: r.example/app:1\n    configs: [inline]\n    secrets: [token]\nconfigs:\n  inline:\n    content: hello\nsecrets:\n  token:\n    file: ./token\n",
+    )
+    .unwrap();
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.with(|w| {
+        let web = &mut w.containers[0];
+        web["Config"]["Labels"] = json!({
+            "com.docker.compose.project": "p",
+            "com.docker.compose.service": "web",
+            "com.docker.compose.project.config_files": file.display().to_string(),
+            "com.docker.compose.image": OLD,
+        });
+        web["Files"] = json!({"/inline": "hello"});
+    });
+    let group = scene.group(&["web"]).await;
+    scene.apply(&group).await;
+    scene.assert_updated();
+    scene.world(|w| {
+        let web = w.container("web").unwrap();
+        assert_eq!(web["Files"]["/inline"], "hello");
+        assert_eq!(web["Config"]["Labels"]["com.docker.compose.image"], NEW);
+    });
+    let mutations = scene.mutations();
+    let copy = mutations.iter().position(|c| c == "copy web").unwrap();
+    let start = mutations.iter().position(|c| c == "start web").unwrap();
+    assert!(copy < start, "{mutations:?}");
 }
 
 /// A failure at each step of the swap (and at the commit) puts everything back; the
