@@ -1,7 +1,7 @@
 //! swab next to real Compose v2 projects (the engines that have Compose: Docker 28).
 
 #[cfg(feature = "docker-tests")]
-mod with_daemon {
+pub(crate) mod with_daemon {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -10,7 +10,7 @@ mod with_daemon {
     use crate::harness::swab;
 
     /// `docker-compose` (v2, the standalone binary) against the private daemon, in `dir`.
-    fn compose(binary: &Path, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn compose(binary: &Path, dir: &Path, args: &[&str]) -> String {
         let out = Command::new(binary)
             .args(args)
             .current_dir(dir)

@@ -18,6 +18,7 @@ mod with_daemon {
     use swab_testkit::inspect::{differences, replacement_differences};
     use swab_testkit::{env, unique};
 
+    use crate::compose::with_daemon::compose;
     use crate::harness::{Outcome, swab};
 
     /// These tests take turns: each compares the daemon's volume list before and after, which
@@ -1117,6 +1118,112 @@ mod with_daemon {
         );
         assert_eq!(image_id(&t.reference), v2);
         t.assert_only_containers(&[&name]);
+    }
+
+    /// A real Compose project: swab updates `web`; then `docker compose up -d` on the
+    /// unchanged project recreates nothing, the named volume's data and every config and
+    /// secret (from a file and inline) are there, `ps` shows both services running, and
+    /// `down` leaves nothing behind.
+    #[test]
+    fn a_compose_service_updated_by_swab_is_left_alone_by_compose_up() {
+        let Some(binary) = env().compose.clone() else {
+            swab_testkit::skip(
+                "a_compose_service_updated_by_swab_is_left_alone_by_compose_up",
+                "this engine's packages have no Compose v2",
+            );
+            return;
+        };
+        let mut t = Update::new("upd-cup", &env().registry, "");
+        let v1 = t.publish(V1);
+        let project = t.test_id.clone();
+        let dir = env().dir.join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cfg.txt"), "from a file\n").unwrap();
+        std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
+        std::fs::write(
+            dir.join("compose.yaml"),
+            format!(
+                r#"name: {project}
+services:
+  web:
+    image: {reference}
+    network_mode: none
+    labels: ["{label}"]
+    volumes: ["data:/data"]
+    configs:
+      - source: inline
+        target: /etc/inline.conf
+      - filecfg
+    secrets: [token]
+  worker:
+    image: {base}
+    command: ["sleep", "300"]
+    network_mode: none
+    pull_policy: never
+    depends_on: [web]
+configs:
+  inline:
+    content: "inline config"
+  filecfg:
+    file: ./cfg.txt
+secrets:
+  token:
+    file: ./token.txt
+volumes:
+  data: {{}}
+"#,
+                reference = t.reference,
+                label = t.label(),
+                base = env().image,
+            ),
+        )
+        .unwrap();
+        let web = format!("{project}-web-1");
+        let worker = format!("{project}-worker-1");
+        t.cleanup.containers.extend([web.clone(), worker.clone()]);
+        t.cleanup.volumes.push(format!("{project}_data"));
+        compose(&binary, &dir, &["up", "-d"]);
+        env().cli(&["exec", &web, "sh", "-c", "echo kept > /data/f"]);
+        let worker_id = inspect(&worker)["Id"].as_str().unwrap().to_owned();
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            single(&report, "recreate_container")["status"],
+            "done",
+            "{report}"
+        );
+        let updated = inspect(&web);
+        assert_eq!(updated["Image"], v2.as_str());
+        assert_eq!(
+            updated["Config"]["Labels"]["com.docker.compose.image"],
+            v2.as_str(),
+            "the label Compose compares names the new image"
+        );
+
+        compose(&binary, &dir, &["up", "-d"]);
+        assert_eq!(inspect(&web)["Id"], updated["Id"], "compose up recreated web");
+        assert_eq!(inspect(&worker)["Id"], worker_id.as_str(), "worker kept");
+        let running = compose(&binary, &dir, &["ps", "--status", "running", "-q"]);
+        assert_eq!(running.lines().count(), 2, "both services run: {running}");
+        for (path, content) in [
+            ("/data/f", "kept"),
+            ("/etc/inline.conf", "inline config"),
+            ("/filecfg", "from a file"),
+            ("/run/secrets/token", "s3cret"),
+        ] {
+            assert_eq!(env().cli(&["exec", &web, "cat", path]), content, "{path}");
+        }
+
+        compose(&binary, &dir, &["down", "-v", "-t", "0"]);
+        assert_eq!(compose(&binary, &dir, &["ps", "-a", "-q"]), "");
+        t.assert_only_containers(&[]);
+        assert!(
+            !volumes().contains(&format!("{project}_data")),
+            "the project's volume is gone"
+        );
     }
 
     #[test]
