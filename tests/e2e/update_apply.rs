@@ -1204,7 +1204,11 @@ volumes:
         );
 
         compose(&binary, &dir, &["up", "-d"]);
-        assert_eq!(inspect(&web)["Id"], updated["Id"], "compose up recreated web");
+        assert_eq!(
+            inspect(&web)["Id"],
+            updated["Id"],
+            "compose up recreated web"
+        );
         assert_eq!(inspect(&worker)["Id"], worker_id.as_str(), "worker kept");
         let running = compose(&binary, &dir, &["ps", "--status", "running", "-q"]);
         assert_eq!(running.lines().count(), 2, "both services run: {running}");

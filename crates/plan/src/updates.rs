@@ -13,7 +13,7 @@ use std::time::Duration;
 use swab_reference::manifest::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
-use crate::memory::RolledBackDigests;
+use crate::memory::{RolledBack, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
 
@@ -274,21 +274,9 @@ pub fn plan_updates(
             keep(&mut out, &rule.name, check, "up to date".to_owned());
             continue;
         }
-        if let Some(bad) = rolled_back.get(&familiar) {
-            let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
-            if bad.digest == remote.digest || bad.digest == new {
-                keep(
-                    &mut out,
-                    &rule.name,
-                    check,
-                    format!(
-                        "update to {} was rolled back ({}); waiting for a newer digest",
-                        short_digest(&bad.digest),
-                        bad.reason
-                    ),
-                );
-                continue;
-            }
+        if let Some(why) = rolled_back_before(rolled_back.get(&familiar), remote) {
+            keep(&mut out, &rule.name, check, why);
+            continue;
         }
         let units = units(snapshot, &check.containers);
         if let Some(why) = protected_dependent(&units, snapshot, protect) {
@@ -313,10 +301,66 @@ pub fn plan_updates(
             continue;
         }
         *so_far += count;
+        out.kept
+            .extend(left_on_the_old_image(&rule.name, check, &units, snapshot));
         out.groups
             .push(group_for(rule, check, old_image, remote, units, snapshot));
     }
     out
+}
+
+/// Why the registry's digest is not tried: the update to it was rolled back before.
+fn rolled_back_before(bad: Option<&RolledBack>, remote: &RemoteDigest) -> Option<String> {
+    let bad = bad?;
+    let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
+    (bad.digest == remote.digest || bad.digest == new).then(|| {
+        format!(
+            "update to {} was rolled back ({}); waiting for a newer digest",
+            short_digest(&bad.digest),
+            bad.reason
+        )
+    })
+}
+
+/// Running containers of an updated reference that no rule selected (and that do not move
+/// with a selected one): they stay on the old image, and the report says so. A Compose
+/// service among them is recreated by Compose's next `up`, since the tag it names has moved.
+fn left_on_the_old_image(
+    rule: &str,
+    check: &UpdateCheck,
+    units: &[Unit],
+    snapshot: &Snapshot,
+) -> Vec<Kept> {
+    let moved = |id: &str| {
+        units.iter().any(|u| {
+            u.container.id == id
+                || u.network_dependents.iter().any(|d| d.id == id)
+                || u.compose_dependents.iter().any(|d| d.id == id)
+        })
+    };
+    snapshot
+        .containers
+        .iter()
+        .filter(|c| c.is_active() && c.image_ref.as_ref() == Some(&check.reference))
+        .filter(|c| !check.containers.contains(&c.name) && !moved(&c.id))
+        .map(|c| {
+            let mut reason = format!(
+                "runs {} too, but no update rule selects it: left on the old image",
+                check.reference.familiar()
+            );
+            if c.labels.contains_key("com.docker.compose.project") {
+                reason.push_str(
+                    "; Compose will recreate it on its next `up`, as the tag names the new image",
+                );
+            }
+            Kept {
+                rule: rule.to_owned(),
+                id: c.id.clone(),
+                name: c.name.clone(),
+                reason,
+            }
+        })
+        .collect()
 }
 
 /// The group for an outdated reference: the rule's options resolved against the snapshot.
@@ -653,13 +697,59 @@ mod tests {
     }
 
     #[test]
+    fn an_unselected_compose_service_on_the_updated_tag_is_kept_with_why() {
+        let mut snapshot = web_snapshot();
+        snapshot.containers[3]
+            .labels
+            .insert("com.docker.compose.project".to_owned(), "p".to_owned());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.kept.len(), 1, "{plan:?}");
+        assert_eq!(plan.kept[0].id, "id-other");
+        assert!(
+            plan.kept[0].reason.ends_with(
+                "Compose will recreate it on its next `up`, as the tag names the new image"
+            ),
+            "{plan:?}"
+        );
+        // Up to date: nothing to say about it.
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:aaaa")),
+            &RolledBackDigests::new(),
+        );
+        assert!(plan.kept.iter().all(|k| k.name != "other"), "{plan:?}");
+    }
+
+    #[test]
     fn an_outdated_reference_is_planned_with_its_rollback_tag_and_network_dependents() {
         let plan = plan_with(
             "    cleanup: true\n",
             Ok(remote("sha256:bbbb")),
             &RolledBackDigests::new(),
         );
-        assert!(plan.kept.is_empty() && plan.failed.is_empty(), "{plan:?}");
+        assert!(plan.failed.is_empty(), "{plan:?}");
+        // `other` runs the same tag but no rule selects it: it stays, and the report says so.
+        let kept: Vec<(&str, &str)> = plan
+            .kept
+            .iter()
+            .map(|k| (k.name.as_str(), k.reason.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [(
+                "other",
+                "runs myorg/web:1 too, but no update rule selects it: left on the old image"
+            )]
+        );
         let [group] = plan.groups.as_slice() else {
             panic!("{plan:?}")
         };
