@@ -141,6 +141,8 @@ struct Swapped {
     restart_policy: Option<Value>,
     /// The container whose image is updated (not a dependent).
     main: bool,
+    /// The index of its unit in the group.
+    unit: usize,
     /// Earliest and latest unix second the replacement can have been created: a container
     /// under the name created outside that window is not ours. `None`: never look by name.
     created_window: Option<(u64, u64)>,
@@ -159,6 +161,7 @@ impl Swapped {
             image: swap.image.clone(),
             restart_policy: swap.restart_policy.clone(),
             main: false,
+            unit: 0,
             // The create follows the journal write within seconds; a crash can only have
             // left a replacement made then.
             created_window: Some((swap.journalled_at, swap.journalled_at + 300)),
@@ -263,13 +266,30 @@ impl Updater<'_> {
         self.done(entry);
 
         // 5. Swap, 6. commit or roll back.
-        let (swapped, failure) = match self.fresh_units(group).await {
-            Ok(units) => self.swap_all(&units, group, &new_image, &mut journal).await,
-            Err(failure) => (Vec::new(), Some(failure)),
+        let units = match self.fresh_units(group).await {
+            Ok(units) => units,
+            Err(failure) => {
+                self.roll_back(group, &journal, &[], &new_image, &failure, report)
+                    .await;
+                return;
+            }
         };
+        let (mut swapped, failure) = self.swap_all(&units, group, &new_image, &mut journal).await;
         let failure = match failure {
             None => self.recheck(&swapped).await.err(),
-            some => some,
+            Some((failure, failed_unit)) => {
+                // Replicas of the failing one's Compose service that passed their gate stay
+                // updated: a scaled service is updated replica by replica.
+                let stay = self.replicas_that_stay(&units, failed_unit, &swapped).await;
+                if !stay.is_empty() {
+                    let (kept, rest): (Vec<Swapped>, Vec<Swapped>) =
+                        swapped.into_iter().partition(|s| stay.contains(&s.unit));
+                    self.commit_replicas(&kept, &units[failed_unit], &mut journal, report)
+                        .await;
+                    swapped = rest;
+                }
+                Some(failure)
+            }
         };
         match failure {
             Some(failure) => {
@@ -278,6 +298,70 @@ impl Updater<'_> {
             }
             None => {
                 self.commit(group, journal, &swapped, report).await;
+            }
+        }
+    }
+
+    /// The units before `failed` that are replicas of the same Compose service (project and
+    /// service labels) as the failing one: they passed their gates and stay updated.
+    async fn replicas_that_stay(
+        &self,
+        units: &[Unit],
+        failed: usize,
+        swapped: &[Swapped],
+    ) -> Vec<usize> {
+        let service_of = |id: String| async move {
+            let labels = self.engine.inspect_container(&id).await.ok()?.config.labels;
+            Some((
+                labels.get("com.docker.compose.project")?.clone(),
+                labels.get(compose::SERVICE_LABEL)?.clone(),
+            ))
+        };
+        let Some(service) = service_of(units[failed].container.id.clone()).await else {
+            return Vec::new();
+        };
+        let mut stay = Vec::new();
+        for (i, unit) in units.iter().enumerate().take(failed) {
+            let passed = swapped.iter().any(|s| s.unit == i && s.main);
+            if passed && service_of(unit.container.id.clone()).await.as_ref() == Some(&service) {
+                stay.push(i);
+            }
+        }
+        stay
+    }
+
+    /// Finishes the replicas that stay updated while the rest of the group rolls back:
+    /// their old containers go, the journal forgets them, the report says why they stay.
+    async fn commit_replicas(
+        &self,
+        kept: &[Swapped],
+        failed: &Unit,
+        journal: &mut InFlight,
+        report: &mut GroupReport,
+    ) {
+        let mut leftovers = Vec::new();
+        for s in kept.iter().rev() {
+            if let Err(err) = remove_parked(self.engine, &s.target.id).await {
+                leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
+            }
+        }
+        journal
+            .containers
+            .retain(|j| !kept.iter().any(|k| k.target.id == j.old_id));
+        if let Err(err) = self.write_journal(journal) {
+            tracing::error!(error = %err, "cannot write the update journal");
+        }
+        for a in &mut report.recreates {
+            if kept.iter().any(|k| k.target.name == a.name) {
+                let mut note = format!(
+                    "updated: passed its gate before {} failed; the other replicas are rolled back",
+                    failed.container.name
+                );
+                if !leftovers.is_empty() {
+                    let _ = write!(note, "; {}", leftovers.join("; "));
+                }
+                a.error = Some(note);
+                self.done(a);
             }
         }
     }
@@ -354,18 +438,22 @@ impl Updater<'_> {
         group: &UpdateGroup,
         image_id: &str,
         journal: &mut InFlight,
-    ) -> (Vec<Swapped>, Option<Failure>) {
+    ) -> (Vec<Swapped>, Option<(Failure, usize)>) {
         let mut swapped: Vec<Swapped> = Vec::new();
-        for unit in units {
+        for (i, unit) in units.iter().enumerate() {
             if self.cancel.is_cancelled() {
                 let failure = Failure::new(&unit.container.name, UpdateError::Interrupted);
-                return (swapped, Some(failure));
+                return (swapped, Some((failure, i)));
             }
+            let before = swapped.len();
             if let Err(failure) = self
                 .swap_unit(unit, group, image_id, journal, &mut swapped)
                 .await
             {
-                return (swapped, Some(failure));
+                return (swapped, Some((failure, i)));
+            }
+            for s in &mut swapped[before..] {
+                s.unit = i;
             }
         }
         (swapped, None)
@@ -579,7 +667,11 @@ impl Updater<'_> {
             format!("{reason}; rolled back to {}", short_id(&group.old_image)),
             &problems,
         );
-        for a in &mut report.recreates {
+        for a in report
+            .recreates
+            .iter_mut()
+            .filter(|a| a.status != Status::Done)
+        {
             a.status = Status::RolledBack;
             a.error = Some(error.clone());
             (self.progress)(a);

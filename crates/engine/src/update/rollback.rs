@@ -89,8 +89,10 @@ impl Updater<'_> {
         self.done(&mut tagged);
         let (swapped, failure) = match self.fresh_units(&group).await {
             Ok(units) => {
-                self.swap_all(&units, &group, &previous.id, &mut journal)
-                    .await
+                let (swapped, failure) = self
+                    .swap_all(&units, &group, &previous.id, &mut journal)
+                    .await;
+                (swapped, failure.map(|(failure, _)| failure))
             }
             Err(failure) => (Vec::new(), Some(failure)),
         };

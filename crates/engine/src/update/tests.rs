@@ -417,6 +417,78 @@ async fn compose_content_configs_are_copied_before_the_replacement_starts() {
     assert!(copy < start, "{mutations:?}");
 }
 
+/// A scaled Compose service is updated replica by replica, each gated: when replica 2
+/// fails, replica 1 (which passed) stays updated and only replica 2 is rolled back.
+/// Containers that are not replicas of one service stay all or nothing.
+#[tokio::test(start_paused = true)]
+async fn a_failing_replica_rolls_back_alone_and_the_ones_that_passed_stay() {
+    for compose in [true, false] {
+        let scene = Scene::new(Behaviour::Runs);
+        let labels = |n: &str| {
+            if compose {
+                json!({"Config": {"Labels": {
+                    "com.docker.compose.project": "p",
+                    "com.docker.compose.service": "web",
+                    "com.docker.compose.container-number": n,
+                }}})
+            } else {
+                json!({})
+            }
+        };
+        scene.docker.with(|w| w.containers.clear());
+        let one = scene.docker.container("p-web-1", REF, &labels("1"));
+        let two = scene.docker.container("p-web-2", REF, &labels("2"));
+        let group = scene.group(&["p-web-1", "p-web-2"]).await;
+        scene.docker.fail_once("start", Some("p-web-2"), 0);
+        let actions = scene.apply(&group).await;
+        let recreates: Vec<(&str, Status)> = actions[2..]
+            .iter()
+            .map(|a| (a.name.as_str(), a.status))
+            .collect();
+        let first = scene.world(|w| w.container("p-web-1").unwrap().clone());
+        let second = scene.world(|w| w.container("p-web-2").unwrap().clone());
+        assert_eq!(second["Id"], two.as_str(), "replica 2 is back");
+        assert_eq!(second["Image"], OLD);
+        assert_eq!(second["State"]["Running"], true);
+        if compose {
+            assert_eq!(
+                recreates,
+                [("p-web-1", Status::Done), ("p-web-2", Status::RolledBack)]
+            );
+            assert!(
+                actions[2]
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("passed its gate before p-web-2 failed")),
+                "{actions:?}"
+            );
+            assert_ne!(first["Id"], one.as_str(), "replica 1 stays updated");
+            assert_eq!(first["Image"], NEW);
+        } else {
+            assert_eq!(
+                recreates,
+                [
+                    ("p-web-1", Status::RolledBack),
+                    ("p-web-2", Status::RolledBack)
+                ]
+            );
+            assert_eq!(first["Id"], one.as_str());
+        }
+        assert_eq!(first["State"]["Running"], true);
+        scene.world(|w| {
+            assert_no_leftovers(w);
+            assert_eq!(
+                w.tagged(REF),
+                Some(OLD),
+                "the tag goes back: the new image failed"
+            );
+        });
+        let state = scene.state.get();
+        assert!(state.in_flight.is_empty());
+        assert_eq!(state.rolled_back[REF].digest, NEW_DIGEST);
+    }
+}
+
 /// A failure at each step of the swap (and at the commit) puts everything back; the
 /// digest is recorded as bad only when the new image itself failed.
 #[tokio::test(start_paused = true)]
