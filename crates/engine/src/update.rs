@@ -207,7 +207,7 @@ impl Updater<'_> {
         }
 
         // 2. The journal, before anything changes.
-        let mut journal = InFlight {
+        let journal = InFlight {
             reference: reference.clone(),
             old_image: group.old_image.clone(),
             rollback_tag: group.rollback_tag.clone(),
@@ -265,16 +265,27 @@ impl Updater<'_> {
         };
         self.done(entry);
 
-        // 5. Swap, 6. commit or roll back.
+        self.swap_and_settle(group, journal, &new_image, report)
+            .await;
+    }
+
+    /// 5. Swaps the group's containers, 6. commits, or rolls back what did not pass.
+    async fn swap_and_settle(
+        &self,
+        group: &UpdateGroup,
+        mut journal: InFlight,
+        new_image: &str,
+        report: &mut GroupReport,
+    ) {
         let units = match self.fresh_units(group).await {
             Ok(units) => units,
             Err(failure) => {
-                self.roll_back(group, &journal, &[], &new_image, &failure, report)
+                self.roll_back(group, &journal, &[], new_image, &failure, report)
                     .await;
                 return;
             }
         };
-        let (mut swapped, failure) = self.swap_all(&units, group, &new_image, &mut journal).await;
+        let (mut swapped, failure) = self.swap_all(&units, group, new_image, &mut journal).await;
         let failure = match failure {
             None => self.recheck(&swapped).await.err(),
             Some((failure, failed_unit)) => {
@@ -293,7 +304,7 @@ impl Updater<'_> {
         };
         match failure {
             Some(failure) => {
-                self.roll_back(group, &journal, &swapped, &new_image, &failure, report)
+                self.roll_back(group, &journal, &swapped, new_image, &failure, report)
                     .await;
             }
             None => {
