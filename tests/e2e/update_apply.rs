@@ -1230,6 +1230,72 @@ volumes:
         );
     }
 
+    /// A Compose service scaled to 2: the replicas are updated one at a time, each
+    /// gated. The new version runs once and exits on the second start (a marker in a
+    /// volume the replicas share), so replica 1 passes and replica 2 fails: replica 1 stays
+    /// updated, replica 2 is rolled back, and the report says exactly that.
+    #[test]
+    fn a_scaled_compose_service_keeps_the_replicas_that_passed() {
+        let Some(binary) = env().compose.clone() else {
+            swab_testkit::skip(
+                "a_scaled_compose_service_keeps_the_replicas_that_passed",
+                "this engine's packages have no Compose v2",
+            );
+            return;
+        };
+        let mut t = Update::new("upd-scale", &env().registry, "");
+        let v1 = t.publish(V1);
+        let project = t.test_id.clone();
+        let dir = env().dir.join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("compose.yaml"),
+            format!(
+                "name: {project}\nservices:\n  web:\n    image: {}\n    network_mode: none\n    labels: [\"{}\"]\n    volumes: [\"shared:/shared\"]\nvolumes:\n  shared: {{}}\n",
+                t.reference,
+                t.label()
+            ),
+        )
+        .unwrap();
+        let (one, two) = (format!("{project}-web-1"), format!("{project}-web-2"));
+        t.cleanup.containers.extend([one.clone(), two.clone()]);
+        t.cleanup.volumes.push(format!("{project}_shared"));
+        compose(&binary, &dir, &["up", "-d", "--scale", "web=2"]);
+        let two_before = inspect(&two)["Id"].as_str().unwrap().to_owned();
+        let runs_once = r#"CMD ["sh","-c","if [ -e /shared/ran ]; then exit 3; fi; touch /shared/ran; sleep 300"]"#;
+        let v2 = t.publish_upstream(&["ENV A=10", runs_once], &v1);
+
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let recreates: Vec<(&str, &str)> = actions(&report)
+            .iter()
+            .filter(|a| a["action"] == "recreate_container")
+            .map(|a| (a["name"].as_str().unwrap(), a["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            recreates,
+            [(one.as_str(), "done"), (two.as_str(), "rolled_back")],
+            "{report}"
+        );
+        assert_eq!(
+            inspect(&one)["Image"],
+            v2.as_str(),
+            "replica 1 stays updated"
+        );
+        assert_eq!(inspect(&one)["State"]["Running"], true);
+        let second = inspect(&two);
+        assert_eq!(
+            second["Id"],
+            two_before.as_str(),
+            "replica 2 is the old container"
+        );
+        assert_eq!(second["Image"], v1.as_str());
+        assert_eq!(second["State"]["Running"], true);
+        t.assert_only_containers(&[&one, &two]);
+        compose(&binary, &dir, &["down", "-v", "-t", "0"]);
+    }
+
     #[test]
     fn compose_services_that_depend_on_an_updated_one_are_stopped_and_started_around_it() {
         let mut t = Update::new("upd-compose", &env().registry, "");

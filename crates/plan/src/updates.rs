@@ -424,10 +424,20 @@ pub fn short_digest(digest: &str) -> String {
 /// Compose service comes after the services it depends on. A container that shares the
 /// network stack of another one in the list is moved as that one's dependent, not on its own.
 pub fn units(snapshot: &Snapshot, names: &[String]) -> Vec<Unit> {
-    let selected: Vec<&Container> = names
+    let mut selected: Vec<&Container> = names
         .iter()
         .filter_map(|n| snapshot.containers.iter().find(|c| &c.name == n))
         .collect();
+    // Replicas of a scaled Compose service in their number order (`web-1` before `web-2`),
+    // whatever order the daemon listed them in; other containers keep theirs.
+    selected.sort_by_key(|c| {
+        let label = |key: &str| c.labels.get(key).cloned();
+        (
+            label("com.docker.compose.project"),
+            label("com.docker.compose.service"),
+            label("com.docker.compose.container-number").and_then(|n| n.parse::<u64>().ok()),
+        )
+    });
     let mut units: Vec<Unit> = selected
         .iter()
         .filter(|c| {
@@ -694,6 +704,35 @@ mod tests {
 
     fn plan_with(yaml_extra: &str, answer: Answer, rolled_back: &RolledBackDigests) -> UpdatePlan {
         plan_on(&web_snapshot(), "", yaml_extra, answer, rolled_back)
+    }
+
+    #[test]
+    fn replicas_of_a_scaled_service_go_in_their_number_order() {
+        let replica = |n: &str| {
+            container(
+                &format!("p-web-{n}"),
+                "myorg/web:1",
+                "running",
+                &[
+                    ("com.docker.compose.project", "p"),
+                    ("com.docker.compose.service", "web"),
+                    ("com.docker.compose.container-number", n),
+                ],
+            )
+        };
+        let snapshot = Snapshot {
+            containers: vec![replica("10"), replica("2"), replica("1")],
+            ..Snapshot::default()
+        };
+        let names: Vec<String> = ["p-web-10", "p-web-2", "p-web-1"]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect();
+        let order: Vec<String> = units(&snapshot, &names)
+            .into_iter()
+            .map(|u| u.container.name)
+            .collect();
+        assert_eq!(order, ["p-web-1", "p-web-2", "p-web-10"]);
     }
 
     #[test]
