@@ -1296,6 +1296,67 @@ volumes:
         compose(&binary, &dir, &["down", "-v", "-t", "0"]);
     }
 
+    /// swab run as a container with the socket mounted, by an update rule that selects
+    /// that very container: the container is untouched (same ID, still running, still on
+    /// the old image) and the report keeps it with the reason.
+    #[test]
+    fn swab_in_a_container_never_recreates_itself() {
+        let Some(socket) = env().docker_host.strip_prefix("unix://").map(str::to_owned) else {
+            panic!("the test daemon listens on a unix socket");
+        };
+        let mut t = Update::new("upd-self", &env().registry, "");
+        let v1 = t.publish(V1);
+        let conf = tempfile::tempdir().unwrap();
+        std::fs::write(conf.path().join("r.yaml"), &t.rules).unwrap();
+        let binary = env!("CARGO_BIN_EXE_swab");
+        let mounts = [
+            format!("{socket}:/var/run/docker.sock"),
+            format!("{binary}:/swab:ro"),
+            format!("{}:/conf:ro", conf.path().display()),
+            // The binary links glibc and its TLS client wants the system's CA certificates;
+            // the test image is a static busybox.
+            "/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro".to_owned(),
+            "/lib64:/lib64:ro".to_owned(),
+            "/etc/ssl/certs:/etc/ssl/certs:ro".to_owned(),
+        ];
+        let mut args: Vec<&str> = Vec::new();
+        for m in &mounts {
+            args.extend(["-v", m.as_str()]);
+        }
+        let name = t.run_container("swab-self", &args);
+        let before = inspect(&name);
+        t.publish_upstream(V2, &v1);
+
+        let out = env().try_cli(&[
+            "exec",
+            &name,
+            "/swab",
+            "-H",
+            "unix:///var/run/docker.sock",
+            "run",
+            "--rules",
+            "/conf/r.yaml",
+            "--state",
+            "/tmp/state.json",
+            "--format",
+            "json",
+        ]);
+        assert!(out.success, "swab in the container failed: {}", out.stderr);
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["actions"], serde_json::json!([]), "{report}");
+        let kept = report["kept"].as_array().unwrap();
+        assert!(
+            kept.iter().any(|k| k["name"] == name.as_str()
+                && k["reason"] == "swab's own container: update it by redeploying"),
+            "{report}"
+        );
+        let after = inspect(&name);
+        assert_eq!(after["Id"], before["Id"], "the container was not recreated");
+        assert_eq!(after["Image"], v1.as_str());
+        assert_eq!(after["State"]["Running"], true);
+        assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"], "nor restarted");
+    }
+
     #[test]
     fn compose_services_that_depend_on_an_updated_one_are_stopped_and_started_around_it() {
         let mut t = Update::new("upd-compose", &env().registry, "");

@@ -92,6 +92,7 @@ pub async fn gather(
     snapshot
         .images
         .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    snapshot.own_container = own_container(&snapshot);
 
     if needs(Action::PruneImages) {
         fetch_hidden_parents(docker, &mut snapshot, &mut stats).await?;
@@ -280,6 +281,24 @@ async fn inspect_candidates(
         }
     }
     Ok(())
+}
+
+/// The container swab runs in, if it is one of this daemon's: read from this process's
+/// mounts, host name and `/.dockerenv` (see `swab_plan::own`). No API call.
+fn own_container(snapshot: &Snapshot) -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let around = swab_plan::own::Surroundings {
+        mountinfo: &mountinfo,
+        hostname: &hostname,
+        dockerenv: std::path::Path::new("/.dockerenv").exists(),
+    };
+    let own =
+        swab_plan::own::own_container(&around, snapshot.containers.iter().map(|c| c.id.as_str()));
+    if let Some(id) = &own {
+        tracing::debug!(container = %id, "swab runs in this container: it is never stopped or recreated");
+    }
+    own
 }
 
 /// A listed container as the planner sees it (exit and start times come from inspects).

@@ -484,6 +484,10 @@ impl<'a> Planner<'a> {
             if self.acted.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
                 continue;
             }
+            if self.snapshot.is_own(c) {
+                self.keep(rule, &c.id, &c.name, crate::own::OWN_CONTAINER.to_owned());
+                continue;
+            }
             if container_protected(self.protect, c, &self.index) {
                 let why = container_protection(self.protect, c, &self.index);
                 self.keep(rule, &c.id, &c.name, why);

@@ -279,6 +279,9 @@ pub fn plan_updates(
             continue;
         }
         let units = units(snapshot, &check.containers);
+        let Some(units) = leave_own_container(&rule.name, units, snapshot, &mut out.kept) else {
+            continue;
+        };
         if let Some(why) = protected_dependent(&units, snapshot, protect) {
             keep(&mut out, &rule.name, check, why);
             continue;
@@ -307,6 +310,28 @@ pub fn plan_updates(
             .push(group_for(rule, check, old_image, remote, units, snapshot));
     }
     out
+}
+
+/// Takes swab's own container out of `units`, keeping it with why; `None` when it was the
+/// only one (then nothing is pulled for it either).
+fn leave_own_container(
+    rule: &str,
+    units: Vec<Unit>,
+    snapshot: &Snapshot,
+    kept: &mut Vec<Kept>,
+) -> Option<Vec<Unit>> {
+    let (own, units): (Vec<Unit>, Vec<Unit>) = units
+        .into_iter()
+        .partition(|u| snapshot.own_container.as_deref() == Some(u.container.id.as_str()));
+    for unit in &own {
+        kept.push(Kept {
+            rule: rule.to_owned(),
+            id: unit.container.id.clone(),
+            name: unit.container.name.clone(),
+            reason: crate::own::OWN_CONTAINER.to_owned(),
+        });
+    }
+    (own.is_empty() || !units.is_empty()).then_some(units)
 }
 
 /// Why the registry's digest is not tried: the update to it was rolled back before.
@@ -495,6 +520,12 @@ pub fn protected_dependent(
             let Some(c) = snapshot.containers.iter().find(|c| c.id == d.id) else {
                 continue;
             };
+            if snapshot.is_own(c) {
+                return Some(format!(
+                    "{} depends on {} and is swab's own container; updating would stop it",
+                    c.name, unit.container.name
+                ));
+            }
             let image = snapshot.images.iter().find(|i| i.id == c.image_id);
             if plan::protects_container(protect, c, image) {
                 return Some(format!(
@@ -704,6 +735,67 @@ mod tests {
 
     fn plan_with(yaml_extra: &str, answer: Answer, rolled_back: &RolledBackDigests) -> UpdatePlan {
         plan_on(&web_snapshot(), "", yaml_extra, answer, rolled_back)
+    }
+
+    #[test]
+    fn swabs_own_container_is_kept_and_the_others_on_its_tag_still_update() {
+        let mut snapshot = web_snapshot();
+        snapshot.containers[3]
+            .labels
+            .insert("u".to_owned(), "1".to_owned());
+        snapshot.own_container = Some("id-other".to_owned());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        let kept: Vec<(&str, &str)> = plan
+            .kept
+            .iter()
+            .map(|k| (k.name.as_str(), k.reason.as_str()))
+            .collect();
+        assert_eq!(kept, [("other", crate::own::OWN_CONTAINER)]);
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        let names: Vec<&str> = group
+            .units
+            .iter()
+            .map(|u| u.container.name.as_str())
+            .collect();
+        assert_eq!(names, ["web"]);
+
+        // Alone on its tag: nothing is pulled for it.
+        snapshot.containers[0].labels.clear();
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert_eq!(plan.kept.last().unwrap().reason, crate::own::OWN_CONTAINER);
+
+        // In the network stack of an updated container: that update would stop it.
+        let mut snapshot = web_snapshot();
+        snapshot.own_container = Some("id-side".to_owned());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert!(
+            plan.kept.iter().any(|k| k
+                .reason
+                .contains("is swab's own container; updating would stop it")),
+            "{plan:?}"
+        );
     }
 
     #[test]

@@ -756,3 +756,21 @@ fn a_base_image_used_through_a_hidden_intermediate_stays() {
     unlinked.hidden_parents.clear();
     assert_eq!(removed(&run(&unlinked, &rules(UNUSED_IMAGES))), ["base:1"]);
 }
+
+#[test]
+fn swabs_own_container_is_never_restarted() {
+    let mut snapshot = Snapshot {
+        containers: vec![
+            container("swab", "running", DAY, None),
+            container("web", "running", DAY, None),
+        ],
+        ..Snapshot::default()
+    };
+    snapshot.own_container = Some("id-swab".to_owned());
+    let set = rules(
+        "version: 1\nrules:\n  - name: r\n    action: restart\n    match:\n      names: [\"*\"]\n",
+    );
+    let plan = run(&snapshot, &set);
+    assert_eq!(removed(&plan), ["web"]);
+    assert_eq!(kept_reason(&plan, "swab"), swab_plan::own::OWN_CONTAINER);
+}

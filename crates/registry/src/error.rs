@@ -117,7 +117,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// The HTTP client could not be built (the TLS backend failed to initialize).
-    #[error("cannot set up the registry HTTP client")]
+    #[error("cannot set up the registry HTTP client (are CA certificates installed?): {0}")]
     ClientSetup(#[source] reqwest::Error),
     /// The docker CLI config file exists but cannot be read or parsed.
     #[error("cannot use docker config {}: {reason}", path.display())]
