@@ -1354,7 +1354,10 @@ volumes:
         assert_eq!(after["Id"], before["Id"], "the container was not recreated");
         assert_eq!(after["Image"], v1.as_str());
         assert_eq!(after["State"]["Running"], true);
-        assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"], "nor restarted");
+        assert_eq!(
+            after["State"]["StartedAt"], before["State"]["StartedAt"],
+            "nor restarted"
+        );
     }
 
     #[test]
