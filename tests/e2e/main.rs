@@ -8,6 +8,7 @@ mod daemon;
 mod doctor;
 mod harness;
 mod image_store;
+mod migrate;
 mod run;
 mod update_apply;
 mod updates;

@@ -72,6 +72,24 @@ pub enum Command {
     /// Work with rule sets.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Move over from another tool: print an equivalent rule file.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Read a Watchtower container's settings (its WATCHTOWER_* environment and flags)
+    /// and print an equivalent swab rule file, with a comment for every setting that has
+    /// no equivalent. Changes nothing; Watchtower keeps running.
+    Watchtower(MigrateWatchtowerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateWatchtowerArgs {
+    /// The Watchtower container (name or ID). Default: the running container of image
+    /// containrrr/watchtower or nickfedor/watchtower, if there is exactly one.
+    pub container: Option<String>,
 }
 
 #[derive(Debug, Args)]

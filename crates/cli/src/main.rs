@@ -12,6 +12,7 @@ mod examples_check;
 mod exit;
 mod logging;
 mod metrics;
+mod migrate_cmd;
 mod output;
 mod rollback_cmd;
 mod rules_cmd;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, RulesCommand};
+use crate::args::{Cli, Command, MigrateCommand, RulesCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +54,9 @@ fn main() -> ExitCode {
             Command::Rollback(args) => Box::pin(rollback_cmd::run(&cli.global, args)).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
+            Command::Migrate(MigrateCommand::Watchtower(args)) => {
+                migrate_cmd::watchtower(&cli.global, args).await
+            }
         }
     });
     match result {

@@ -31,6 +31,7 @@ mod resolve;
 pub mod schedule;
 pub mod select;
 pub mod units;
+pub mod watchtower;
 
 use std::io::Read;
 use std::path::Path;
