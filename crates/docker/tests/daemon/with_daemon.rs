@@ -903,3 +903,50 @@ async fn image_lists_survive_images_removed_meanwhile() {
     churn.join().unwrap();
     assert!(lists > 30, "only {lists} lists overlapped the churn");
 }
+
+/// A command run in a container: its output, split into stdout and stderr, and its exit
+/// code; a command that fails reports its code, one that is not there an error.
+#[tokio::test]
+async fn exec_runs_a_command_and_reports_its_output_and_exit_code() {
+    let docker = docker();
+    let name = unique("swab-exec");
+    let label = format!("swab-test={}", unique("exec"));
+    env().cli(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--network",
+        "none",
+        &env().image,
+        "sleep",
+        "300",
+    ]);
+    let cmd = |script: &str| vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let exec = docker
+        .create_exec(&name, &cmd("echo out; echo err >&2; exit 7"))
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), docker.run_exec(&exec, 4096))
+        .await
+        .expect("the exec's output ends when the command does")
+        .unwrap();
+    assert_eq!(out.exit_code, Some(7));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+
+    let exec = docker.create_exec(&name, &cmd("true")).await.unwrap();
+    let out = docker.run_exec(&exec, 4096).await.unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+
+    let missing = docker
+        .create_exec(&name, &["/no/such/binary".to_owned()])
+        .await
+        .unwrap();
+    let out = docker.run_exec(&missing, 4096).await.unwrap();
+    assert_ne!(out.exit_code, Some(0), "{out:?}");
+    env().try_cli(&["rm", "-f", &name]);
+}
