@@ -175,6 +175,34 @@ mod with_daemon {
             format!("swab-test={}", self.test_id)
         }
 
+        /// A Compose project named after the test, in its own directory with `compose.yaml`
+        /// and `files`; its volumes are cleaned up with the test. `None` (the test is
+        /// skipped) on an engine without Compose.
+        fn compose_project(
+            &mut self,
+            test: &str,
+            yaml: &str,
+            files: &[(&str, &str)],
+            volumes: &[&str],
+        ) -> Option<(PathBuf, PathBuf)> {
+            let Some(binary) = env().compose.clone() else {
+                swab_testkit::skip(test, "this engine's packages have no Compose v2");
+                return None;
+            };
+            let dir = env().dir.join(&self.test_id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+            for volume in volumes {
+                self.cleanup
+                    .volumes
+                    .push(format!("{}_{volume}", self.test_id));
+            }
+            Some((binary, dir))
+        }
+
         /// Where the default rollback tag puts the previous image.
         fn previous_tag(&self) -> String {
             format!("{}-swab-previous", self.reference)
@@ -1126,24 +1154,10 @@ mod with_daemon {
     /// `down` leaves nothing behind.
     #[test]
     fn a_compose_service_updated_by_swab_is_left_alone_by_compose_up() {
-        let Some(binary) = env().compose.clone() else {
-            swab_testkit::skip(
-                "a_compose_service_updated_by_swab_is_left_alone_by_compose_up",
-                "this engine's packages have no Compose v2",
-            );
-            return;
-        };
         let mut t = Update::new("upd-cup", &env().registry, "");
-        let v1 = t.publish(V1);
         let project = t.test_id.clone();
-        let dir = env().dir.join(&project);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cfg.txt"), "from a file\n").unwrap();
-        std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
-        std::fs::write(
-            dir.join("compose.yaml"),
-            format!(
-                r#"name: {project}
+        let yaml = format!(
+            r#"name: {project}
 services:
   web:
     image: {reference}
@@ -1172,16 +1186,22 @@ secrets:
 volumes:
   data: {{}}
 "#,
-                reference = t.reference,
-                label = t.label(),
-                base = env().image,
-            ),
-        )
-        .unwrap();
+            reference = t.reference,
+            label = t.label(),
+            base = env().image,
+        );
+        let Some((binary, dir)) = t.compose_project(
+            "a_compose_service_updated_by_swab_is_left_alone_by_compose_up",
+            &yaml,
+            &[("cfg.txt", "from a file\n"), ("token.txt", "s3cret\n")],
+            &["data"],
+        ) else {
+            return;
+        };
+        let v1 = t.publish(V1);
         let web = format!("{project}-web-1");
         let worker = format!("{project}-worker-1");
         t.cleanup.containers.extend([web.clone(), worker.clone()]);
-        t.cleanup.volumes.push(format!("{project}_data"));
         compose(&binary, &dir, &["up", "-d"]);
         env().cli(&["exec", &web, "sh", "-c", "echo kept > /data/f"]);
         let worker_id = inspect(&worker)["Id"].as_str().unwrap().to_owned();
@@ -1236,30 +1256,24 @@ volumes:
     /// updated, replica 2 is rolled back, and the report says exactly that.
     #[test]
     fn a_scaled_compose_service_keeps_the_replicas_that_passed() {
-        let Some(binary) = env().compose.clone() else {
-            swab_testkit::skip(
-                "a_scaled_compose_service_keeps_the_replicas_that_passed",
-                "this engine's packages have no Compose v2",
-            );
+        let mut t = Update::new("upd-scale", &env().registry, "");
+        let project = t.test_id.clone();
+        let yaml = format!(
+            "name: {project}\nservices:\n  web:\n    image: {}\n    network_mode: none\n    labels: [\"{}\"]\n    volumes: [\"shared:/shared\"]\nvolumes:\n  shared: {{}}\n",
+            t.reference,
+            t.label()
+        );
+        let Some((binary, dir)) = t.compose_project(
+            "a_scaled_compose_service_keeps_the_replicas_that_passed",
+            &yaml,
+            &[],
+            &["shared"],
+        ) else {
             return;
         };
-        let mut t = Update::new("upd-scale", &env().registry, "");
         let v1 = t.publish(V1);
-        let project = t.test_id.clone();
-        let dir = env().dir.join(&project);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("compose.yaml"),
-            format!(
-                "name: {project}\nservices:\n  web:\n    image: {}\n    network_mode: none\n    labels: [\"{}\"]\n    volumes: [\"shared:/shared\"]\nvolumes:\n  shared: {{}}\n",
-                t.reference,
-                t.label()
-            ),
-        )
-        .unwrap();
         let (one, two) = (format!("{project}-web-1"), format!("{project}-web-2"));
         t.cleanup.containers.extend([one.clone(), two.clone()]);
-        t.cleanup.volumes.push(format!("{project}_shared"));
         compose(&binary, &dir, &["up", "-d", "--scale", "web=2"]);
         let two_before = inspect(&two)["Id"].as_str().unwrap().to_owned();
         let runs_once = r#"CMD ["sh","-c","if [ -e /shared/ran ]; then exit 3; fi; touch /shared/ran; sleep 300"]"#;

@@ -733,6 +733,17 @@ mod tests {
         )
     }
 
+    /// The plan for `snapshot` when the registry has a newer `myorg/web:1`.
+    fn outdated(snapshot: &Snapshot) -> UpdatePlan {
+        plan_on(
+            snapshot,
+            "",
+            "",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        )
+    }
+
     fn plan_with(yaml_extra: &str, answer: Answer, rolled_back: &RolledBackDigests) -> UpdatePlan {
         plan_on(&web_snapshot(), "", yaml_extra, answer, rolled_back)
     }
@@ -744,13 +755,7 @@ mod tests {
             .labels
             .insert("u".to_owned(), "1".to_owned());
         snapshot.own_container = Some("id-other".to_owned());
-        let plan = plan_on(
-            &snapshot,
-            "",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &RolledBackDigests::new(),
-        );
+        let plan = outdated(&snapshot);
         let kept: Vec<(&str, &str)> = plan
             .kept
             .iter()
@@ -769,26 +774,14 @@ mod tests {
 
         // Alone on its tag: nothing is pulled for it.
         snapshot.containers[0].labels.clear();
-        let plan = plan_on(
-            &snapshot,
-            "",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &RolledBackDigests::new(),
-        );
+        let plan = outdated(&snapshot);
         assert!(plan.groups.is_empty(), "{plan:?}");
         assert_eq!(plan.kept.last().unwrap().reason, crate::own::OWN_CONTAINER);
 
         // In the network stack of an updated container: that update would stop it.
         let mut snapshot = web_snapshot();
         snapshot.own_container = Some("id-side".to_owned());
-        let plan = plan_on(
-            &snapshot,
-            "",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &RolledBackDigests::new(),
-        );
+        let plan = outdated(&snapshot);
         assert!(plan.groups.is_empty(), "{plan:?}");
         assert!(
             plan.kept.iter().any(|k| k
@@ -833,13 +826,7 @@ mod tests {
         snapshot.containers[3]
             .labels
             .insert("com.docker.compose.project".to_owned(), "p".to_owned());
-        let plan = plan_on(
-            &snapshot,
-            "",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &RolledBackDigests::new(),
-        );
+        let plan = outdated(&snapshot);
         assert_eq!(plan.groups.len(), 1);
         assert_eq!(plan.kept.len(), 1, "{plan:?}");
         assert_eq!(plan.kept[0].id, "id-other");
@@ -1015,13 +1002,7 @@ mod tests {
     fn locally_built_images_are_never_replaced() {
         let mut snapshot = web_snapshot();
         snapshot.images[0].digests.clear();
-        let plan = plan_on(
-            &snapshot,
-            "",
-            "",
-            Ok(remote("sha256:bbbb")),
-            &RolledBackDigests::new(),
-        );
+        let plan = outdated(&snapshot);
         assert!(plan.groups.is_empty());
         assert!(plan.kept[0].reason.contains("built or loaded here"));
     }

@@ -293,12 +293,21 @@ mod tests {
         "1.51".parse().unwrap()
     }
 
+    /// [`derive_replacement`] of `raw` for `target` in `role`, with an empty image config.
+    fn derive(
+        raw: &Value,
+        target: &Target,
+        role: Role<'_>,
+        stop_timeout: Option<Duration>,
+        now: u64,
+    ) -> Result<Replacement, RecreateError> {
+        derive_replacement(raw, &Value::Null, api(), target, role, stop_timeout, now)
+    }
+
     #[test]
     fn the_main_container_is_journalled_as_it_is_with_its_own_grace_period() {
-        let r = derive_replacement(
+        let r = derive(
             &raw(true, Some(42)),
-            &Value::Null,
-            api(),
             &target(false),
             Role::Main {
                 image_id: "sha256:new",
@@ -325,10 +334,8 @@ mod tests {
 
     #[test]
     fn a_network_dependent_joins_the_replacement_and_keeps_what_it_was() {
-        let r = derive_replacement(
+        let r = derive(
             &raw(false, None),
-            &Value::Null,
-            api(),
             &target(true),
             Role::NetworkDependent { host: "newid" },
             Some(Duration::from_secs(5)),
@@ -345,10 +352,8 @@ mod tests {
             Duration::from_secs(5),
             "the rule's grace period"
         );
-        let r = derive_replacement(
+        let r = derive(
             &raw(true, None),
-            &Value::Null,
-            api(),
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
@@ -370,10 +375,8 @@ mod tests {
             "com.docker.compose.image": "sha256:old",
             "owner": "me",
         });
-        let r = derive_replacement(
+        let r = derive(
             &compose,
-            &Value::Null,
-            api(),
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
@@ -393,10 +396,8 @@ mod tests {
             })
         );
         // A dependent keeps its own image: its label stays.
-        let r = derive_replacement(
+        let r = derive(
             &compose,
-            &Value::Null,
-            api(),
             &target(true),
             Role::NetworkDependent { host: "x" },
             None,
@@ -405,10 +406,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.spec.body["Labels"][COMPOSE_IMAGE_LABEL], "sha256:old");
         // Not created by Compose: no label is added.
-        let r = derive_replacement(
+        let r = derive(
             &raw(true, None),
-            &Value::Null,
-            api(),
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
@@ -424,10 +423,8 @@ mod tests {
     fn an_inspect_without_host_config_is_an_error_not_a_guess() {
         let mut broken = raw(true, None);
         broken["HostConfig"] = Value::Null;
-        let err = derive_replacement(
+        let err = derive(
             &broken,
-            &Value::Null,
-            api(),
             &target(true),
             Role::Main {
                 image_id: "sha256:new",

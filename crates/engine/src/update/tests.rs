@@ -233,6 +233,15 @@ fn assert_no_leftovers(w: &World) {
     assert_eq!(unique.len(), names.len(), "names are unique: {names:?}");
 }
 
+/// That `action` failed (or was skipped) saying `needle`.
+#[track_caller]
+fn assert_error(action: &ActionReport, needle: &str) {
+    assert!(
+        action.error.as_deref().is_some_and(|e| e.contains(needle)),
+        "{needle:?} not in {action:?}"
+    );
+}
+
 fn statuses(actions: &[ActionReport]) -> Vec<(ActionKind, Status)> {
     actions.iter().map(|a| (a.action, a.status)).collect()
 }
@@ -368,13 +377,7 @@ async fn exactly_the_checked_digest_is_pulled() {
             (ActionKind::RecreateContainer, Status::Skipped),
         ]
     );
-    assert!(
-        actions[1]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("No such object: r.example/app@sha256:d2")),
-        "{actions:?}"
-    );
+    assert_error(&actions[1], "No such object: r.example/app@sha256:d2");
     scene.assert_restored();
     let state = scene.state.get();
     assert!(state.in_flight.is_empty() && state.rolled_back.is_empty());
@@ -575,13 +578,7 @@ async fn a_failed_cleanup_keeps_the_update_and_says_why() {
             (ActionKind::RemoveImage, Status::Skipped),
         ]
     );
-    assert!(
-        actions[3]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("injected fault")),
-        "{actions:?}"
-    );
+    assert_error(&actions[3], "injected fault");
     scene.assert_updated();
     assert!(scene.journal_is_empty());
     assert!(scene.world(|w| w.images.iter().any(|i| i.id == PREV)));
@@ -814,13 +811,7 @@ async fn a_failed_rollback_leaves_the_container_as_it_was() {
 
     let actions = scene.rollback().await.unwrap();
     assert_eq!(actions[1].status, Status::RolledBack);
-    assert!(
-        actions[1]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("left as it was")),
-        "{actions:?}"
-    );
+    assert_error(&actions[1], "left as it was");
     scene.world(|w| {
         let web = w.container("web").unwrap();
         assert_eq!(web["Id"], updated_id);
