@@ -48,6 +48,10 @@ pub struct InFlight {
     /// Set once every container passed its health gate: from then on, recovery finishes
     /// (removes the old containers) instead of rolling back.
     pub committed: bool,
+    /// Set when replicas of a scaled service stay updated while the rest roll back: the
+    /// rollback tag then stays on the old image (their way back) instead of going back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_rollback_tag: bool,
     /// The containers being swapped, in order.
     pub containers: Vec<Swap>,
     /// Containers swab stopped that are not swapped (yet): dependents, started again by

@@ -238,7 +238,7 @@ impl Updater<'_> {
         let new_image = match pulled {
             Ok(id) if id == group.old_image => {
                 // The registry's digest changed, but not the image for this platform.
-                let problems = self.undo_tags(group).await;
+                let problems = self.undo_tags(group, false).await;
                 if problems.is_empty() {
                     self.clear_journal(&reference);
                 } else {
@@ -251,7 +251,7 @@ impl Updater<'_> {
             }
             Ok(id) => id,
             Err(err) => {
-                let problems = self.undo_tags(group).await;
+                let problems = self.undo_tags(group, false).await;
                 if problems.is_empty() {
                     self.clear_journal(&reference);
                 }
@@ -292,13 +292,20 @@ impl Updater<'_> {
                 // Replicas of the failing one's Compose service that passed their gate stay
                 // updated: a scaled service is updated replica by replica.
                 let stay = self.replicas_that_stay(&units, failed_unit, &swapped).await;
-                if !stay.is_empty() {
-                    let (kept, rest): (Vec<Swapped>, Vec<Swapped>) =
-                        swapped.into_iter().partition(|s| stay.contains(&s.unit));
-                    self.commit_replicas(&kept, &units[failed_unit], &mut journal, report)
+                let (kept, rest): (Vec<Swapped>, Vec<Swapped>) =
+                    swapped.into_iter().partition(|s| stay.contains(&s.unit));
+                // Only replicas still up right now stay (one gated earlier may have died
+                // since), and only once the journal says so; otherwise all roll back.
+                let keep = !kept.is_empty()
+                    && self.recheck(&kept).await.is_ok()
+                    && self
+                        .commit_replicas(&kept, &units[failed_unit], &mut journal, report)
                         .await;
-                    swapped = rest;
-                }
+                swapped = if keep {
+                    rest
+                } else {
+                    kept.into_iter().chain(rest).collect()
+                };
                 Some(failure)
             }
         };
@@ -341,26 +348,32 @@ impl Updater<'_> {
         stay
     }
 
-    /// Finishes the replicas that stay updated while the rest of the group rolls back:
-    /// their old containers go, the journal forgets them, the report says why they stay.
+    /// Finishes the replicas that stay updated while the rest of the group rolls back: the
+    /// journal forgets them first (and keeps the rollback tag on the image they replaced,
+    /// their way back), then their old containers go, and the report says why they stay.
+    /// `false` when the journal cannot be written: then nothing stays.
     async fn commit_replicas(
         &self,
         kept: &[Swapped],
         failed: &Unit,
         journal: &mut InFlight,
         report: &mut GroupReport,
-    ) {
+    ) -> bool {
+        let before = journal.clone();
+        journal
+            .containers
+            .retain(|j| !kept.iter().any(|k| k.target.id == j.old_id));
+        journal.keep_rollback_tag = true;
+        if let Err(err) = self.write_journal(journal) {
+            tracing::error!(error = %err, "cannot write the update journal; rolling back every replica");
+            *journal = before;
+            return false;
+        }
         let mut leftovers = Vec::new();
         for s in kept.iter().rev() {
             if let Err(err) = remove_parked(self.engine, &s.target.id).await {
                 leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
             }
-        }
-        journal
-            .containers
-            .retain(|j| !kept.iter().any(|k| k.target.id == j.old_id));
-        if let Err(err) = self.write_journal(journal) {
-            tracing::error!(error = %err, "cannot write the update journal");
         }
         for a in &mut report.recreates {
             if kept.iter().any(|k| k.target.name == a.name) {
@@ -375,6 +388,7 @@ impl Updater<'_> {
                 self.done(a);
             }
         }
+        true
     }
 
     /// Marks the entries that are still planned as `status`, with `why`.
@@ -655,7 +669,7 @@ impl Updater<'_> {
         let mut problems = failure.undo_problems.clone();
         problems.extend(self.undo(swapped).await);
         problems.extend(self.start_stopped(journal).await);
-        problems.extend(self.undo_tags(group).await);
+        problems.extend(self.undo_tags(group, journal.keep_rollback_tag).await);
         let _ = remove_if_unused(self.engine, new_image).await;
         let reason = format!("{}: {}", failure.who, failure.error);
         self.edit_state(|state| {
@@ -845,11 +859,14 @@ impl Updater<'_> {
 
     /// Moves the reference's tag back to the old image (a no-op if it never moved) and the
     /// rollback tag back to where it was; returns what failed.
-    async fn undo_tags(&self, group: &UpdateGroup) -> Vec<String> {
+    async fn undo_tags(&self, group: &UpdateGroup, keep_rollback_tag: bool) -> Vec<String> {
         let reference = group.reference.familiar();
         let mut problems = Vec::new();
         if let Err(err) = self.engine.tag_image(&group.old_image, &reference).await {
             problems.push(format!("cannot move {reference} back: {err}"));
+        }
+        if keep_rollback_tag {
+            return problems;
         }
         if let Err(err) = restore_rollback_tag(
             self.engine,

@@ -56,8 +56,10 @@ pub trait UpdateEngine: Send + Sync {
     /// keep untagged parents.
     fn remove_image(&self, name: &str, untag_only: bool) -> BoxFuture<'_, Result<(), Error>>;
     /// Copies the file at `path` from container `from` into container `to` (created, maybe
-    /// not started): `GET` and `PUT /containers/{id}/archive`, keeping mode and owner.
-    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// not started): `GET` and `PUT /containers/{id}/archive`, keeping mode and owner, and
+    /// creating its directory in `to` if the image has none. `Ok(false)`: `from` has no
+    /// such file.
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<bool, Error>>;
     /// `POST /images/create`, reading the stream to its end; `progress` sees every item.
     fn pull_image<'a>(
         &'a self,
@@ -153,12 +155,27 @@ impl UpdateEngine for Docker {
         Box::pin(async move { Docker::remove_image(self, &name, options).await.map(drop) })
     }
 
-    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<bool, Error>> {
         let (from, to, path) = (from.to_owned(), to.to_owned(), path.to_owned());
         Box::pin(async move {
-            let archive = self.get_archive(&from, &path, MAX_COPIED_BYTES).await?;
-            self.put_archive(&to, super::compose::parent(&path), archive)
-                .await
+            let archive = match self.get_archive(&from, &path, MAX_COPIED_BYTES).await {
+                Ok(archive) => archive,
+                Err(err) if err.is_not_found() => return Ok(false),
+                Err(err) => return Err(err),
+            };
+            let dir = super::compose::parent(&path);
+            match self.put_archive(&to, dir, archive.clone()).await {
+                // Compose wrote the file with its whole path; the new image may lack the
+                // directory (`/run/secrets`): make it (only when missing, so no existing
+                // directory's mode or owner is touched), then try again.
+                Err(err) if err.is_not_found() => {
+                    let mkdir = super::compose::directory_tar(dir);
+                    self.put_archive(&to, "/", mkdir.into()).await?;
+                    self.put_archive(&to, dir, archive).await?;
+                }
+                other => other?,
+            }
+            Ok(true)
         })
     }
 

@@ -594,18 +594,18 @@ impl UpdateEngine for FakeDocker {
         })
     }
 
-    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<bool, Error>> {
         let (from, to, path) = (from.to_owned(), to.to_owned(), path.to_owned());
         Box::pin(async move {
             call!(self, "copy", &to, true, |w| {
                 let i = w.container_index(&from).ok_or_else(|| not_found(&from))?;
                 let content = w.containers[i]["Files"][&path].clone();
                 if content.is_null() {
-                    return Err(not_found(&path));
+                    return Ok(false);
                 }
                 let j = w.container_index(&to).ok_or_else(|| not_found(&to))?;
                 w.containers[j]["Files"][&path] = content;
-                Ok(())
+                Ok(true)
             })
         })
     }

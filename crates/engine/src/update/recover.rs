@@ -104,12 +104,14 @@ async fn undo(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<Strin
         }
         Err(err) => problems.push(format!("cannot move {} back: {err}", entry.reference)),
     }
-    if let Err(problem) = restore_rollback_tag(
-        engine,
-        entry.rollback_tag.as_deref(),
-        entry.displaced.as_deref(),
-    )
-    .await
+    // Replicas that stayed updated keep the rollback tag on the image they replaced.
+    if !entry.keep_rollback_tag
+        && let Err(problem) = restore_rollback_tag(
+            engine,
+            entry.rollback_tag.as_deref(),
+            entry.displaced.as_deref(),
+        )
+        .await
     {
         problems.push(problem);
     }

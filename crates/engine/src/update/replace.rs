@@ -226,8 +226,10 @@ impl Updater<'_> {
         };
         for path in compose::injected_paths(&documents, &service) {
             match self.engine.copy_path(old, new, &path).await {
-                Ok(()) => tracing::debug!(container = %name, %path, "copied into the replacement"),
-                Err(err) if err.is_not_found() => {
+                Ok(true) => {
+                    tracing::debug!(container = %name, %path, "copied into the replacement");
+                }
+                Ok(false) => {
                     tracing::warn!(container = %name, %path, "not in the old container; not copied");
                 }
                 Err(err) => return Err(UpdateError::docker(Step::CopyFiles)(err)),

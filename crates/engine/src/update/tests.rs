@@ -485,6 +485,8 @@ async fn a_failing_replica_rolls_back_alone_and_the_ones_that_passed_stay() {
                 Some(OLD),
                 "the tag goes back: the new image failed"
             );
+            // The replica that stayed can go back by hand: the rollback tag stays on OLD.
+            assert_eq!(w.tagged(ROLLBACK_TAG), compose.then_some(OLD));
         });
         let state = scene.state.get();
         assert!(state.in_flight.is_empty());

@@ -56,6 +56,18 @@ pub(super) async fn undo_all(engine: &dyn UpdateEngine, swaps: &[Swapped]) -> Ve
 /// Removes one swap's replacement and gives the old container its name and restart policy
 /// back.
 async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> {
+    // The old container first: if someone removed it meanwhile (a parked container is a
+    // stopped one), the replacement is the only copy left and must stay.
+    let old = engine.inspect_container(&s.target.id).await.map_err(|e| {
+        if e.is_not_found() {
+            format!(
+                "the old {} is gone (removed by someone else?): its replacement is left as it is",
+                s.target.name
+            )
+        } else {
+            format!("cannot inspect the old {}: {e}", s.target.name)
+        }
+    })?;
     let replacement = match (&s.new_id, s.created_window) {
         (Some(id), _) => Some(id.clone()),
         (None, Some((from, to))) => engine
@@ -86,10 +98,6 @@ async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> 
             }
         }
     }
-    let old = engine
-        .inspect_container(&s.target.id)
-        .await
-        .map_err(|e| format!("cannot inspect the old {}: {e}", s.target.name))?;
     if old.name() != s.target.name {
         engine
             .rename_container(&s.target.id, &s.target.name)
@@ -146,5 +154,36 @@ pub(super) async fn restore_rollback_tag(
     match result {
         Err(err) if !err.is_not_found() => Err(format!("cannot put {tag} back: {err}")),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::Swap;
+    use crate::update::fake::{Behaviour, FakeDocker};
+
+    /// A parked container removed by someone else before the undo: its replacement is the
+    /// only copy left, so it is not removed, and the undo says why.
+    #[tokio::test]
+    async fn a_replacement_whose_old_container_is_gone_is_left_alone() {
+        let docker = FakeDocker::default();
+        docker.image("sha256:1", &["r.example/app:1"], &[], Behaviour::Runs);
+        let replacement = docker.container("web", "r.example/app:1", &json!({}));
+        let swap = Swap {
+            name: "web".to_owned(),
+            old_id: "0123456789abcdef".repeat(4),
+            parked_name: "web-swab-old-0123456789ab".to_owned(),
+            was_running: true,
+            new_id: Some(replacement.clone()),
+            image: "r.example/app:1".to_owned(),
+            ..Swap::default()
+        };
+        let problems = undo_all(&docker, &[Swapped::of(&swap)]).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("the old web is gone"), "{problems:?}");
+        assert!(docker.with(|w| w.container(&replacement).is_some()));
     }
 }
