@@ -432,6 +432,7 @@ impl Updater<'_> {
             let same = ImageRef::parse(&c.config.image).is_ok_and(|r| r == group.reference);
             if same && c.state.running {
                 refuse_auto_remove(&name, &c.host_config)?;
+                refuse_unreadable_compose_files(&name, &c.config.labels)?;
                 current.push(name);
             }
         }
@@ -921,6 +922,27 @@ fn refuse_auto_remove(name: &str, host_config: &Value) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// A Compose container whose compose files swab cannot read may have configs or secrets
+/// that exist only in the container (`content:`), which swab could then not carry over:
+/// such a container is not updated, and nothing is stopped.
+fn refuse_unreadable_compose_files(
+    name: &str,
+    labels: &std::collections::HashMap<String, String>,
+) -> Result<(), Failure> {
+    let labels = serde_json::to_value(labels).unwrap_or_default();
+    match compose::documents(&labels) {
+        Some(Err(why)) => Err(Failure::new(
+            name,
+            UpdateError::Refused(format!(
+                "{why}: swab needs the project's compose files to carry its configs and \
+                 secrets over (mount the project directory into swab's container at the \
+                 same path)"
+            )),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `problems` appended to `why`, if any.

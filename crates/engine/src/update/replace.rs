@@ -209,8 +209,8 @@ impl Updater<'_> {
 
     /// Copies what Compose put into the old container after creating it (configs and
     /// secrets with `content:` or `environment:`) into the replacement, before it starts,
-    /// as Compose does. Compose files swab cannot read are warned about: the update goes
-    /// on (file-based configs and secrets are mounts and carried over anyway).
+    /// as Compose does. Compose files swab cannot read fail the swap (the update checks
+    /// them before it stops anything, so this only happens if they went away since).
     async fn carry_over_files(&self, raw: &Value, old: &str, new: &str) -> Result<(), UpdateError> {
         let name = raw["Name"]
             .as_str()
@@ -219,10 +219,7 @@ impl Updater<'_> {
         let (service, documents) = match compose::documents(&raw["Config"]["Labels"]) {
             None => return Ok(()),
             Some(Ok(found)) => found,
-            Some(Err(why)) => {
-                tracing::warn!(container = %name, "{why}; Compose configs and secrets with content are not copied");
-                return Ok(());
-            }
+            Some(Err(why)) => return Err(UpdateError::Refused(why)),
         };
         for path in compose::injected_paths(&documents, &service) {
             match self.engine.copy_path(old, new, &path).await {
