@@ -126,7 +126,15 @@ impl Docker {
         while let Some(chunk) = stream.next().await {
             demux.push(&chunk?);
         }
-        let inspect = self.inspect_exec(exec_id).await?;
+        // The output can end a moment before the daemon records the exit.
+        let mut inspect = self.inspect_exec(exec_id).await?;
+        for _ in 0..20 {
+            if !inspect.running {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            inspect = self.inspect_exec(exec_id).await?;
+        }
         Ok(ExecOutput {
             exit_code: inspect.exit_code.filter(|_| !inspect.running),
             stdout: demux.stdout,

@@ -92,7 +92,7 @@ pub async fn gather(
     snapshot
         .images
         .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-    snapshot.own_container = own_container(&snapshot);
+    snapshot.own_containers = own_containers(&snapshot);
 
     if needs(Action::PruneImages) {
         fetch_hidden_parents(docker, &mut snapshot, &mut stats).await?;
@@ -285,7 +285,7 @@ async fn inspect_candidates(
 
 /// The container swab runs in, if it is one of this daemon's: read from this process's
 /// mounts, host name and `/.dockerenv` (see `swab_plan::own`). No API call.
-fn own_container(snapshot: &Snapshot) -> Option<String> {
+fn own_containers(snapshot: &Snapshot) -> Vec<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let around = swab_plan::own::Surroundings {
@@ -293,10 +293,9 @@ fn own_container(snapshot: &Snapshot) -> Option<String> {
         hostname: &hostname,
         dockerenv: std::path::Path::new("/.dockerenv").exists(),
     };
-    let own =
-        swab_plan::own::own_container(&around, snapshot.containers.iter().map(|c| c.id.as_str()));
-    if let Some(id) = &own {
-        tracing::debug!(container = %id, "swab runs in this container: it is never stopped or recreated");
+    let own = swab_plan::own::own_containers(&around, &snapshot.containers);
+    if !own.is_empty() {
+        tracing::debug!(containers = ?own, "swab runs in (one of) these containers: never stopped or recreated");
     }
     own
 }

@@ -1,7 +1,7 @@
 //! swab's engine: the IO side. It gathers a snapshot of the host, asks `swab-plan` what to
 //! do, carries it out through narrow traits, and remembers what it must between runs.
 //!
-//! The decisions live in `swab-plan` (pure, re-exported here as [`plan`], [`updates`],
+//! The decisions live in `swab-plan` (pure, re-exported here as [`plan`], [`updates`], [`own`],
 //! [`timetable`], [`snapshot`], [`memory`] and [`report`] so callers name one crate). This
 //! crate holds what talks to Docker, the registry, the clock and the disk, in the order a
 //! run uses them:
@@ -43,4 +43,4 @@ pub mod state;
 pub mod update;
 
 // The pure deciders, re-exported so callers name one crate.
-pub use swab_plan::{format_bytes, memory, plan, report, snapshot, timetable, updates};
+pub use swab_plan::{format_bytes, memory, own, plan, report, snapshot, timetable, updates};

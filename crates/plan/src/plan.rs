@@ -485,7 +485,12 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if self.snapshot.is_own(c) {
-                self.keep(rule, &c.id, &c.name, crate::own::OWN_CONTAINER.to_owned());
+                self.keep(
+                    rule,
+                    &c.id,
+                    &c.name,
+                    crate::own::reason(self.snapshot).to_owned(),
+                );
                 continue;
             }
             if container_protected(self.protect, c, &self.index) {

@@ -23,15 +23,15 @@ pub struct Snapshot {
     /// layers of classic builds). They are never candidates, but they connect a base image
     /// to the images and containers built on it.
     pub hidden_parents: Vec<(String, String)>,
-    /// The ID of the container swab itself runs in, if any (see [`crate::own`]): never
-    /// stopped, restarted or recreated by a run.
-    pub own_container: Option<String>,
+    /// The containers swab itself may run in (see [`crate::own`]): never stopped,
+    /// restarted or recreated by a run. Usually none or one.
+    pub own_containers: Vec<String>,
 }
 
 impl Snapshot {
     /// Whether `c` is the container swab runs in.
     pub fn is_own(&self, c: &Container) -> bool {
-        self.own_container.as_deref() == Some(c.id.as_str())
+        self.own_containers.contains(&c.id)
     }
 
     /// Every known `(image, parent)` link: listed images and hidden intermediates.

@@ -322,13 +322,13 @@ fn leave_own_container(
 ) -> Option<Vec<Unit>> {
     let (own, units): (Vec<Unit>, Vec<Unit>) = units
         .into_iter()
-        .partition(|u| snapshot.own_container.as_deref() == Some(u.container.id.as_str()));
+        .partition(|u| snapshot.own_containers.contains(&u.container.id));
     for unit in &own {
         kept.push(Kept {
             rule: rule.to_owned(),
             id: unit.container.id.clone(),
             name: unit.container.name.clone(),
-            reason: crate::own::OWN_CONTAINER.to_owned(),
+            reason: crate::own::reason(snapshot).to_owned(),
         });
     }
     (own.is_empty() || !units.is_empty()).then_some(units)
@@ -754,7 +754,7 @@ mod tests {
         snapshot.containers[3]
             .labels
             .insert("u".to_owned(), "1".to_owned());
-        snapshot.own_container = Some("id-other".to_owned());
+        snapshot.own_containers = vec!["id-other".to_owned()];
         let plan = outdated(&snapshot);
         let kept: Vec<(&str, &str)> = plan
             .kept
@@ -780,7 +780,7 @@ mod tests {
 
         // In the network stack of an updated container: that update would stop it.
         let mut snapshot = web_snapshot();
-        snapshot.own_container = Some("id-side".to_owned());
+        snapshot.own_containers = vec!["id-side".to_owned()];
         let plan = outdated(&snapshot);
         assert!(plan.groups.is_empty(), "{plan:?}");
         assert!(

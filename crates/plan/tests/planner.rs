@@ -766,7 +766,7 @@ fn swabs_own_container_is_never_restarted() {
         ],
         ..Snapshot::default()
     };
-    snapshot.own_container = Some("id-swab".to_owned());
+    snapshot.own_containers = vec!["id-swab".to_owned()];
     let set = rules(
         "version: 1\nrules:\n  - name: r\n    action: restart\n    match:\n      names: [\"*\"]\n",
     );

@@ -37,6 +37,7 @@ impl Updater<'_> {
             previous,
             running_image,
         } = self.rollback_target(container, template).await?;
+        refuse_own(snapshot, &name)?;
         let current = self.engine.inspect_image(&familiar).await.ok();
         let units = crate::updates::units(snapshot, std::slice::from_ref(&name));
         if units.is_empty() {
@@ -211,5 +212,17 @@ impl Updater<'_> {
                 );
             });
         }
+    }
+}
+
+/// `swab rollback` never recreates the container swab runs in.
+fn refuse_own(snapshot: &crate::snapshot::Snapshot, name: &str) -> Result<(), String> {
+    match snapshot
+        .containers
+        .iter()
+        .find(|c| c.name == name && snapshot.is_own(c))
+    {
+        Some(own) => Err(format!("{}: {}", own.name, crate::own::reason(snapshot))),
+        None => Ok(()),
     }
 }
