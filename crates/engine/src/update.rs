@@ -557,7 +557,11 @@ impl Updater<'_> {
             let id = self
                 .replace(
                     d,
-                    Role::NetworkDependent { host: &new_id },
+                    Role::NetworkDependent {
+                        host: &new_id,
+                        reference: &group.reference,
+                        image_id,
+                    },
                     group,
                     journal,
                     mine,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use swab_docker::{ApiVersion, Error};
+use swab_rules::ImageRef;
 
 use super::recreate::{self, CreateSpec, RecreateError};
 use super::{Failure, Step, Swapped, UpdateError, Updater, compose, unix_now};
@@ -22,10 +23,16 @@ pub(super) enum Role<'a> {
         image_id: &'a str,
     },
     /// A container in the network stack of `host` (the main container's replacement): it
-    /// joins the replacement's stack; its failures are not the new image's.
+    /// joins the replacement's stack; its failures are not the new image's. Created from
+    /// its own image as it spelt it: if that is the updated `reference`, that now names
+    /// `image_id`.
     NetworkDependent {
         /// The replacement's ID.
         host: &'a str,
+        /// The reference being updated.
+        reference: &'a ImageRef,
+        /// The image it names now.
+        image_id: &'a str,
     },
 }
 
@@ -66,8 +73,15 @@ pub(super) fn derive_replacement(
             raw["State"]["Running"] == true
         }
         // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
-        Role::NetworkDependent { host } => {
+        Role::NetworkDependent {
+            host,
+            reference,
+            image_id,
+        } => {
             spec.body["HostConfig"]["NetworkMode"] = json!(format!("container:{host}"));
+            if ImageRef::parse(&image).is_ok_and(|r| r == *reference) {
+                compose_image_label(&mut spec.body, image_id);
+            }
             target.running
         }
     };
@@ -336,7 +350,11 @@ mod tests {
         let r = derive(
             &raw(false, None),
             &target(true),
-            Role::NetworkDependent { host: "newid" },
+            Role::NetworkDependent {
+                host: "newid",
+                reference: &ImageRef::parse("other:1").unwrap(),
+                image_id: "sha256:new",
+            },
             Some(Duration::from_secs(5)),
             0,
         )
@@ -394,16 +412,27 @@ mod tests {
                 "owner": "me",
             })
         );
-        // A dependent keeps its own image: its label stays.
-        let r = derive(
-            &compose,
-            &target(true),
-            Role::NetworkDependent { host: "x" },
-            None,
-            0,
-        )
-        .unwrap();
-        assert_eq!(r.spec.body["Labels"][COMPOSE_IMAGE_LABEL], "sha256:old");
+        // A dependent on its own image keeps its label; one on the updated reference runs
+        // the new image too, and says so.
+        let dependent = |reference: &str| {
+            derive(
+                &compose,
+                &target(true),
+                Role::NetworkDependent {
+                    host: "x",
+                    reference: &ImageRef::parse(reference).unwrap(),
+                    image_id: "sha256:new",
+                },
+                None,
+                0,
+            )
+            .unwrap()
+            .spec
+            .body["Labels"][COMPOSE_IMAGE_LABEL]
+                .clone()
+        };
+        assert_eq!(dependent("other:1"), "sha256:old");
+        assert_eq!(dependent("r.example/app:1"), "sha256:new");
         // Not created by Compose: no label is added.
         let r = derive(
             &raw(true, None),
