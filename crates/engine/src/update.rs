@@ -66,7 +66,7 @@ use swab_rules::{ImageRef, Protect};
 
 use crate::cancel::Cancel;
 use crate::report::{ActionReport, Status};
-use crate::snapshot::short_id;
+use crate::snapshot::{Snapshot, short_id};
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup};
 
@@ -277,8 +277,8 @@ impl Updater<'_> {
         new_image: &str,
         report: &mut GroupReport,
     ) {
-        let units = match self.fresh_units(group).await {
-            Ok(units) => units,
+        let (units, snapshot) = match self.fresh_units(group).await {
+            Ok(found) => found,
             Err(failure) => {
                 self.roll_back(group, &journal, &[], new_image, &failure, report)
                     .await;
@@ -291,7 +291,7 @@ impl Updater<'_> {
             Some((failure, failed_unit)) => {
                 // Replicas of the failing one's Compose service that passed their gate stay
                 // updated: a scaled service is updated replica by replica.
-                let stay = self.replicas_that_stay(&units, failed_unit, &swapped).await;
+                let stay = replicas_that_stay(&snapshot, &units, failed_unit, &swapped);
                 let (kept, rest): (Vec<Swapped>, Vec<Swapped>) =
                     swapped.into_iter().partition(|s| stay.contains(&s.unit));
                 // Only replicas still up right now stay (one gated earlier may have died
@@ -318,34 +318,6 @@ impl Updater<'_> {
                 self.commit(group, journal, &swapped, report).await;
             }
         }
-    }
-
-    /// The units before `failed` that are replicas of the same Compose service (project and
-    /// service labels) as the failing one: they passed their gates and stay updated.
-    async fn replicas_that_stay(
-        &self,
-        units: &[Unit],
-        failed: usize,
-        swapped: &[Swapped],
-    ) -> Vec<usize> {
-        let service_of = |id: String| async move {
-            let labels = self.engine.inspect_container(&id).await.ok()?.config.labels;
-            Some((
-                labels.get("com.docker.compose.project")?.clone(),
-                labels.get(compose::SERVICE_LABEL)?.clone(),
-            ))
-        };
-        let Some(service) = service_of(units[failed].container.id.clone()).await else {
-            return Vec::new();
-        };
-        let mut stay = Vec::new();
-        for (i, unit) in units.iter().enumerate().take(failed) {
-            let passed = swapped.iter().any(|s| s.unit == i && s.main);
-            if passed && service_of(unit.container.id.clone()).await.as_ref() == Some(&service) {
-                stay.push(i);
-            }
-        }
-        stay
     }
 
     /// Finishes the replicas that stay updated while the rest of the group rolls back: the
@@ -409,7 +381,7 @@ impl Updater<'_> {
 
     /// The group's containers as they are now, looked up by name: an earlier group or a
     /// prune in the same run may have replaced or removed some since the snapshot.
-    async fn fresh_units(&self, group: &UpdateGroup) -> Result<Vec<Unit>, Failure> {
+    async fn fresh_units(&self, group: &UpdateGroup) -> Result<(Vec<Unit>, Snapshot), Failure> {
         let names: Vec<String> = group
             .units
             .iter()
@@ -454,7 +426,7 @@ impl Updater<'_> {
                 refuse_auto_remove(&d.name, &c.host_config)?;
             }
         }
-        Ok(units)
+        Ok((units, snapshot))
     }
 
     /// Swaps the units in order until one fails; returns what was swapped and the failure.
@@ -926,6 +898,33 @@ fn refuse_auto_remove(name: &str, host_config: &Value) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// The units before `failed` that are replicas of the same Compose service (project and
+/// service labels, as the snapshot the units came from has them) as the failing one and
+/// passed their gates: they stay updated.
+fn replicas_that_stay(
+    snapshot: &Snapshot,
+    units: &[Unit],
+    failed: usize,
+    swapped: &[Swapped],
+) -> Vec<usize> {
+    let service_of = |id: &str| {
+        let labels = &snapshot.containers.iter().find(|c| c.id == id)?.labels;
+        Some((
+            labels.get("com.docker.compose.project")?,
+            labels.get(compose::SERVICE_LABEL)?,
+        ))
+    };
+    let Some(service) = service_of(&units[failed].container.id) else {
+        return Vec::new();
+    };
+    (0..failed)
+        .filter(|&i| {
+            swapped.iter().any(|s| s.unit == i && s.main)
+                && service_of(&units[i].container.id) == Some(service)
+        })
+        .collect()
 }
 
 /// A Compose container whose compose files swab cannot read may have configs or secrets

@@ -56,11 +56,8 @@ struct Fault {
     method: &'static str,
     /// Matches the call's argument or the name of the container it resolves to.
     target: Option<String>,
-    /// Calls matching method and target to let through before this one fires.
+    /// Calls matching method and target to let through before this one fires (once).
     skip: usize,
-    kind: FaultKind,
-    /// Fires once, or on every later match.
-    once: bool,
 }
 
 #[derive(Debug, Default)]
@@ -172,11 +169,8 @@ impl World {
             fault.skip -= 1;
             return None;
         }
-        let kind = fault.kind;
-        if fault.once {
-            self.faults.remove(hit);
-        }
-        Some(kind)
+        self.faults.remove(hit);
+        Some(FaultKind::Fail)
     }
 
     fn new_id(&mut self) -> String {
@@ -297,24 +291,11 @@ impl FakeDocker {
     /// Fails `method` on `target` (ID or name; any when `None`) once, after letting `skip`
     /// matching calls through.
     pub(crate) fn fail_once(&self, method: &'static str, target: Option<&str>, skip: usize) {
-        self.add_fault(method, target, skip, FaultKind::Fail, true);
-    }
-
-    fn add_fault(
-        &self,
-        method: &'static str,
-        target: Option<&str>,
-        skip: usize,
-        kind: FaultKind,
-        once: bool,
-    ) {
         self.with(|w| {
             w.faults.push(Fault {
                 method,
                 target: target.map(str::to_owned),
                 skip,
-                kind,
-                once,
             });
         });
     }

@@ -89,7 +89,7 @@ impl Updater<'_> {
         }
         self.done(&mut tagged);
         let (swapped, failure) = match self.fresh_units(&group).await {
-            Ok(units) => {
+            Ok((units, _)) => {
                 let (swapped, failure) = self
                     .swap_all(&units, &group, &previous.id, &mut journal)
                     .await;
