@@ -33,7 +33,7 @@ pub struct ExecInspect {
 }
 
 /// Splits the daemon's multiplexed stream into stdout and stderr, keeping the last `limit`
-/// bytes of each.
+/// bytes of each, and of both in the order they came.
 #[derive(Debug)]
 pub struct Demux {
     pending: Vec<u8>,
@@ -42,6 +42,9 @@ pub struct Demux {
     pub stdout: Vec<u8>,
     /// Standard error so far (its last `limit` bytes).
     pub stderr: Vec<u8>,
+    /// Both, interleaved as the command wrote them (the last `limit` bytes): what a report
+    /// quotes.
+    pub combined: Vec<u8>,
 }
 
 impl Demux {
@@ -52,6 +55,7 @@ impl Demux {
             limit,
             stdout: Vec::new(),
             stderr: Vec::new(),
+            combined: Vec::new(),
         }
     }
 
@@ -71,9 +75,11 @@ impl Demux {
             } else {
                 &mut self.stdout
             };
-            out.extend_from_slice(payload);
-            if out.len() > self.limit {
-                out.drain(..out.len() - self.limit);
+            for out in [out, &mut self.combined] {
+                out.extend_from_slice(payload);
+                if out.len() > self.limit {
+                    out.drain(..out.len() - self.limit);
+                }
             }
             at += 8 + len;
         }
@@ -83,8 +89,9 @@ impl Demux {
 
 impl Docker {
     /// `POST /containers/{id}/exec`: prepares `cmd` to run in the container, with stdout
-    /// and stderr attached; returns the exec ID.
-    pub async fn create_exec(&self, id: &str, cmd: &[String]) -> Result<String> {
+    /// and stderr attached and `env` (`KEY=value`) added to its environment; returns the
+    /// exec ID.
+    pub async fn create_exec(&self, id: &str, cmd: &[String], env: &[String]) -> Result<String> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Created {
@@ -95,6 +102,7 @@ impl Docker {
             "AttachStderr": true,
             "Tty": false,
             "Cmd": cmd,
+            "Env": env,
         }))?;
         let created: Created = self
             .json(
@@ -111,6 +119,19 @@ impl Docker {
     /// `POST /exec/{id}/start`: runs the command and reads its output until it ends (the
     /// caller bounds the wait), then `GET /exec/{id}/json` for the exit code.
     pub async fn run_exec(&self, exec_id: &str, limit: usize) -> Result<ExecOutput> {
+        let mut demux = Demux::new(limit);
+        let exit_code = self.run_exec_into(exec_id, &mut demux).await?;
+        Ok(ExecOutput {
+            exit_code,
+            stdout: demux.stdout,
+            stderr: demux.stderr,
+        })
+    }
+
+    /// [`Docker::run_exec`], feeding the output to `demux` as it comes: a caller that
+    /// gives up waiting still has what the command printed so far. Returns the exit code,
+    /// `None` if the daemon still reports the command running.
+    pub async fn run_exec_into(&self, exec_id: &str, demux: &mut Demux) -> Result<Option<i64>> {
         let body = to_body(&json!({"Detach": false, "Tty": false}))?;
         let response = self
             .request(
@@ -121,7 +142,6 @@ impl Docker {
                 HeaderMap::new(),
             )
             .await?;
-        let mut demux = Demux::new(limit);
         let mut stream = response.body;
         while let Some(chunk) = stream.next().await {
             demux.push(&chunk?);
@@ -135,11 +155,7 @@ impl Docker {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             inspect = self.inspect_exec(exec_id).await?;
         }
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.filter(|_| !inspect.running),
-            stdout: demux.stdout,
-            stderr: demux.stderr,
-        })
+        Ok(inspect.exit_code.filter(|_| !inspect.running))
     }
 
     /// `GET /exec/{id}/json`.
@@ -171,9 +187,11 @@ mod tests {
             demux.push(&bytes[cut..]);
             assert_eq!(demux.stdout, b"hello world\n", "cut at {cut}");
             assert_eq!(demux.stderr, b"oops\n", "cut at {cut}");
+            assert_eq!(demux.combined, b"hello oops\nworld\n", "cut at {cut}");
         }
         let mut small = Demux::new(4);
         small.push(&bytes);
         assert_eq!(small.stdout, b"rld\n", "only the last bytes are kept");
+        assert_eq!(small.combined, b"rld\n");
     }
 }

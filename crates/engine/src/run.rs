@@ -12,12 +12,13 @@ use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
 use crate::cancel::Cancel;
 use crate::exec::{self, DryRun, Engine};
 use crate::gather::{self, LocalFilesystem};
+use crate::hooks::Phase;
 use crate::lock::HostLock;
 use crate::plan::{self, Note, NoteScope};
 use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
-use crate::update::{self, Recovery, Updater};
+use crate::update::{self, Outcome, Recovery, UpdateEngine, Updater};
 use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
 
 /// How to run.
@@ -133,16 +134,21 @@ pub async fn run_rules(
         .copied()
         .filter(|r| r.action == Action::Update)
         .collect();
+    let checks = updates::collect(&snapshot, &update_rules, &rules.protect);
+    // `pre-check` hooks run before the registries are asked, `post-check` ones after the
+    // updates (in the replacement, if there is one).
+    let pre_check = updates::check_hooks(&checks, &snapshot, &update_rules, Phase::PreCheck);
+    let post_check = updates::check_hooks(&checks, &snapshot, &update_rules, Phase::PostCheck);
+    let mut actions = run_check_hooks(docker, &pre_check, &options, progress).await;
     let (update_plan, credentials) = if update_rules.is_empty() {
         (UpdatePlan::default(), None)
     } else {
-        check_updates(docker, &snapshot, &update_rules, rules, &state).await
+        check_updates(docker, &snapshot, checks, &update_rules, rules, &state).await
     };
 
     let recorder = DryRun::for_plan(&plan);
     let engine: &dyn Engine = if options.dry_run { &recorder } else { docker };
-    let mut actions =
-        exec::execute(&plan, engine, options.parallel, &options.cancel, progress).await;
+    actions.extend(exec::execute(&plan, engine, options.parallel, &options.cancel, progress).await);
 
     actions.extend(
         run_updates(
@@ -156,6 +162,7 @@ pub async fn run_rules(
         )
         .await,
     );
+    actions.extend(run_check_hooks(docker, &post_check, &options, progress).await);
     let mut notes = plan.notes;
     notes.extend(update_plan.notes);
     notes.extend(recovered.notes.into_iter().map(|message| Note {
@@ -244,6 +251,62 @@ async fn run_updates(
     actions
 }
 
+/// Runs `pre-check` or `post-check` hooks (a dry run lists them). A failing one is
+/// reported and changes nothing else: these hooks tell, they do not decide. A container
+/// that no longer runs (by name: an update may have replaced it) is skipped.
+async fn run_check_hooks(
+    docker: &Docker,
+    hooks: &[updates::CheckHook],
+    options: &RunOptions,
+    progress: &(dyn Fn(&ActionReport) + Sync),
+) -> Vec<ActionReport> {
+    let mut actions = Vec::new();
+    for h in hooks {
+        let mut entry = ActionReport {
+            rule: h.rule.clone(),
+            action: ActionKind::RunHook,
+            id: h.id.clone(),
+            name: h.name.clone(),
+            reason: h.hook.reason(),
+            status: Status::Planned,
+            error: None,
+            bytes: None,
+        };
+        if options.cancel.is_cancelled() {
+            entry.status = Status::Skipped;
+            entry.error = Some("interrupted by a signal".to_owned());
+        } else if !options.dry_run {
+            let (status, error) = match docker.inspect_container(&h.name).await {
+                Ok(c) if c.state.running => {
+                    entry.id.clone_from(&c.id);
+                    tracing::info!(container = %h.name, phase = %h.hook.phase, command = %h.hook.command, "running hook");
+                    match UpdateEngine::run_hook(docker, &c.id, &h.hook.command, h.hook.timeout)
+                        .await
+                    {
+                        Ok(run) if run.outcome(&h.hook) == Outcome::Passed => (Status::Done, None),
+                        Ok(run) => {
+                            tracing::warn!(container = %h.name, "{}", run.describe(&h.hook));
+                            (Status::Failed, Some(run.describe(&h.hook)))
+                        }
+                        Err(err) => (
+                            Status::Failed,
+                            Some(format!("cannot run the {} hook: {err}", h.hook.phase)),
+                        ),
+                    }
+                }
+                Ok(_) => (Status::Skipped, Some("not running".to_owned())),
+                Err(err) if err.is_not_found() => (Status::Skipped, Some("gone".to_owned())),
+                Err(err) => (Status::Failed, Some(err.to_string())),
+            };
+            entry.status = status;
+            entry.error = error;
+        }
+        progress(&entry);
+        actions.push(entry);
+    }
+    actions
+}
+
 /// Asks the registries about every reference the update rules keep fresh (one request per
 /// distinct reference, `HEAD` where that suffices; the daemon's distribution endpoint when
 /// a registry cannot be reached directly) and plans the updates. Also returns the
@@ -251,11 +314,11 @@ async fn run_updates(
 async fn check_updates(
     docker: &Docker,
     snapshot: &Snapshot,
+    mut checks: updates::UpdateChecks,
     update_rules: &[&Rule],
     rules: &RuleSet,
     state: &State,
 ) -> (UpdatePlan, Option<CredentialStore>) {
-    let mut checks = updates::collect(snapshot, update_rules, &rules.protect);
     let fail_all = |checks: &updates::UpdateChecks, why: String| UpdatePlan {
         failed: checks
             .checks

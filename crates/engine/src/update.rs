@@ -41,6 +41,7 @@ mod error;
 #[cfg(test)]
 mod fake;
 mod gate;
+mod hook;
 mod recover;
 pub mod recreate;
 mod replace;
@@ -53,6 +54,7 @@ mod undo;
 pub use engine::{StateFile, StateStore, UpdateEngine};
 pub use error::{GateFailure, Step, UpdateError};
 use gate::health_gate;
+pub use hook::{HookRun, Outcome};
 pub use recover::{Recovery, recover};
 use replace::Role;
 use report::GroupReport;
@@ -62,9 +64,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 use swab_registry::CredentialStore;
-use swab_rules::{ImageRef, Protect};
+use swab_rules::{HookFailure, ImageRef, Protect};
 
 use crate::cancel::Cancel;
+use crate::hooks::{Hook, Phase};
 use crate::report::{ActionReport, Status};
 use crate::snapshot::{Snapshot, short_id};
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
@@ -285,7 +288,13 @@ impl Updater<'_> {
                 return;
             }
         };
-        let (mut swapped, failure) = self.swap_all(&units, group, new_image, &mut journal).await;
+        if let Some(why) = self.pre_update_hooks(group, &units, report).await {
+            self.hold_back(group, new_image, &why, report).await;
+            return;
+        }
+        let (mut swapped, failure) = self
+            .swap_all(&units, group, new_image, &mut journal, report)
+            .await;
         let failure = match failure {
             None => self.recheck(&swapped).await.err(),
             Some((failure, failed_unit)) => {
@@ -318,6 +327,85 @@ impl Updater<'_> {
                 self.commit(group, journal, &swapped, report).await;
             }
         }
+    }
+
+    /// Runs the `pre-update` hooks of the group's containers, in order, before any of them
+    /// stops. The first that does not pass vetoes the whole group: a tag names one image,
+    /// and moving it for the others would leave the vetoed container behind it (Compose's
+    /// next `up` would then recreate it anyway). Returns why, for the vetoed group.
+    async fn pre_update_hooks(
+        &self,
+        group: &UpdateGroup,
+        units: &[Unit],
+        report: &mut GroupReport,
+    ) -> Option<String> {
+        for unit in units {
+            let name = &unit.container.name;
+            let Some(hook) = group.hook(name, Phase::PreUpdate) else {
+                continue;
+            };
+            let run = self.run_hook(&unit.container.id, name, hook).await;
+            let (status, why) = match run.as_ref().map(|r| (r.outcome(hook), r)) {
+                Ok((Outcome::Passed, _)) => (Status::Done, None),
+                Ok((Outcome::SkipThisTime, r)) => {
+                    tracing::info!(container = %name, "{}", r.describe(hook));
+                    (Status::Skipped, Some(r.describe(hook)))
+                }
+                Ok((Outcome::Failed, r)) => {
+                    tracing::warn!(container = %name, "{}; not updated", r.describe(hook));
+                    (Status::Failed, Some(r.describe(hook)))
+                }
+                Err(err) => (Status::Failed, Some(err.clone())),
+            };
+            if let Some(entry) = report.hook_mut(name, Phase::PreUpdate) {
+                entry.status = status;
+                entry.error.clone_from(&why);
+                (self.progress)(entry);
+            }
+            if let Some(why) = why {
+                return Some(format!("{name}: {why}"));
+            }
+        }
+        None
+    }
+
+    /// Runs `hook` in the container `id` (named `name`); an error when it could not run.
+    async fn run_hook(&self, id: &str, name: &str, hook: &Hook) -> Result<HookRun, String> {
+        tracing::info!(container = %name, phase = %hook.phase, command = %hook.command, "running hook");
+        (self.status)(&format!(
+            "{} hook in {name} (at most {})",
+            hook.phase,
+            humantime::format_duration(hook.timeout)
+        ));
+        self.engine
+            .run_hook(id, &hook.command, hook.timeout)
+            .await
+            .map_err(|err| format!("cannot run the {} hook: {err}", hook.phase))
+    }
+
+    /// A `pre-update` hook vetoed the group before anything stopped: the tags go back, the
+    /// pulled image goes if nothing uses it, and every container is kept, with why.
+    async fn hold_back(
+        &self,
+        group: &UpdateGroup,
+        new_image: &str,
+        why: &str,
+        report: &mut GroupReport,
+    ) {
+        let reference = group.reference.familiar();
+        let problems = self.undo_tags(group, false).await;
+        if problems.is_empty() {
+            self.clear_journal(&reference);
+        }
+        let _ = remove_if_unused(self.engine, new_image).await;
+        let why = with_problems(
+            format!(
+                "held back, {reference} stays on {}: {why}",
+                short_id(&group.old_image)
+            ),
+            &problems,
+        );
+        self.finish(report, Status::Skipped, &why);
     }
 
     /// Finishes the replicas that stay updated while the rest of the group rolls back: the
@@ -436,6 +524,7 @@ impl Updater<'_> {
         group: &UpdateGroup,
         image_id: &str,
         journal: &mut InFlight,
+        report: &mut GroupReport,
     ) -> (Vec<Swapped>, Option<(Failure, usize)>) {
         let mut swapped: Vec<Swapped> = Vec::new();
         for (i, unit) in units.iter().enumerate() {
@@ -445,7 +534,7 @@ impl Updater<'_> {
             }
             let before = swapped.len();
             if let Err(failure) = self
-                .swap_unit(unit, group, image_id, journal, &mut swapped)
+                .swap_unit(unit, group, image_id, journal, &mut swapped, report)
                 .await
             {
                 return (swapped, Some((failure, i)));
@@ -466,10 +555,11 @@ impl Updater<'_> {
         image_id: &str,
         journal: &mut InFlight,
         swapped: &mut Vec<Swapped>,
+        report: &mut GroupReport,
     ) -> Result<(), Failure> {
         let mut mine: Vec<Swapped> = Vec::new();
         let result = self
-            .swap_unit_steps(unit, group, image_id, journal, &mut mine)
+            .swap_unit_steps(unit, group, image_id, journal, &mut mine, report)
             .await;
         if let Err(mut failure) = result {
             let mut problems = self.undo(&mine).await;
@@ -498,6 +588,7 @@ impl Updater<'_> {
         image_id: &str,
         journal: &mut InFlight,
         mine: &mut Vec<Swapped>,
+        report: &mut GroupReport,
     ) -> Result<(), Failure> {
         let name = unit.container.name.clone();
         // Dependents first: journalled, then stopped. One gone meanwhile is not in the way.
@@ -521,6 +612,8 @@ impl Updater<'_> {
                 journal,
                 mine,
             )
+            .await?;
+        self.post_update_hook(unit, group, &new_id, mine.last(), report)
             .await?;
         // Gate the container before its dependents join its network stack: a failure is
         // then reported against the container that failed.
@@ -551,6 +644,59 @@ impl Updater<'_> {
         }
         self.write_journal(journal)
             .map_err(|err| Failure::new(&name, err))
+    }
+
+    /// Runs the `post-update` hook in the started replacement `new_id`. One that does not
+    /// pass fails the swap (the new image is blamed, as a failed gate blames it), unless
+    /// the rule says `on_failure: warn`: then the new container stays, and the report says
+    /// what the hook did.
+    async fn post_update_hook(
+        &self,
+        unit: &Unit,
+        group: &UpdateGroup,
+        new_id: &str,
+        swapped: Option<&Swapped>,
+        report: &mut GroupReport,
+    ) -> Result<(), Failure> {
+        let name = &unit.container.name;
+        let Some(hook) = group.hook(name, Phase::PostUpdate) else {
+            return Ok(());
+        };
+        if !swapped.is_some_and(|s| s.target.running) {
+            return Ok(());
+        }
+        let why = match self.run_hook(new_id, name, hook).await {
+            Ok(run) if run.outcome(hook) == Outcome::Passed => None,
+            Ok(run) => Some(run.describe(hook)),
+            Err(err) => Some(err),
+        };
+        let warn = group.on_hook_failure(name) == HookFailure::Warn;
+        if let Some(entry) = report.hook_mut(name, Phase::PostUpdate) {
+            match &why {
+                None => entry.status = Status::Done,
+                Some(why) if warn => {
+                    entry.status = Status::Done;
+                    entry.error = Some(format!(
+                        "{why}; the new container is kept (on_failure: warn)"
+                    ));
+                }
+                Some(why) => {
+                    entry.status = Status::Failed;
+                    entry.error = Some(why.clone());
+                }
+            }
+            (self.progress)(entry);
+        }
+        match why {
+            Some(why) if warn => {
+                tracing::warn!(container = %name, "{why}; the new container is kept (on_failure: warn)");
+                Ok(())
+            }
+            Some(why) => {
+                Err(Failure::new(name, UpdateError::Hook(why)).blamed(!self.cancel.is_cancelled()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Journals and stops a running dependent. `Ok(false)` when it is gone or not running.
@@ -678,7 +824,13 @@ impl Updater<'_> {
             a.error = Some(error.clone());
             (self.progress)(a);
         }
-        if let Some(a) = &mut report.cleanup {
+        for a in report
+            .pre_hooks
+            .iter_mut()
+            .chain(&mut report.post_hooks)
+            .chain(&mut report.cleanup)
+            .filter(|a| a.status == Status::Planned)
+        {
             a.status = Status::Skipped;
             a.error = Some("the update was rolled back".to_owned());
             (self.progress)(a);

@@ -13,6 +13,7 @@
 //!   vocabulary of plans (typed [`plan::ActionKind`], [`plan::NoteScope`]).
 //! - [`updates`]: which references `update` rules keep fresh, from the registry's answers;
 //!   what each update group swaps.
+//! - [`hooks`]: which lifecycle hook runs in which container, from rules and labels.
 //! - [`own`]: which container swab itself runs in (never stopped, restarted or recreated).
 //! - [`timetable`]: when scheduled rules fire next.
 //! - [`report`]: the JSON report CI jobs read, built from a plan and its outcomes.
@@ -21,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod hooks;
 pub mod memory;
 pub mod own;
 pub mod plan;

@@ -158,6 +158,8 @@ pub enum ActionKind {
     PullImage,
     /// Replace a container by one on the new image.
     RecreateContainer,
+    /// Run a lifecycle hook in a container (the entry's reason names the phase).
+    RunHook,
 }
 
 impl ActionKind {
@@ -174,6 +176,7 @@ impl ActionKind {
             ActionKind::TagImage => "tag_image",
             ActionKind::PullImage => "pull_image",
             ActionKind::RecreateContainer => "recreate_container",
+            ActionKind::RunHook => "run_hook",
         }
     }
 }

@@ -131,7 +131,9 @@ impl Summary {
                         ActionKind::TagImage => s.images_tagged += 1,
                         ActionKind::RecreateContainer => s.containers_recreated += 1,
                         ActionKind::RestartContainer => s.containers_restarted += 1,
-                        ActionKind::PruneBuildCache | ActionKind::CheckImage => {}
+                        ActionKind::PruneBuildCache
+                        | ActionKind::CheckImage
+                        | ActionKind::RunHook => {}
                     }
                     s.bytes_reclaimed += a.bytes.unwrap_or(0);
                 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use swab_reference::manifest::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
+use crate::hooks::{self, ContainerHooks, Hook, Phase};
 use crate::memory::{RolledBack, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
@@ -125,6 +126,63 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
     }
 }
 
+/// A `pre-check` or `post-check` hook to run in a container an update rule selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckHook {
+    /// The rule whose options apply (the first covering the reference).
+    pub rule: String,
+    /// The container's ID (at planning time).
+    pub id: String,
+    /// The container's name (what a post-check looks it up by: the update may have
+    /// replaced it).
+    pub name: String,
+    /// What to run.
+    pub hook: Hook,
+}
+
+/// The `phase` hooks (`pre-check` or `post-check`) of the running containers `checks`
+/// selected, in reference and container order. A container whose hook labels are wrong
+/// runs none (its reference is kept with why by [`plan_updates`]); swab's own container
+/// runs none either.
+pub fn check_hooks(
+    checks: &UpdateChecks,
+    snapshot: &Snapshot,
+    rules: &[&Rule],
+    phase: Phase,
+) -> Vec<CheckHook> {
+    let mut out = Vec::new();
+    for check in &checks.checks {
+        let Some(options) = check
+            .rules
+            .first()
+            .and_then(|name| rules.iter().find(|r| &r.name == name))
+            .and_then(|r| r.update.as_ref())
+        else {
+            continue;
+        };
+        for name in &check.containers {
+            let Some(c) = snapshot.containers.iter().find(|c| &c.name == name) else {
+                continue;
+            };
+            if !c.is_active() || snapshot.own_containers.contains(&c.id) {
+                continue;
+            }
+            let Ok(hooks) = hooks::for_container(&options.hooks, &c.labels) else {
+                continue;
+            };
+            if let Some(hook) = hooks.get(phase) {
+                out.push(CheckHook {
+                    rule: check.rules[0].clone(),
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    hook: hook.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// One reference to update: what the executor needs, decided from the snapshot, the
 /// registry's answer and swab's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +208,27 @@ pub struct UpdateGroup {
     pub stop_timeout: Option<Duration>,
     /// The containers to recreate on the new image, in dependency order.
     pub units: Vec<Unit>,
+    /// The lifecycle hooks of the units' containers, by container name; only containers
+    /// with at least one hook are listed.
+    pub hooks: Vec<(String, ContainerHooks)>,
+}
+
+impl UpdateGroup {
+    /// The hook for `phase` in the container named `name`, if any.
+    pub fn hook(&self, name: &str, phase: Phase) -> Option<&Hook> {
+        self.hooks
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, h)| h.get(phase))
+    }
+
+    /// What a failed `post-update` hook in `name` does.
+    pub fn on_hook_failure(&self, name: &str) -> swab_rules::HookFailure {
+        self.hooks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(swab_rules::HookFailure::Rollback, |(_, h)| h.on_failure)
+    }
 }
 
 /// A container to recreate, with the containers that must move with it.
@@ -255,18 +334,10 @@ pub fn plan_updates(
             );
             continue;
         }
-        let answer = answers
-            .iter()
-            .find(|(r, _)| *r == check.reference)
-            .map(|(_, a)| a);
-        let remote = match answer {
-            Some(Ok(remote)) => remote,
-            failed => {
-                let why = failed
-                    .and_then(|a| a.as_ref().err())
-                    .map_or("the registry was not asked", String::as_str);
-                out.failed
-                    .push((rule.name.clone(), familiar.clone(), why.to_owned()));
+        let remote = match answer_for(answers, &check.reference) {
+            Ok(remote) => remote,
+            Err(why) => {
+                out.failed.push((rule.name.clone(), familiar.clone(), why));
                 continue;
             }
         };
@@ -303,13 +374,36 @@ pub fn plan_updates(
             );
             continue;
         }
+        let group = match group_for(rule, check, old_image, remote, units, snapshot) {
+            Ok(group) => group,
+            Err(why) => {
+                let why = format!("not updated, a hook label is wrong: {why}");
+                keep(&mut out, &rule.name, check, why);
+                continue;
+            }
+        };
         *so_far += count;
-        out.kept
-            .extend(left_on_the_old_image(&rule.name, check, &units, snapshot));
-        out.groups
-            .push(group_for(rule, check, old_image, remote, units, snapshot));
+        out.kept.extend(left_on_the_old_image(
+            &rule.name,
+            check,
+            &group.units,
+            snapshot,
+        ));
+        out.groups.push(group);
     }
     out
+}
+
+/// The registry's digest for `reference`, or why there is none.
+fn answer_for<'a>(
+    answers: &'a [(ImageRef, Answer)],
+    reference: &ImageRef,
+) -> Result<&'a RemoteDigest, String> {
+    match answers.iter().find(|(r, _)| r == reference).map(|(_, a)| a) {
+        Some(Ok(remote)) => Ok(remote),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("the registry was not asked".to_owned()),
+    }
 }
 
 /// Takes swab's own container out of `units`, keeping it with why; `None` when it was the
@@ -396,13 +490,30 @@ fn group_for(
     remote: &RemoteDigest,
     units: Vec<Unit>,
     snapshot: &Snapshot,
-) -> UpdateGroup {
+) -> Result<UpdateGroup, String> {
     let familiar = check.reference.familiar();
     let options = rule.update.clone().unwrap_or(swab_rules::UpdateOptions {
         rollback_tag: Some(swab_rules::RollbackTag::default_template()),
         health_timeout: Duration::from_secs(60),
         cleanup: false,
+        hooks: swab_rules::Hooks::default(),
     });
+    let hooks = units
+        .iter()
+        .filter_map(|u| {
+            let c = snapshot
+                .containers
+                .iter()
+                .find(|c| c.id == u.container.id)?;
+            Some((c, u))
+        })
+        .map(|(c, u)| {
+            hooks::for_container(&options.hooks, &c.labels)
+                .map(|h| (u.container.name.clone(), h))
+                .map_err(|why| format!("{}: {why}", u.container.name))
+        })
+        .filter(|h| h.as_ref().map_or(true, |(_, h)| !h.is_empty()))
+        .collect::<Result<Vec<_>, String>>()?;
     let rollback_tag = options.rollback_tag.as_ref().and_then(|t| {
         let tag = check.reference.tag()?;
         let repo = familiar.strip_suffix(&format!(":{tag}"))?;
@@ -424,7 +535,7 @@ fn group_for(
     } else {
         Some(old_image.to_owned())
     };
-    UpdateGroup {
+    Ok(UpdateGroup {
         rule: rule.name.clone(),
         reference: check.reference.clone(),
         old_image: old_image.to_owned(),
@@ -435,7 +546,8 @@ fn group_for(
         health_timeout: options.health_timeout,
         stop_timeout: rule.stop_timeout,
         units,
-    }
+        hooks,
+    })
 }
 
 /// `sha256:0123456789ab`.
@@ -789,6 +901,89 @@ mod tests {
                 .contains("is swab's own container; updating would stop it")),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_group_carries_its_containers_hooks_and_a_bad_hook_label_keeps_the_reference() {
+        let hooks = "    hooks:\n      post_update: /bin/check\n      on_failure: warn\n";
+        let mut snapshot = web_snapshot();
+        snapshot.containers[0]
+            .labels
+            .insert("swab.hooks.pre-update".to_owned(), "dump".to_owned());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            hooks,
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        let pre = group.hook("web", Phase::PreUpdate).unwrap();
+        assert_eq!(
+            (pre.command.as_str(), pre.source.as_str()),
+            ("dump", "label swab.hooks.pre-update")
+        );
+        let post = group.hook("web", Phase::PostUpdate).unwrap();
+        assert_eq!(post.source, "rule hooks.post_update");
+        assert_eq!(group.on_hook_failure("web"), swab_rules::HookFailure::Warn);
+        // Dependents run no hooks of the group.
+        assert!(group.hook("side", Phase::PreUpdate).is_none());
+
+        snapshot.containers[0]
+            .labels
+            .insert("swab.hooks.timeout".to_owned(), "forever".to_owned());
+        let plan = plan_on(
+            &snapshot,
+            "",
+            hooks,
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        let reason = &plan.kept.last().unwrap().reason;
+        assert!(
+            reason.starts_with(
+                "not updated, a hook label is wrong: web: label swab.hooks.timeout: `forever` is not a duration"
+            ),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn check_hooks_run_in_selected_running_containers_only() {
+        let set = swab_rules::load_str(
+            "t.yaml",
+            "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n    hooks:\n      pre_check: notify-start\n",
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = set.rules.iter().collect();
+        let mut snapshot = web_snapshot();
+        snapshot
+            .containers
+            .push(container("down", "myorg/web:1", "exited", &[("u", "1")]));
+        snapshot.containers.push(container(
+            "labelled",
+            "myorg/other:1",
+            "running",
+            &[("u", "1"), ("swab.hooks.post-check", "notify-done")],
+        ));
+        let checks = collect(&snapshot, &rules, &set.protect);
+        let pre = check_hooks(&checks, &snapshot, &rules, Phase::PreCheck);
+        let pre: Vec<(&str, &str)> = pre
+            .iter()
+            .map(|h| (h.name.as_str(), h.hook.command.as_str()))
+            .collect();
+        assert_eq!(pre, [("labelled", "notify-start"), ("web", "notify-start")]);
+        let post = check_hooks(&checks, &snapshot, &rules, Phase::PostCheck);
+        assert_eq!(post.len(), 1);
+        assert_eq!(post[0].name, "labelled");
+        assert_eq!(post[0].hook.source, "label swab.hooks.post-check");
+
+        snapshot.own_containers = vec!["id-web".to_owned()];
+        let pre = check_hooks(&checks, &snapshot, &rules, Phase::PreCheck);
+        assert_eq!(pre.len(), 1, "swab's own container runs no hooks: {pre:?}");
     }
 
     #[test]

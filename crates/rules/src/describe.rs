@@ -129,6 +129,39 @@ impl Rule {
             if update.cleanup {
                 line.push_str(", remove old image");
             }
+            let hooks = &update.hooks;
+            let phases: Vec<&str> = [
+                ("pre_check", &hooks.pre_check),
+                ("post_check", &hooks.post_check),
+                ("pre_update", &hooks.pre_update),
+                ("post_update", &hooks.post_update),
+            ]
+            .into_iter()
+            .filter_map(|(phase, command)| command.as_ref().map(|_| phase))
+            .collect();
+            if !phases.is_empty() {
+                let _ = write!(
+                    line,
+                    ", hooks {} (each within {})",
+                    phases.join(", "),
+                    format_duration(hooks.timeout)
+                );
+            }
+            let namespaces: Vec<&str> = hooks
+                .labels
+                .iter()
+                .map(|n| match n {
+                    crate::model::HookLabels::Swab => "swab.hooks.*",
+                    crate::model::HookLabels::Watchtower => "Watchtower lifecycle",
+                })
+                .collect();
+            if namespaces != ["swab.hooks.*"] {
+                if namespaces.is_empty() {
+                    line.push_str(", no hook labels");
+                } else {
+                    let _ = write!(line, ", hook labels {}", namespaces.join(" and "));
+                }
+            }
         }
         if let Some(trigger) = self.when {
             let _ = match trigger {

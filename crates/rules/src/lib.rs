@@ -40,8 +40,8 @@ pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
-    Action, ContainerStatus, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
-    Target, Trigger, UpdateOptions, VolumeScope,
+    Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
+    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope,
 };
 pub use resolve::DEFAULT_HEALTH_TIMEOUT;
 pub use schedule::{Schedule, ScheduleError};

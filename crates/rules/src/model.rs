@@ -259,6 +259,64 @@ pub struct UpdateOptions {
     pub health_timeout: Duration,
     /// Remove the old image once nothing uses it (never the rollback tag).
     pub cleanup: bool,
+    /// Commands run inside the selected containers around the check and the update.
+    pub hooks: Hooks,
+}
+
+/// The `hooks:` of an update rule. Each command runs inside the container with `sh -c`,
+/// through the exec API, for at most `timeout`; a container's own hook labels (from the
+/// namespaces in `labels`) take the place of the rule's command for the same phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    /// Runs in the old container before it is stopped; a non-zero exit vetoes the update
+    /// (75, `EX_TEMPFAIL`: skip this time, quietly).
+    pub pre_update: Option<String>,
+    /// Runs in the replacement once it started, before the health gate.
+    pub post_update: Option<String>,
+    /// Runs in each selected container before its image is checked.
+    pub pre_check: Option<String>,
+    /// Runs in each selected container after the check (and the update, if any).
+    pub post_check: Option<String>,
+    /// How long one hook may run before it is killed; default 60s, at most 1h.
+    pub timeout: Duration,
+    /// What a failed `post_update` does.
+    pub on_failure: HookFailure,
+    /// Which hook labels on containers are read.
+    pub labels: Vec<HookLabels>,
+}
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks {
+            pre_update: None,
+            post_update: None,
+            pre_check: None,
+            post_check: None,
+            timeout: Duration::from_secs(60),
+            on_failure: HookFailure::Rollback,
+            labels: vec![HookLabels::Swab],
+        }
+    }
+}
+
+/// What a failed `post_update` hook does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookFailure {
+    /// Roll the update back, as a failed health gate does (the default).
+    Rollback,
+    /// Keep the new container and report the failure.
+    Warn,
+}
+
+/// A namespace of hook labels on containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookLabels {
+    /// `swab.hooks.pre-update`, `.post-update`, `.pre-check`, `.post-check`, and
+    /// `swab.hooks.timeout` (a duration).
+    Swab,
+    /// Watchtower's `com.centurylinklabs.watchtower.lifecycle.*`, with its
+    /// `pre-update-timeout` and `post-update-timeout` in minutes.
+    Watchtower,
 }
 
 /// What a notification is sent for.

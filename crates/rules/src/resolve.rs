@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
-    Action, ContainerStatus, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
-    Target, Trigger, UpdateOptions, VolumeScope,
+    Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
+    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -37,6 +37,7 @@ const RULE_KEYS: &[&str] = &[
     "health_timeout",
     "stop_timeout",
     "cleanup",
+    "hooks",
     "max_removals",
     "jitter",
 ];
@@ -52,6 +53,17 @@ const MATCH_KEYS: &[&str] = &[
 const WHEN_KEYS: &[&str] = &["disk_usage_above", "images_size_above"];
 const TARGET_KEYS: &[&str] = &["disk_usage_below", "images_size_below"];
 const NOTIFY_KEYS: &[&str] = &["url", "on", "format"];
+const HOOK_KEYS: &[&str] = &[
+    "pre_update",
+    "post_update",
+    "pre_check",
+    "post_check",
+    "timeout",
+    "on_failure",
+    "labels",
+];
+/// Longest hook `timeout`: swab never waits unbounded for a command in a container.
+pub const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Default `health_timeout` of `update` rules.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -94,7 +106,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
             PruneNetworks,
         ],
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
-        "rollback_tag" | "health_timeout" | "cleanup" => &[Update],
+        "rollback_tag" | "health_timeout" | "cleanup" | "hooks" => &[Update],
         "stop_timeout" => &[Update, Restart],
         _ => return None,
     })
@@ -624,6 +636,98 @@ impl Resolver<'_> {
         (self.errors.len() == before).then_some(Notify { url, on, format })
     }
 
+    /// An update rule's `hooks:` mapping.
+    fn hooks(&mut self, node: &Node) -> Option<Hooks> {
+        let before = self.errors.len();
+        let entries = self.entries("hooks", node, HOOK_KEYS, "`hooks`")?;
+        let mut hooks = Hooks::default();
+        for (key, slot) in [
+            ("pre_update", &mut hooks.pre_update),
+            ("post_update", &mut hooks.post_update),
+            ("pre_check", &mut hooks.pre_check),
+            ("post_check", &mut hooks.post_check),
+        ] {
+            let Some(entry) = entries.get(key) else {
+                continue;
+            };
+            let Some(command) = self.string(key, entry.value, "a shell command (run with `sh -c`)")
+            else {
+                continue;
+            };
+            if command.trim().is_empty() {
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::OutOfRange {
+                        key: key.to_owned(),
+                        value: "an empty command".to_owned(),
+                        expected: "a shell command (run with `sh -c`)".to_owned(),
+                    },
+                );
+                continue;
+            }
+            *slot = Some(command.to_owned());
+        }
+        if let Some(entry) = entries.get("timeout")
+            && let Some(timeout) = self.duration("timeout", entry.value)
+        {
+            if timeout.is_zero() || timeout > MAX_HOOK_TIMEOUT {
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::OutOfRange {
+                        key: "timeout".to_owned(),
+                        value: units::format_duration(timeout),
+                        expected: "more than 0s and at most 1h".to_owned(),
+                    },
+                );
+            }
+            hooks.timeout = timeout;
+        }
+        if let Some(entry) = entries.get("on_failure")
+            && let Some(text) = self.string("on_failure", entry.value, "`rollback` or `warn`")
+        {
+            match text {
+                "rollback" => hooks.on_failure = HookFailure::Rollback,
+                "warn" => hooks.on_failure = HookFailure::Warn,
+                _ => self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownValue {
+                        key: "on_failure".to_owned(),
+                        value: text.to_owned(),
+                        expected: "`rollback` or `warn`".to_owned(),
+                    },
+                ),
+            }
+        }
+        if let Some(entry) = entries.get("labels") {
+            let expected = "`swab` or `watchtower`";
+            // `labels: []` reads no hook labels at all.
+            if let Some(items) = self.strings("labels", entry.value, expected) {
+                hooks.labels.clear();
+                for (text, pos) in items {
+                    let namespace = match text {
+                        "swab" => HookLabels::Swab,
+                        "watchtower" => HookLabels::Watchtower,
+                        _ => {
+                            self.error(
+                                pos,
+                                ErrorKind::UnknownValue {
+                                    key: "labels".to_owned(),
+                                    value: text.to_owned(),
+                                    expected: expected.to_owned(),
+                                },
+                            );
+                            continue;
+                        }
+                    };
+                    if !hooks.labels.contains(&namespace) {
+                        hooks.labels.push(namespace);
+                    }
+                }
+            }
+        }
+        (self.errors.len() == before).then_some(hooks)
+    }
+
     fn rules(&mut self, node: &Node) -> Option<Vec<Rule>> {
         let Kind::Seq(items) = &node.kind else {
             if node.kind == Kind::Null {
@@ -705,6 +809,10 @@ impl Resolver<'_> {
         let cleanup = entries
             .get("cleanup")
             .and_then(|entry| self.boolean("cleanup", entry.value));
+        let hooks = match entries.get("hooks") {
+            Some(entry) => self.hooks(entry.value),
+            None => Some(Hooks::default()),
+        };
         let jitter = entries
             .get("jitter")
             .and_then(|entry| self.duration("jitter", entry.value));
@@ -731,6 +839,7 @@ impl Resolver<'_> {
             rollback_tag,
             health_timeout: health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT),
             cleanup: cleanup.unwrap_or(false),
+            hooks: hooks.unwrap_or_default(),
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

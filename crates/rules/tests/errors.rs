@@ -236,6 +236,41 @@ fn one_error_each() {
             "t.yaml:5:19: rule 'r': invalid rollback_tag `previous`: it must contain `{tag}` and more; expected a tag template such as `{tag}-swab-previous`, or null",
         ),
         (
+            "hooks on a prune rule",
+            one_rule("action: prune-images\nhooks:\n  pre_update: x"),
+            "t.yaml:5:5: rule 'r': `hooks` does not apply to action `prune-images`; it applies to `update` only",
+        ),
+        (
+            "unknown hook",
+            one_rule("action: update\nhooks:\n  pre_updat: x"),
+            "t.yaml:6:7: rule 'r': unknown key `pre_updat` in `hooks`; did you mean `pre_update`?",
+        ),
+        (
+            "hook command not a string",
+            one_rule("action: update\nhooks:\n  post_update: [a, b]"),
+            "t.yaml:6:20: rule 'r': `post_update` is a list; expected a shell command (run with `sh -c`)",
+        ),
+        (
+            "empty hook command",
+            one_rule("action: update\nhooks:\n  pre_update: \" \""),
+            "t.yaml:6:19: rule 'r': `pre_update` is an empty command; expected a shell command (run with `sh -c`)",
+        ),
+        (
+            "hook timeout too long",
+            one_rule("action: update\nhooks:\n  timeout: 2h"),
+            "t.yaml:6:16: rule 'r': `timeout` is 2h; expected more than 0s and at most 1h",
+        ),
+        (
+            "hook on_failure",
+            one_rule("action: update\nhooks:\n  on_failure: ignore"),
+            "t.yaml:6:19: rule 'r': `on_failure`: unknown value `ignore`; expected `rollback` or `warn`",
+        ),
+        (
+            "hook label namespace",
+            one_rule("action: update\nhooks:\n  labels: [swab, diun]"),
+            "t.yaml:6:22: rule 'r': `labels`: unknown value `diun`; expected `swab` or `watchtower`",
+        ),
+        (
             "number out of range",
             one_rule("action: prune-images\nkeep_latest: 0"),
             "t.yaml:5:18: rule 'r': `keep_latest` is 0; expected a whole number from 1 to 10000",

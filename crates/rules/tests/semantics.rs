@@ -161,6 +161,45 @@ fn default_update_options() {
 }
 
 #[test]
+fn update_hooks() {
+    let set = load_str(
+        "u.yaml",
+        "version: 1\nrules:\n  - name: u\n    action: update\n    hooks:\n      pre_update: pg_dump -f /backup/db.sql\n      post_update: /bin/migrate\n      timeout: 5m\n      on_failure: warn\n      labels: [watchtower, swab, watchtower]\n",
+    )
+    .unwrap();
+    let hooks = &set.rules[0].update.as_ref().unwrap().hooks;
+    assert_eq!(
+        hooks.pre_update.as_deref(),
+        Some("pg_dump -f /backup/db.sql")
+    );
+    assert_eq!(hooks.post_update.as_deref(), Some("/bin/migrate"));
+    assert_eq!(hooks.pre_check, None);
+    assert_eq!(hooks.timeout, Duration::from_secs(300));
+    assert_eq!(hooks.on_failure, swab_rules::HookFailure::Warn);
+    assert_eq!(
+        hooks.labels,
+        [
+            swab_rules::HookLabels::Watchtower,
+            swab_rules::HookLabels::Swab
+        ]
+    );
+    assert_eq!(
+        set.rules[0].describe(),
+        "containers to update; pull newer images and recreate, healthy within 1m, keep previous as {tag}-swab-previous, hooks pre_update, post_update (each within 5m), hook labels Watchtower lifecycle and swab.hooks.*"
+    );
+
+    let defaults = load_str(
+        "u.yaml",
+        "version: 1\nrules:\n  - name: u\n    action: update\n    hooks:\n      labels: []\n",
+    )
+    .unwrap();
+    let hooks = &defaults.rules[0].update.as_ref().unwrap().hooks;
+    assert!(hooks.labels.is_empty());
+    assert_eq!(hooks.timeout, Duration::from_secs(60));
+    assert_eq!(hooks.on_failure, swab_rules::HookFailure::Rollback);
+}
+
+#[test]
 fn validation_report() {
     let set = load_str("full.yaml", FULL).unwrap();
     // 2024-03-30 23:10 UTC: the night Berlin springs forward.

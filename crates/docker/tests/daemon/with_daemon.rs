@@ -926,7 +926,7 @@ async fn exec_runs_a_command_and_reports_its_output_and_exit_code() {
     ]);
     let cmd = |script: &str| vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
     let exec = docker
-        .create_exec(&name, &cmd("echo out; echo err >&2; exit 7"))
+        .create_exec(&name, &cmd("echo out; echo err >&2; exit 7"), &[])
         .await
         .unwrap();
     let out = tokio::time::timeout(Duration::from_secs(30), docker.run_exec(&exec, 4096))
@@ -937,13 +937,13 @@ async fn exec_runs_a_command_and_reports_its_output_and_exit_code() {
     assert_eq!(out.stdout, b"out\n");
     assert_eq!(out.stderr, b"err\n");
 
-    let exec = docker.create_exec(&name, &cmd("true")).await.unwrap();
+    let exec = docker.create_exec(&name, &cmd("true"), &[]).await.unwrap();
     let out = docker.run_exec(&exec, 4096).await.unwrap();
     assert_eq!(out.exit_code, Some(0));
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
 
     let missing = docker
-        .create_exec(&name, &["/no/such/binary".to_owned()])
+        .create_exec(&name, &["/no/such/binary".to_owned()], &[])
         .await
         .unwrap();
     let out = docker.run_exec(&missing, 4096).await.unwrap();

@@ -14,6 +14,7 @@ use swab_docker::{
 };
 use swab_rules::Protect;
 
+use super::hook::HookRun;
 use crate::gather::{self, LocalFilesystem};
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
@@ -60,6 +61,14 @@ pub trait UpdateEngine: Send + Sync {
     /// creating its directory in `to` if the image has none. `Ok(false)`: `from` has no
     /// such file.
     fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<bool, Error>>;
+    /// Runs `command` with `sh -c` in the running container `id` (exec API) for at most
+    /// `timeout`, killing it and what it started past that.
+    fn run_hook(
+        &self,
+        id: &str,
+        command: &str,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<HookRun, Error>>;
     /// `POST /images/create`, reading the stream to its end; `progress` sees every item.
     fn pull_image<'a>(
         &'a self,
@@ -177,6 +186,16 @@ impl UpdateEngine for Docker {
             }
             Ok(true)
         })
+    }
+
+    fn run_hook(
+        &self,
+        id: &str,
+        command: &str,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<HookRun, Error>> {
+        let (id, command) = (id.to_owned(), command.to_owned());
+        Box::pin(async move { super::hook::run(self, &id, &command, timeout).await })
     }
 
     fn pull_image<'a>(

@@ -88,6 +88,10 @@ pub enum UpdateError {
     /// Something of the group must not be stopped (AutoRemove, a protected dependent).
     #[error("{0}")]
     Refused(String),
+    /// A `post-update` hook failed (exit code, timeout, or it could not run), with its
+    /// last lines of output.
+    #[error("{0}")]
+    Hook(String),
     /// SIGINT or SIGTERM.
     #[error("interrupted by a signal")]
     Interrupted,

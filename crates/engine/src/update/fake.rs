@@ -18,6 +18,7 @@ use swab_docker::transport::BoxFuture;
 use swab_docker::{ApiVersion, Error, RegistryAuth};
 
 use super::engine::{StateStore, UpdateEngine};
+use super::hook::HookRun;
 use crate::snapshot::{Container, Image, Snapshot};
 use crate::state::{State, StateError};
 
@@ -73,6 +74,10 @@ pub(crate) struct World {
     /// Mutating calls so far (for [`FakeDocker::hang_at_mutation`]).
     mutations: usize,
     hang_at: Option<usize>,
+    /// Command -> how a hook running it ends (exit 0 with no output when not listed).
+    hooks: HashMap<String, HookRun>,
+    /// Every hook run, as `container: command`.
+    pub hook_runs: Vec<String>,
     next_id: u64,
     starts: u64,
 }
@@ -303,6 +308,11 @@ impl FakeDocker {
     /// The `n`th mutating call (1-based) never answers: the update is "killed" there.
     pub(crate) fn hang_at_mutation(&self, n: usize) {
         self.with(|w| w.hang_at = Some(n));
+    }
+
+    /// A hook running `command` ends as `run` says.
+    pub(crate) fn hook_answers(&self, command: &str, run: HookRun) {
+        self.with(|w| w.hooks.insert(command.to_owned(), run));
     }
 
     /// Removes every fault and hang.
@@ -587,6 +597,29 @@ impl UpdateEngine for FakeDocker {
                 let j = w.container_index(&to).ok_or_else(|| not_found(&to))?;
                 w.containers[j]["Files"][&path] = content;
                 Ok(true)
+            })
+        })
+    }
+
+    fn run_hook(
+        &self,
+        id: &str,
+        command: &str,
+        _timeout: Duration,
+    ) -> BoxFuture<'_, Result<HookRun, Error>> {
+        let (id, command) = (id.to_owned(), command.to_owned());
+        Box::pin(async move {
+            call!(self, "hook", &id, false, |w| {
+                let i = w.container_index(&id).ok_or_else(|| not_found(&id))?;
+                if w.containers[i]["State"]["Running"] != true {
+                    return Err(conflict(format!("container {id} is not running")));
+                }
+                let name = name_of(&w.containers[i]).to_owned();
+                w.hook_runs.push(format!("{name}: {command}"));
+                Ok(w.hooks.get(&command).cloned().unwrap_or(HookRun {
+                    exit_code: Some(0),
+                    ..HookRun::default()
+                }))
             })
         })
     }

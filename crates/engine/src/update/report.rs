@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::hooks::Phase;
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::updates::{UpdateGroup, short_digest};
@@ -14,8 +15,12 @@ pub(crate) struct GroupReport {
     pub tag: Option<ActionReport>,
     /// The pull; `None` for `swab rollback`, which pulls nothing.
     pub pull: Option<ActionReport>,
+    /// The `pre-update` hooks, run after the pull and before the first container stops.
+    pub pre_hooks: Vec<ActionReport>,
     /// One per container recreated: each unit's container, then its network dependents.
     pub recreates: Vec<ActionReport>,
+    /// The `post-update` hooks, each listed after its container's recreate entry.
+    pub post_hooks: Vec<ActionReport>,
     /// The optional cleanup of the image the rollback tag moved away from.
     pub cleanup: Option<ActionReport>,
 }
@@ -54,6 +59,25 @@ impl GroupReport {
                 short_digest(&group.remote_digest)
             ),
         ));
+        let hook_entry = |unit: &crate::updates::Unit, phase: Phase| {
+            let hook = group.hook(&unit.container.name, phase)?;
+            Some(entry(
+                ActionKind::RunHook,
+                &unit.container.id,
+                &unit.container.name,
+                hook.reason(),
+            ))
+        };
+        let pre_hooks = group
+            .units
+            .iter()
+            .filter_map(|u| hook_entry(u, Phase::PreUpdate))
+            .collect();
+        let post_hooks = group
+            .units
+            .iter()
+            .filter_map(|u| hook_entry(u, Phase::PostUpdate))
+            .collect();
         let mut recreates = Vec::new();
         for unit in &group.units {
             let mut reason = format!("runs {reference}, which has a new image");
@@ -98,9 +122,21 @@ impl GroupReport {
         GroupReport {
             tag,
             pull,
+            pre_hooks,
             recreates,
+            post_hooks,
             cleanup,
         }
+    }
+
+    /// The hook entry of `phase` for the container `name`.
+    pub fn hook_mut(&mut self, name: &str, phase: Phase) -> Option<&mut ActionReport> {
+        let entries = match phase {
+            Phase::PreUpdate => &mut self.pre_hooks,
+            Phase::PostUpdate => &mut self.post_hooks,
+            Phase::PreCheck | Phase::PostCheck => return None,
+        };
+        entries.iter_mut().find(|a| a.name == name)
     }
 
     /// Every entry, in the order the executor goes.
@@ -108,16 +144,30 @@ impl GroupReport {
         self.tag
             .iter_mut()
             .chain(self.pull.iter_mut())
+            .chain(self.pre_hooks.iter_mut())
             .chain(self.recreates.iter_mut())
+            .chain(self.post_hooks.iter_mut())
             .chain(self.cleanup.iter_mut())
     }
 
-    /// The entries, in the order the executor goes.
+    /// The entries, in the order the executor goes: a `post-update` hook right after its
+    /// container's recreate.
     pub fn into_actions(self) -> Vec<ActionReport> {
+        let mut post_hooks = self.post_hooks;
+        let mut recreates = Vec::new();
+        for recreate in self.recreates {
+            let name = recreate.name.clone();
+            recreates.push(recreate);
+            if let Some(i) = post_hooks.iter().position(|h| h.name == name) {
+                recreates.push(post_hooks.remove(i));
+            }
+        }
         self.tag
             .into_iter()
             .chain(self.pull)
-            .chain(self.recreates)
+            .chain(self.pre_hooks)
+            .chain(recreates)
+            .chain(post_hooks)
             .chain(self.cleanup)
             .collect()
     }
@@ -157,6 +207,18 @@ mod tests {
                 network_dependents: vec![target("sidecar")],
                 compose_dependents: vec![target("worker")],
             }],
+            hooks: vec![(
+                "web".to_owned(),
+                crate::hooks::for_container(
+                    &swab_rules::Hooks {
+                        pre_update: Some("dump".to_owned()),
+                        post_update: Some("migrate".to_owned()),
+                        ..swab_rules::Hooks::default()
+                    },
+                    &std::collections::HashMap::new(),
+                )
+                .unwrap(),
+            )],
         };
         let actions = GroupReport::planned(&group).into_actions();
         let summary: Vec<(ActionKind, &str)> = actions
@@ -168,17 +230,27 @@ mod tests {
             [
                 (ActionKind::TagImage, "r.example/app:1-swab-previous"),
                 (ActionKind::PullImage, "r.example/app:1"),
+                (ActionKind::RunHook, "web"),
                 (ActionKind::RecreateContainer, "web"),
+                (ActionKind::RunHook, "web"),
                 (ActionKind::RecreateContainer, "sidecar"),
                 (ActionKind::RemoveImage, "aaaa (previous)"),
             ]
         );
         assert_eq!(
             actions[2].reason,
-            "runs r.example/app:1, which has a new image; stops and starts worker around it (Compose depends_on)"
+            "pre-update hook from rule hooks.pre_update: `dump`"
         );
         assert_eq!(
             actions[3].reason,
+            "runs r.example/app:1, which has a new image; stops and starts worker around it (Compose depends_on)"
+        );
+        assert_eq!(
+            actions[4].reason,
+            "post-update hook from rule hooks.post_update: `migrate`"
+        );
+        assert_eq!(
+            actions[5].reason,
             "shares the network stack of web, which is recreated"
         );
         assert!(actions.iter().all(|a| a.status == Status::Planned));

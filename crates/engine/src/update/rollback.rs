@@ -56,6 +56,9 @@ impl Updater<'_> {
             health_timeout,
             stop_timeout,
             units,
+            // A rollback runs no hooks: a `post-update` (a migration, say) was written for
+            // the way forward.
+            hooks: Vec::new(),
         };
         // Only the swaps: the tag moves back (reported below), nothing is pulled.
         let mut report = GroupReport {
@@ -91,7 +94,7 @@ impl Updater<'_> {
         let (swapped, failure) = match self.fresh_units(&group).await {
             Ok((units, _)) => {
                 let (swapped, failure) = self
-                    .swap_all(&units, &group, &previous.id, &mut journal)
+                    .swap_all(&units, &group, &previous.id, &mut journal, &mut report)
                     .await;
                 (swapped, failure.map(|(failure, _)| failure))
             }

@@ -114,6 +114,7 @@ impl Scene {
             health_timeout: GATE,
             stop_timeout: None,
             units: updates::units(&snapshot, &names),
+            hooks: Vec::new(),
         }
     }
 
@@ -881,4 +882,191 @@ fn credentials_convert_to_docker_auth() {
     let auth = super::docker_auth(&token, "r");
     assert_eq!(auth.identity_token.as_deref(), Some("t"));
     assert_eq!(auth.username, None);
+}
+
+/// The group for `web` with the rule's `hooks`.
+async fn hooked_group(scene: &Scene, hooks: swab_rules::Hooks) -> UpdateGroup {
+    let mut group = scene.group(&["web"]).await;
+    let resolved = crate::hooks::for_container(&hooks, &std::collections::HashMap::new()).unwrap();
+    group.hooks = vec![("web".to_owned(), resolved)];
+    group
+}
+
+fn exits(code: i64, output: &str) -> super::HookRun {
+    super::HookRun {
+        exit_code: Some(code),
+        output: output.to_owned(),
+        ..super::HookRun::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_run_before_the_stop_and_after_the_start_in_the_right_container() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = hooked_group(
+        &scene,
+        swab_rules::Hooks {
+            pre_update: Some("dump".to_owned()),
+            post_update: Some("migrate".to_owned()),
+            ..swab_rules::Hooks::default()
+        },
+    )
+    .await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::PullImage, Status::Done),
+            (ActionKind::RunHook, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+            (ActionKind::RunHook, Status::Done),
+        ]
+    );
+    scene.assert_updated();
+    let calls: Vec<String> = scene
+        .mutations()
+        .into_iter()
+        .filter(|c| c.starts_with("hook") || c == "stop web" || c == "start web")
+        .collect();
+    assert_eq!(calls, ["hook web", "stop web", "start web", "hook web"]);
+    let runs = scene.world(|w| w.hook_runs.clone());
+    assert_eq!(runs, ["web: dump", "web: migrate"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_pre_update_hook_vetoes_the_update_and_exit_75_skips_it_quietly() {
+    for (code, hook_status) in [(1, Status::Failed), (75, Status::Skipped)] {
+        let scene = Scene::new(Behaviour::Runs);
+        scene
+            .docker
+            .hook_answers("dump", exits(code, "checking\nbackup in progress\n"));
+        let group = hooked_group(
+            &scene,
+            swab_rules::Hooks {
+                pre_update: Some("dump".to_owned()),
+                post_update: Some("migrate".to_owned()),
+                ..swab_rules::Hooks::default()
+            },
+        )
+        .await;
+        let actions = scene.apply(&group).await;
+        assert_eq!(
+            statuses(&actions),
+            [
+                (ActionKind::TagImage, Status::Done),
+                (ActionKind::PullImage, Status::Done),
+                (ActionKind::RunHook, hook_status),
+                (ActionKind::RecreateContainer, Status::Skipped),
+                (ActionKind::RunHook, Status::Skipped),
+            ],
+            "exit {code}"
+        );
+        let said = if code == 75 {
+            "pre-update hook asked to skip the update this time (exit 75): checking | backup in progress"
+        } else {
+            "pre-update hook exited 1: checking | backup in progress"
+        };
+        assert_eq!(actions[2].error.as_deref(), Some(said));
+        assert_error(
+            &actions[3],
+            &format!("held back, {REF} stays on 0001: web: {said}"),
+        );
+        // Nothing stopped, the tags are back, the pulled image is gone, and the digest is
+        // not held against the image: the next run tries again.
+        scene.assert_restored();
+        assert!(scene.journal_is_empty());
+        assert!(scene.state.get().rolled_back.is_empty());
+        scene.world(|w| {
+            assert!(
+                w.images.iter().all(|i| i.id != NEW),
+                "the pulled image goes"
+            );
+            assert_eq!(w.hook_runs, ["web: dump"]);
+        });
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_post_update_hook_rolls_back_unless_told_to_warn() {
+    for warn in [false, true] {
+        let scene = Scene::new(Behaviour::Runs);
+        let timed_out = super::HookRun {
+            output: "waiting for db\n".to_owned(),
+            timed_out: true,
+            killed: true,
+            ..super::HookRun::default()
+        };
+        scene.docker.hook_answers("migrate", timed_out);
+        let group = hooked_group(
+            &scene,
+            swab_rules::Hooks {
+                post_update: Some("migrate".to_owned()),
+                on_failure: if warn {
+                    swab_rules::HookFailure::Warn
+                } else {
+                    swab_rules::HookFailure::Rollback
+                },
+                ..swab_rules::Hooks::default()
+            },
+        )
+        .await;
+        let actions = scene.apply(&group).await;
+        let said = "post-update hook timed out after 1m and was killed: waiting for db";
+        if warn {
+            assert_eq!(
+                statuses(&actions),
+                [
+                    (ActionKind::TagImage, Status::Done),
+                    (ActionKind::PullImage, Status::Done),
+                    (ActionKind::RecreateContainer, Status::Done),
+                    (ActionKind::RunHook, Status::Done),
+                ]
+            );
+            assert_eq!(
+                actions[3].error.as_deref(),
+                Some(format!("{said}; the new container is kept (on_failure: warn)").as_str())
+            );
+            scene.assert_updated();
+        } else {
+            assert_eq!(
+                statuses(&actions),
+                [
+                    (ActionKind::TagImage, Status::Done),
+                    (ActionKind::PullImage, Status::Done),
+                    (ActionKind::RecreateContainer, Status::RolledBack),
+                    (ActionKind::RunHook, Status::Failed),
+                ]
+            );
+            assert_eq!(actions[3].error.as_deref(), Some(said));
+            assert_error(&actions[2], &format!("web: {said}; rolled back to 0001"));
+            scene.assert_restored();
+            // Like a failed gate: the digest waits for a newer one.
+            assert_eq!(
+                scene.state.get().rolled_back[REF].digest,
+                NEW_DIGEST,
+                "the digest is remembered"
+            );
+        }
+        assert!(scene.journal_is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hook_that_cannot_run_counts_as_failed() {
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.fail_once("hook", Some("web"), 0);
+    let group = hooked_group(
+        &scene,
+        swab_rules::Hooks {
+            pre_update: Some("dump".to_owned()),
+            ..swab_rules::Hooks::default()
+        },
+    )
+    .await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(actions[2].status, Status::Failed);
+    assert_error(&actions[2], "cannot run the pre-update hook: ");
+    assert_eq!(actions[3].status, Status::Skipped);
+    scene.assert_restored();
 }
