@@ -32,6 +32,8 @@ mod with_daemon {
             "-e",
             "WATCHTOWER_ROLLING_RESTART=true",
             "-e",
+            "WATCHTOWER_LIFECYCLE_HOOKS=1",
+            "-e",
             "TZ=Europe/Berlin",
             &env().image,
             "--label-enable",

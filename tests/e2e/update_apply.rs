@@ -1572,4 +1572,271 @@ volumes:
         assert_eq!(now["Image"], v1.as_str());
         assert_eq!(now["State"]["Status"], "created");
     }
+
+    /// What `name` holds in `/data/log` (what its hooks wrote), and whether anything a hook
+    /// started still runs in it (a process with swab's hook marker in its environment).
+    fn hook_trace(name: &str) -> (String, bool) {
+        let log = env()
+            .try_cli(&["exec", name, "sh", "-c", "cat /data/log 2>/dev/null"])
+            .stdout;
+        let script = r#"for p in /proc/[0-9]*; do case "$(cat $p/environ 2>/dev/null)" in *SWAB_HOOK=*) echo "$p";; esac; done"#;
+        let left = env().cli(&["exec", name, "sh", "-c", script]);
+        (log.trim().replace('\n', ","), !left.trim().is_empty())
+    }
+
+    #[test]
+    fn lifecycle_hooks_veto_skip_time_out_and_roll_back() {
+        // Each hook reads what to do from the container's volume, so one container goes
+        // through every case.
+        let hooks = "    hooks:\n      pre_update: 'echo pre >> /data/log; sleep $(cat /data/pre-sleep 2>/dev/null || echo 0); echo vetoing; exit $(cat /data/code 2>/dev/null || echo 0)'\n      post_update: 'echo post >> /data/log; echo migration failed; exit $(cat /data/post-code 2>/dev/null || echo 0)'\n      timeout: 3s\n";
+        let mut t = Update::new("upd-hooks", &env().registry, hooks);
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-hooks", &["-v", "/data"]);
+        let old = inspect(&name);
+        let old_id = old["Id"].as_str().unwrap().to_owned();
+        t.cleanup.volumes.push(data_volume(&old));
+        t.publish_upstream(V2, &v1);
+        let set = |file: &str, value: &str| {
+            env().cli(&[
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                &format!("echo {value} > /data/{file}"),
+            ]);
+        };
+
+        // The dry run lists the hooks in order and runs none.
+        let out = t.swab(&["run", "--rules", "r.yaml", "--format", "json", "--dry-run"]);
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            [
+                "tag_image",
+                "pull_image",
+                "run_hook",
+                "recreate_container",
+                "run_hook"
+            ],
+            "{report}"
+        );
+        let reasons: Vec<&str> = actions(&report)
+            .iter()
+            .filter(|a| a["action"] == "run_hook")
+            .map(|a| a["reason"].as_str().unwrap())
+            .collect();
+        assert!(reasons[0].starts_with("pre-update hook from rule hooks.pre_update: `echo pre"));
+        assert!(reasons[1].starts_with("post-update hook from rule hooks.post_update: `echo post"));
+        assert_eq!(hook_trace(&name), (String::new(), false), "nothing ran");
+
+        // Exit 75: skipped quietly (not a failure), nothing changed.
+        set("code", "75");
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        let hook = &actions(&report)[2];
+        assert_eq!(hook["action"], "run_hook", "{report}");
+        assert_eq!(hook["status"], "skipped", "{report}");
+        assert_eq!(
+            hook["error"], "pre-update hook asked to skip the update this time (exit 75): vetoing",
+            "{report}"
+        );
+        assert_eq!(single(&report, "recreate_container")["status"], "skipped");
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        assert_eq!(image_id(&t.reference), v1, "the tag names v1 again");
+        assert_eq!(report["summary"]["failed"], 0, "{report}");
+
+        // Exit 1: a veto, reported as a failed hook with its output; nothing changed.
+        set("code", "1");
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let hook = &actions(&report)[2];
+        assert_eq!(hook["status"], "failed", "{report}");
+        assert_eq!(
+            hook["error"], "pre-update hook exited 1: vetoing",
+            "{report}"
+        );
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["status"], "skipped", "{report}");
+        assert!(
+            recreate["error"].as_str().unwrap().contains("held back"),
+            "{report}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        assert_eq!(image_id(&t.reference), v1);
+
+        // Past its timeout the hook is killed, with what it started, and vetoes.
+        set("code", "0");
+        set("pre-sleep", "30");
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        let hook = &actions(&report)[2];
+        assert_eq!(hook["status"], "failed", "{report}");
+        assert_eq!(
+            hook["error"], "pre-update hook timed out after 3s and was killed",
+            "{report}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        let (log, sleeping) = hook_trace(&name);
+        assert_eq!(log, "pre,pre,pre");
+        assert!(!sleeping, "the hook's sleep was killed");
+
+        // A failing post-update hook, in the replacement, rolls the update back.
+        set("pre-sleep", "0");
+        set("post-code", "4");
+        let out = t.run();
+        out.code(1);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            [
+                "tag_image",
+                "pull_image",
+                "run_hook",
+                "recreate_container",
+                "run_hook"
+            ],
+            "{report}"
+        );
+        let post = &actions(&report)[4];
+        assert_eq!(post["status"], "failed", "{report}");
+        assert_eq!(
+            post["error"], "post-update hook exited 4: migration failed",
+            "{report}"
+        );
+        assert_eq!(actions(&report)[3]["status"], "rolled_back", "{report}");
+        let now = inspect(&name);
+        assert_eq!(now["Id"], old_id.as_str(), "the original container is back");
+        assert_eq!(now["State"]["Running"], true);
+        assert_eq!(image_id(&t.reference), v1);
+        // The post-update hook ran in the replacement, which had the same volume.
+        assert_eq!(hook_trace(&name).0, "pre,pre,pre,pre,post");
+        t.assert_only_containers(&[&name]);
+    }
+
+    #[test]
+    fn watchtower_lifecycle_labels_run_when_the_rule_reads_them() {
+        let mut t = Update::new(
+            "upd-wt-hooks",
+            &env().registry,
+            "    hooks:\n      labels: [watchtower]\n",
+        );
+        let v1 = t.publish(V1);
+        let wt = "com.centurylinklabs.watchtower.lifecycle";
+        let name = t.run_container(
+            "swab-upd-wt-hooks",
+            &[
+                "-v",
+                "/data",
+                "--label",
+                &format!("{wt}.pre-update=echo wt-pre >> /data/log"),
+                "--label",
+                &format!("{wt}.post-update=echo wt-post >> /data/log"),
+                "--label",
+                &format!("{wt}.pre-update-timeout=1"),
+                "--label",
+                "swab.hooks.pre-update=echo swab-pre >> /data/log",
+            ],
+        );
+        let old = inspect(&name);
+        t.cleanup.volumes.push(data_volume(&old));
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            [
+                "tag_image",
+                "pull_image",
+                "run_hook",
+                "recreate_container",
+                "run_hook"
+            ],
+            "{report}"
+        );
+        assert_eq!(
+            actions(&report)[2]["reason"],
+            format!("pre-update hook from label {wt}.pre-update: `echo wt-pre >> /data/log`")
+                .as_str()
+        );
+        assert_eq!(inspect(&name)["Image"], v2.as_str());
+        // Only the namespace the rule lists: swab.hooks.* did not run.
+        assert_eq!(hook_trace(&name).0, "wt-pre,wt-post");
+    }
+
+    #[test]
+    fn watchtower_stop_signal_and_depends_on_labels_are_honoured() {
+        let mut t = Update::new("upd-wt-labels", &env().registry, "");
+        // Writes which signal stopped it into its volume.
+        let traps = [
+            r#"CMD ["sh","-c","trap 'echo usr1 > /data/sig; exit 0' USR1; trap 'echo term > /data/sig; exit 0' TERM; sleep 300 & wait"]"#,
+            "LABEL version=1",
+        ];
+        let v1 = t.publish(&traps);
+        let name = t.run_container(
+            "swab-upd-wt-sig",
+            &[
+                "-v",
+                "/data",
+                "--label",
+                "com.centurylinklabs.watchtower.stop-signal=SIGUSR1",
+            ],
+        );
+        let old = inspect(&name);
+        t.cleanup.volumes.push(data_volume(&old));
+        // Not selected by the rule, but labelled as depending on the updated container.
+        let dependent = unique("swab-upd-wt-dep");
+        t.cleanup.containers.push(dependent.clone());
+        env().cli(&[
+            "run",
+            "-d",
+            "--name",
+            &dependent,
+            "--network",
+            "none",
+            "--label",
+            &format!("com.centurylinklabs.watchtower.depends-on={name}"),
+            &env().image,
+            "sleep",
+            "300",
+        ]);
+        let dependent_before = inspect(&dependent);
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert!(
+            recreate["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("stops and starts {dependent} around it")),
+            "{report}"
+        );
+        assert_eq!(inspect(&name)["Image"], v2.as_str());
+        // API 1.42 added the stop signal; Docker 20.10 (1.41) stops with the container's own.
+        let expected = if env().engine.api_version() == "1.41" {
+            "term"
+        } else {
+            "usr1"
+        };
+        assert_eq!(
+            env().cli(&["exec", &name, "cat", "/data/sig"]).trim(),
+            expected
+        );
+        // The dependent is the same container, running again, started after the update.
+        let dependent_now = inspect(&dependent);
+        assert_eq!(dependent_now["Id"], dependent_before["Id"]);
+        assert_eq!(dependent_now["State"]["Running"], true);
+        assert_ne!(
+            dependent_now["State"]["StartedAt"], dependent_before["State"]["StartedAt"],
+            "it was stopped and started around the update"
+        );
+    }
 }

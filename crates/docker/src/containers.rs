@@ -151,6 +151,32 @@ impl Docker {
             .map(drop)
     }
 
+    /// `POST /containers/{id}/stop` with `signal` instead of the container's `StopSignal`
+    /// (SIGKILL still follows after the grace period). The parameter came with API 1.42;
+    /// an older daemon stops with the container's own `StopSignal` and this returns
+    /// `Ok(false)`. (A `kill` with the signal instead would not mark the container as
+    /// stopped by hand, and its restart policy could start it again.)
+    pub async fn stop_container_with_signal(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+        signal: &str,
+    ) -> Result<bool> {
+        let honoured = self.api_version().await? >= ApiVersion::STOP_SIGNAL;
+        let query = Query::new()
+            .add_opt("t", timeout.map(whole_seconds))
+            .add_opt("signal", honoured.then_some(signal));
+        self.for_grace(timeout)
+            .empty(
+                Method::POST,
+                &format!("/containers/{}/stop", segment(id)),
+                query,
+                None,
+            )
+            .await?;
+        Ok(honoured)
+    }
+
     /// `POST /containers/{id}/restart`, with the same grace period rules as stop.
     pub async fn restart_container(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
         let query = Query::new().add_opt("t", timeout.map(whole_seconds));

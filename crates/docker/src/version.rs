@@ -21,6 +21,9 @@ impl ApiVersion {
     pub const MIN: ApiVersion = ApiVersion::new(1, 41);
     /// The newest API this client knows (Docker Engine API spec v1.56).
     pub const MAX: ApiVersion = ApiVersion::new(1, 56);
+    /// From 1.42 `POST /containers/{id}/stop` and `/restart` take a `signal` that overrides
+    /// the container's `StopSignal`.
+    pub const STOP_SIGNAL: ApiVersion = ApiVersion::new(1, 42);
     /// From 1.44 a container can be attached to several networks at create time.
     pub const MULTI_NETWORK_CREATE: ApiVersion = ApiVersion::new(1, 44);
     /// From 1.47 `GET /images/json?manifests=1` lists the manifests of an image (its

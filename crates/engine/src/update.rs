@@ -158,6 +158,7 @@ impl Swapped {
                 id: swap.old_id.clone(),
                 name: swap.name.clone(),
                 running: swap.was_running,
+                stop_signal: None,
             },
             parked_name: swap.parked_name.clone(),
             new_id: swap.new_id.clone(),
@@ -716,7 +717,11 @@ impl Updater<'_> {
         self.write_journal(journal)
             .map_err(|err| Failure::new(&d.name, err))?;
         tracing::info!(container = %d.name, "stopping (depends on a container being updated)");
-        match self.engine.stop_container(&d.id, group.stop_timeout).await {
+        match self
+            .engine
+            .stop_container(&d.id, group.stop_timeout, d.stop_signal.as_deref())
+            .await
+        {
             Ok(()) => Ok(true),
             Err(err) if err.is_not_found() => {
                 journal.stopped.retain(|s| s.id != d.id);

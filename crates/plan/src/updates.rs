@@ -239,8 +239,10 @@ pub struct Unit {
     /// Containers sharing its network stack (`network_mode: container:<it>`): recreated
     /// (on their own image) against the replacement, since they are bound to the old ID.
     pub network_dependents: Vec<Target>,
-    /// Running Compose services that depend on it (`com.docker.compose.depends_on`):
-    /// stopped before it and started after it.
+    /// Running containers that depend on it, stopped before it and started after it:
+    /// Compose services whose `com.docker.compose.depends_on` names its service, and
+    /// containers whose Watchtower label `com.centurylinklabs.watchtower.depends-on` names
+    /// it.
     pub compose_dependents: Vec<Target>,
 }
 
@@ -253,7 +255,15 @@ pub struct Target {
     pub name: String,
     /// Whether it is running (or paused or restarting) now.
     pub running: bool,
+    /// The signal to stop it with instead of its own `StopSignal`: Watchtower's
+    /// `com.centurylinklabs.watchtower.stop-signal` label, honoured for those who move over.
+    pub stop_signal: Option<String>,
 }
+
+/// Watchtower's label for the signal a container is stopped with.
+pub const WATCHTOWER_STOP_SIGNAL: &str = "com.centurylinklabs.watchtower.stop-signal";
+/// Watchtower's label naming the containers (comma-separated) a container depends on.
+pub const WATCHTOWER_DEPENDS_ON: &str = "com.centurylinklabs.watchtower.depends-on";
 
 impl Target {
     fn of(c: &Container) -> Target {
@@ -261,6 +271,11 @@ impl Target {
             id: c.id.clone(),
             name: c.name.clone(),
             running: c.is_active(),
+            stop_signal: c
+                .labels
+                .get(WATCHTOWER_STOP_SIGNAL)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
         }
     }
 }
@@ -667,27 +682,38 @@ pub fn network_dependents(snapshot: &Snapshot, host: &Container) -> Vec<Target> 
         .collect()
 }
 
-/// Running containers of the same Compose project whose `depends_on` names `c`'s service.
+/// Running containers that depend on `c`: those of the same Compose project whose
+/// `depends_on` names `c`'s service, and those whose Watchtower `depends-on` label names
+/// `c` (comma-separated container names, a leading `/` allowed, as Watchtower reads them).
 pub fn compose_dependents(snapshot: &Snapshot, c: &Container) -> Vec<Target> {
     const PROJECT: &str = "com.docker.compose.project";
     const SERVICE: &str = "com.docker.compose.service";
     const DEPENDS_ON: &str = "com.docker.compose.depends_on";
-    let (Some(project), Some(service)) = (c.labels.get(PROJECT), c.labels.get(SERVICE)) else {
-        return Vec::new();
-    };
-    snapshot
-        .containers
-        .iter()
-        .filter(|d| d.id != c.id && d.is_active() && d.labels.get(PROJECT) == Some(project))
-        .filter(|d| {
-            // `service:condition:restart`, comma-separated (Compose v2); older versions
-            // wrote bare service names.
-            d.labels.get(DEPENDS_ON).is_some_and(|deps| {
+    let service = c.labels.get(PROJECT).zip(c.labels.get(SERVICE));
+    let by_compose = |d: &Container| {
+        let Some((project, service)) = service else {
+            return false;
+        };
+        // `service:condition:restart`, comma-separated (Compose v2); older versions wrote
+        // bare service names.
+        d.labels.get(PROJECT) == Some(project)
+            && d.labels.get(DEPENDS_ON).is_some_and(|deps| {
                 deps.split(',')
                     .filter_map(|entry| entry.split(':').next())
                     .any(|name| name.trim() == service)
             })
+    };
+    let by_watchtower = |d: &Container| {
+        d.labels.get(WATCHTOWER_DEPENDS_ON).is_some_and(|deps| {
+            deps.split(',')
+                .any(|name| name.trim().trim_start_matches('/') == c.name)
         })
+    };
+    snapshot
+        .containers
+        .iter()
+        .filter(|d| d.id != c.id && d.is_active())
+        .filter(|d| by_compose(d) || by_watchtower(d))
         .map(Target::of)
         .collect()
 }
@@ -1200,6 +1226,47 @@ mod tests {
         let plan = outdated(&snapshot);
         assert!(plan.groups.is_empty());
         assert!(plan.kept[0].reason.contains("built or loaded here"));
+    }
+
+    #[test]
+    fn watchtower_depends_on_and_stop_signal_labels_are_honoured() {
+        let snapshot = Snapshot {
+            containers: vec![
+                container(
+                    "app",
+                    "myorg/web:1",
+                    "running",
+                    &[(WATCHTOWER_DEPENDS_ON, "/db, cache"), ("u", "1")],
+                ),
+                container(
+                    "db",
+                    "myorg/db:1",
+                    "running",
+                    &[(WATCHTOWER_STOP_SIGNAL, "SIGINT"), ("u", "1")],
+                ),
+                container(
+                    "stopped",
+                    "myorg/web:1",
+                    "exited",
+                    &[(WATCHTOWER_DEPENDS_ON, "db")],
+                ),
+                container("cache", "myorg/cache:1", "running", &[]),
+            ],
+            ..Snapshot::default()
+        };
+        let names = ["app", "db"].map(str::to_owned).to_vec();
+        let units = units(&snapshot, &names);
+        let order: Vec<&str> = units.iter().map(|u| u.container.name.as_str()).collect();
+        assert_eq!(order, ["db", "app"], "dependencies first");
+        let around_db: Vec<&str> = units[0]
+            .compose_dependents
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(around_db, ["app"], "a stopped dependent is not started");
+        assert_eq!(units[0].container.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(units[1].container.stop_signal, None);
+        assert!(units[1].compose_dependents.is_empty());
     }
 
     #[test]

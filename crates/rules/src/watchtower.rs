@@ -144,8 +144,7 @@ impl Settings {
             "WATCHTOWER_NOTIFICATION_URL" => self.notification_url = !value.is_empty(),
             _ => match BOOLS.iter().find(|(_, var)| *var == key) {
                 Some((flag, _)) => {
-                    self.flags
-                        .insert((*flag).to_owned(), value.trim() == "true");
+                    self.flags.insert((*flag).to_owned(), go_bool(value));
                 }
                 None if key.starts_with("WATCHTOWER_") => self.unknown.push(key.to_owned()),
                 None => {}
@@ -162,7 +161,7 @@ impl Settings {
             "notification-url" => self.notification_url = value.is_some_and(|v| !v.is_empty()),
             _ if BOOLS.iter().any(|(flag, _)| *flag == name) => {
                 self.flags
-                    .insert(name.to_owned(), value.is_none_or(|v| v == "true"));
+                    .insert(name.to_owned(), value.is_none_or(go_bool));
             }
             _ if IGNORED.contains(&name) => {}
             _ => self.unknown.push(format!("--{name}")),
@@ -172,6 +171,12 @@ impl Settings {
     fn on(&self, flag: &str) -> bool {
         self.flags.get(flag).copied().unwrap_or(false)
     }
+}
+
+/// A boolean as Watchtower reads it (Go's `strconv.ParseBool`): `1`, `t`, `true`, `TRUE`,
+/// `True`, ...; anything else is false.
+fn go_bool(value: &str) -> bool {
+    matches!(value.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
 fn is_bool_ignored(name: &str) -> bool {
@@ -324,11 +329,6 @@ fn unmapped(s: &Settings, notes: &mut Vec<String>) {
             "remove-volumes",
             "swab never removes volumes when it replaces a container (the replacement uses them).",
         ),
-        (
-            "enable-lifecycle-hooks",
-            "lifecycle hooks (com.centurylinklabs.watchtower.lifecycle.* labels) are not run \
-             yet.",
-        ),
     ] {
         if s.on(flag) {
             notes.push(format!("--{flag}: {why}"));
@@ -392,11 +392,17 @@ pub fn rule_file(settings: &Settings, source: &str) -> String {
     if let Some(timeout) = &s.stop_timeout {
         let _ = writeln!(rule, "    stop_timeout: {timeout}  # --stop-timeout");
     }
+    if s.on("enable-lifecycle-hooks") {
+        rule.push_str(
+            "    hooks:\n      labels: [swab, watchtower]  # --enable-lifecycle-hooks: runs the lifecycle.* labels\n",
+        );
+    }
     out.push_str(&rule);
     unmapped(s, &mut notes);
     notes.push(
-        "Labels depends-on, stop-signal and lifecycle.* on your containers are not read by \
-         swab yet: Compose depends_on is, and the container's own StopSignal is used."
+        "Labels depends-on and stop-signal on your containers are read by swab as Watchtower \
+         read them (stop-signal needs Docker 23 or later, API 1.42); lifecycle.* hooks only \
+         with `hooks: labels: [watchtower]`, as Watchtower needed --enable-lifecycle-hooks."
             .to_owned(),
     );
     out.push_str("\n# The other settings:\n");
@@ -469,6 +475,19 @@ mod tests {
             crate::load_str("watchtower.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(set.rules.len(), 1);
         assert_eq!(set.rules[0].name, "watchtower");
+        let hooks = &set.rules[0].update.as_ref().unwrap().hooks;
+        assert_eq!(hooks.labels, [crate::HookLabels::Swab], "{text}");
+
+        let hooked = Settings::read(&["WATCHTOWER_LIFECYCLE_HOOKS=1"], &[] as &[&str]);
+        let text = rule_file(&hooked, "wt");
+        let set =
+            crate::load_str("watchtower.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let hooks = &set.rules[0].update.as_ref().unwrap().hooks;
+        assert_eq!(
+            hooks.labels,
+            [crate::HookLabels::Swab, crate::HookLabels::Watchtower],
+            "{text}"
+        );
 
         let monitor = Settings::read(&["WATCHTOWER_MONITOR_ONLY=true"], &[] as &[&str]);
         let text = rule_file(&monitor, "wt");

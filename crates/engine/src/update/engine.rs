@@ -38,12 +38,14 @@ pub trait UpdateEngine: Send + Sync {
     fn create_container(&self, name: &str, body: &Value) -> BoxFuture<'_, Result<String, Error>>;
     /// `POST /containers/{id}/start`.
     fn start_container(&self, id: &str) -> BoxFuture<'_, Result<(), Error>>;
-    /// `POST /containers/{id}/stop`, with the grace period given or the container's own.
-    fn stop_container(
-        &self,
-        id: &str,
+    /// `POST /containers/{id}/stop`, with the grace period given or the container's own,
+    /// and `signal` instead of its `StopSignal` where the daemon can (API 1.42).
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a str,
         timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), Error>>;
+        signal: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>>;
     /// `POST /containers/{id}/update` (the restart policy).
     fn update_container(&self, id: &str, body: &Value) -> BoxFuture<'_, Result<(), Error>>;
     /// `POST /containers/{id}/rename`.
@@ -119,13 +121,22 @@ impl UpdateEngine for Docker {
         Box::pin(async move { Docker::start_container(self, &id).await })
     }
 
-    fn stop_container(
-        &self,
-        id: &str,
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a str,
         timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), Error>> {
-        let id = id.to_owned();
-        Box::pin(async move { Docker::stop_container(self, &id, timeout).await })
+        signal: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let Some(signal) = signal else {
+                return Docker::stop_container(self, id, timeout).await;
+            };
+            if !self.stop_container_with_signal(id, timeout, signal).await? {
+                tracing::warn!(container = %id, %signal,
+                    "the daemon's API is older than 1.42: stopped with its own StopSignal, not the stop-signal label's");
+            }
+            Ok(())
+        })
     }
 
     fn update_container(&self, id: &str, body: &Value) -> BoxFuture<'_, Result<(), Error>> {

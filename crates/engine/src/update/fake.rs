@@ -78,6 +78,8 @@ pub(crate) struct World {
     hooks: HashMap<String, HookRun>,
     /// Every hook run, as `container: command`.
     pub hook_runs: Vec<String>,
+    /// Every stop with a signal, as `container: signal`.
+    pub stop_signals: Vec<String>,
     next_id: u64,
     starts: u64,
 }
@@ -494,15 +496,19 @@ impl UpdateEngine for FakeDocker {
         })
     }
 
-    fn stop_container(
-        &self,
-        id: &str,
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a str,
         _timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), Error>> {
-        let id = id.to_owned();
+        signal: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            call!(self, "stop", &id, true, |w| {
-                let i = w.container_index(&id).ok_or_else(|| not_found(&id))?;
+            call!(self, "stop", id, true, |w| {
+                let i = w.container_index(id).ok_or_else(|| not_found(id))?;
+                if let Some(signal) = signal {
+                    let name = name_of(&w.containers[i]).to_owned();
+                    w.stop_signals.push(format!("{name}: {signal}"));
+                }
                 let state = &mut w.containers[i]["State"];
                 state["Running"] = json!(false);
                 state["Status"] = json!("exited");

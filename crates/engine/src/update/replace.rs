@@ -185,9 +185,15 @@ impl Updater<'_> {
         // back in order (a dependent after its network host).
         mine.push(old);
         tracing::info!(container = %target.name, "stopping");
-        self.park(&target.id, &swap.parked_name, stop_timeout, &policy)
-            .await
-            .map_err(fail)?;
+        let signal = target.stop_signal.as_deref();
+        self.park(
+            &target.id,
+            &swap.parked_name,
+            (stop_timeout, signal),
+            &policy,
+        )
+        .await
+        .map_err(fail)?;
 
         let created = match self.engine.create_container(&spec.name, &spec.body).await {
             Ok(created) => created,
@@ -249,17 +255,18 @@ impl Updater<'_> {
         Ok(())
     }
 
-    /// Stops a container, turns its restart policy off (so a daemon restart does not run it
-    /// next to its replacement) and renames it out of the way.
+    /// Stops a container (within `stop_timeout`, with the signal given or its own), turns
+    /// its restart policy off (so a daemon restart does not run it next to its
+    /// replacement) and renames it out of the way.
     async fn park(
         &self,
         id: &str,
         parked_name: &str,
-        stop_timeout: Duration,
+        (stop_timeout, signal): (Duration, Option<&str>),
         policy: &Value,
     ) -> Result<(), UpdateError> {
         self.engine
-            .stop_container(id, Some(stop_timeout))
+            .stop_container(id, Some(stop_timeout), signal)
             .await
             .map_err(UpdateError::docker(Step::Stop))?;
         if super::restarts(policy) {
@@ -299,6 +306,7 @@ mod tests {
             id: "0123456789abcdef0123".to_owned(),
             name: "web".to_owned(),
             running,
+            stop_signal: None,
         }
     }
 

@@ -89,7 +89,7 @@ impl GroupReport {
                     .collect();
                 let _ = write!(
                     reason,
-                    "; stops and starts {} around it (Compose depends_on)",
+                    "; stops and starts {} around it (they depend on it)",
                     names.join(", ")
                 );
             }
@@ -187,6 +187,7 @@ mod tests {
             id: format!("id-{name}"),
             name: name.to_owned(),
             running: true,
+            stop_signal: None,
         }
     }
 
@@ -243,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             actions[3].reason,
-            "runs r.example/app:1, which has a new image; stops and starts worker around it (Compose depends_on)"
+            "runs r.example/app:1, which has a new image; stops and starts worker around it (they depend on it)"
         );
         assert_eq!(
             actions[4].reason,

@@ -1070,3 +1070,38 @@ async fn a_hook_that_cannot_run_counts_as_failed() {
     assert_eq!(actions[3].status, Status::Skipped);
     scene.assert_restored();
 }
+
+#[tokio::test(start_paused = true)]
+async fn watchtower_stop_signal_and_depends_on_labels_are_honoured() {
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.with(|w| {
+        w.containers[0]["Config"]["Labels"] =
+            json!({"com.centurylinklabs.watchtower.stop-signal": "SIGINT"});
+    });
+    scene
+        .docker
+        .image("sha256:0009", &["r.example/api:1"], &[], Behaviour::Runs);
+    let api = scene.docker.container(
+        "api",
+        "r.example/api:1",
+        &json!({"Config": {"Labels": {"com.centurylinklabs.watchtower.depends-on": "web"}}}),
+    );
+    let group = scene.group(&["web"]).await;
+    let actions = scene.apply(&group).await;
+    assert!(
+        actions.iter().all(|a| a.status == Status::Done),
+        "{actions:?}"
+    );
+    scene.assert_updated();
+    let calls: Vec<String> = scene
+        .mutations()
+        .into_iter()
+        .filter(|c| c.starts_with("stop") || c.starts_with("start"))
+        .collect();
+    assert_eq!(calls, ["stop api", "stop web", "start web", "start api"]);
+    scene.world(|w| {
+        assert_eq!(w.stop_signals, ["web: SIGINT"]);
+        let api = w.container(&api).expect("api is the same container");
+        assert_eq!(api["State"]["Running"], true);
+    });
+}

@@ -130,7 +130,7 @@ pub(super) async fn start_stopped(engine: &dyn UpdateEngine, stopped: &[Stopped]
 pub(super) async fn remove_parked(engine: &dyn UpdateEngine, id: &str) -> Result<(), Error> {
     match engine.remove_container(id, false).await {
         Err(Error::Conflict { .. }) => {
-            engine.stop_container(id, None).await?;
+            engine.stop_container(id, None, None).await?;
             engine.remove_container(id, false).await
         }
         Err(err) if err.is_not_found() => Ok(()),
