@@ -1839,4 +1839,54 @@ volumes:
             "it was stopped and started around the update"
         );
     }
+
+    #[test]
+    fn sigterm_during_a_post_update_hook_kills_it_and_rolls_back() {
+        let hooks = "    hooks:\n      post_update: 'echo started >> /data/log; sleep $(cat /data/sleep)'\n      timeout: 10m\n";
+        let mut t = Update::new("upd-hook-term", &env().registry, hooks);
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-hook-term", &["-v", "/data"]);
+        let old = inspect(&name);
+        let old_id = old["Id"].as_str().unwrap().to_owned();
+        t.cleanup.volumes.push(data_volume(&old));
+        env().cli(&["exec", &name, "sh", "-c", "echo 30 > /data/sleep"]);
+        t.publish_upstream(V2, &v1);
+        let state = t.state.path().join("state.json");
+        let mut running = swab()
+            .home_file("r.yaml", &t.rules)
+            .in_home()
+            .args(["-H", &env().docker_host, "-v", "run", "--rules", "r.yaml"])
+            .args(["--state", state.to_str().unwrap()])
+            .spawn();
+        running.wait_for_log("running hook", Duration::from_secs(60));
+        // The hook has started (it wrote its line) before the signal comes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while hook_trace(&name).0 != "started" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hook never started"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let signalled = std::time::Instant::now();
+        running.signal(rustix::process::Signal::TERM);
+        let code = running.wait_exit(Duration::from_secs(60));
+        let log = running.log();
+        assert_eq!(code, 1, "a rolled-back update fails the run:\n{log}");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(20),
+            "swab waited for the hook instead of killing it:\n{log}"
+        );
+        assert!(log.contains("interrupted by a signal"), "{log}");
+        let now = inspect(&name);
+        assert_eq!(now["Id"], old_id.as_str(), "the original container is back");
+        assert_eq!(now["State"]["Running"], true);
+        assert_eq!(image_id(&t.reference), v1);
+        t.assert_only_containers(&[&name]);
+        // Not the image's fault: the next run updates.
+        env().cli(&["exec", &name, "sh", "-c", "echo 0 > /data/sleep"]);
+        let out = t.run();
+        out.code(0);
+        assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+    }
 }

@@ -280,7 +280,8 @@ async fn run_check_hooks(
                 Ok(c) if c.state.running => {
                     entry.id.clone_from(&c.id);
                     tracing::info!(container = %h.name, phase = %h.hook.phase, command = %h.hook.command, "running hook");
-                    match UpdateEngine::run_hook(docker, &c.id, &h.hook.command, h.hook.timeout)
+                    let (command, timeout) = (&h.hook.command, h.hook.timeout);
+                    match UpdateEngine::run_hook(docker, &c.id, command, timeout, &options.cancel)
                         .await
                     {
                         Ok(run) if run.outcome(&h.hook) == Outcome::Passed => (Status::Done, None),

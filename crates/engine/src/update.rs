@@ -345,6 +345,11 @@ impl Updater<'_> {
             let Some(hook) = group.hook(name, Phase::PreUpdate) else {
                 continue;
             };
+            if self.cancel.is_cancelled() {
+                return Some(
+                    "interrupted by a signal before the pre-update hooks ended".to_owned(),
+                );
+            }
             let run = self.run_hook(&unit.container.id, name, hook).await;
             let (status, why) = match run.as_ref().map(|r| (r.outcome(hook), r)) {
                 Ok((Outcome::Passed, _)) => (Status::Done, None),
@@ -379,7 +384,7 @@ impl Updater<'_> {
             humantime::format_duration(hook.timeout)
         ));
         self.engine
-            .run_hook(id, &hook.command, hook.timeout)
+            .run_hook(id, &hook.command, hook.timeout, self.cancel)
             .await
             .map_err(|err| format!("cannot run the {} hook: {err}", hook.phase))
     }
@@ -592,15 +597,31 @@ impl Updater<'_> {
         report: &mut GroupReport,
     ) -> Result<(), Failure> {
         let name = unit.container.name.clone();
+        // A dependent that an earlier unit of this group already replaced is parked (its
+        // old ID): it must neither be stopped (a no-op) nor started again next to its
+        // replacement. (Dependents that depend on each other can lead here.)
+        let parked = |d: &&Target| journal.containers.iter().any(|s| s.old_id == d.id);
+        let (compose_deps, network_deps): (Vec<Target>, Vec<Target>) = (
+            unit.compose_dependents
+                .iter()
+                .filter(|d| !parked(d))
+                .cloned()
+                .collect(),
+            unit.network_dependents
+                .iter()
+                .filter(|d| !parked(d))
+                .cloned()
+                .collect(),
+        );
         // Dependents first: journalled, then stopped. One gone meanwhile is not in the way.
         let mut compose = Vec::new();
-        for d in &unit.compose_dependents {
+        for d in &compose_deps {
             if self.stop_dependent(d, group, journal).await? {
                 compose.push(d.clone());
             }
         }
         let mut network = Vec::new();
-        for d in &unit.network_dependents {
+        for d in &network_deps {
             if !d.running || self.stop_dependent(d, group, journal).await? {
                 network.push(d.clone());
             }
@@ -666,12 +687,15 @@ impl Updater<'_> {
         if !swapped.is_some_and(|s| s.target.running) {
             return Ok(());
         }
-        let why = match self.run_hook(new_id, name, hook).await {
-            Ok(run) if run.outcome(hook) == Outcome::Passed => None,
-            Ok(run) => Some(run.describe(hook)),
-            Err(err) => Some(err),
+        // Only the hook's own failure (an exit code, a timeout) is held against the new
+        // image; one that could not run, or a signal, is not.
+        let (why, blame) = match self.run_hook(new_id, name, hook).await {
+            Ok(run) if run.outcome(hook) == Outcome::Passed => (None, false),
+            Ok(run) => (Some(run.describe(hook)), !run.interrupted),
+            Err(err) => (Some(err), false),
         };
-        let warn = group.on_hook_failure(name) == HookFailure::Warn;
+        // A signal always rolls back: the run is stopping, the gate will not be held.
+        let warn = group.on_hook_failure(name) == HookFailure::Warn && !self.cancel.is_cancelled();
         if let Some(entry) = report.hook_mut(name, Phase::PostUpdate) {
             match &why {
                 None => entry.status = Status::Done,
@@ -693,9 +717,10 @@ impl Updater<'_> {
                 tracing::warn!(container = %name, "{why}; the new container is kept (on_failure: warn)");
                 Ok(())
             }
-            Some(why) => {
-                Err(Failure::new(name, UpdateError::Hook(why)).blamed(!self.cancel.is_cancelled()))
+            Some(_) if self.cancel.is_cancelled() => {
+                Err(Failure::new(name, UpdateError::Interrupted))
             }
+            Some(why) => Err(Failure::new(name, UpdateError::Hook(why)).blamed(blame)),
             None => Ok(()),
         }
     }
@@ -840,6 +865,22 @@ impl Updater<'_> {
             a.error = Some("the update was rolled back".to_owned());
             (self.progress)(a);
         }
+        // A post-update hook that failed under `on_failure: warn` said the new container
+        // stays; a later failure rolled it back after all.
+        let rolled_back: Vec<&str> = report
+            .recreates
+            .iter()
+            .filter(|a| a.status == Status::RolledBack)
+            .map(|a| a.name.as_str())
+            .collect();
+        for a in &mut report.post_hooks {
+            if let Some(error) = &mut a.error
+                && rolled_back.contains(&a.name.as_str())
+                && error.ends_with("(on_failure: warn)")
+            {
+                error.push_str("; rolled back afterwards");
+            }
+        }
     }
 
     /// Every replacement passed: the old containers go (dependents first, keeping their
@@ -888,6 +929,16 @@ impl Updater<'_> {
                 a.error = Some("no longer running from this reference".to_owned());
                 (self.progress)(a);
             }
+        }
+        for a in report
+            .pre_hooks
+            .iter_mut()
+            .chain(&mut report.post_hooks)
+            .filter(|a| a.status == Status::Planned)
+        {
+            a.status = Status::Skipped;
+            a.error = Some("no longer running from this reference".to_owned());
+            (self.progress)(a);
         }
         if let (Some(image), Some(a)) = (&group.cleanup, &mut report.cleanup) {
             match remove_if_unused(self.engine, image).await {

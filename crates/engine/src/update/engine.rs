@@ -15,6 +15,7 @@ use swab_docker::{
 use swab_rules::Protect;
 
 use super::hook::HookRun;
+use crate::cancel::Cancel;
 use crate::gather::{self, LocalFilesystem};
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
@@ -64,13 +65,14 @@ pub trait UpdateEngine: Send + Sync {
     /// such file.
     fn copy_path(&self, from: &str, to: &str, path: &str) -> BoxFuture<'_, Result<bool, Error>>;
     /// Runs `command` with `sh -c` in the running container `id` (exec API) for at most
-    /// `timeout`, killing it and what it started past that.
-    fn run_hook(
-        &self,
-        id: &str,
-        command: &str,
+    /// `timeout`, killing it and what it started past that, or once `cancel` is set.
+    fn run_hook<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a str,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<HookRun, Error>>;
+        cancel: &'a Cancel,
+    ) -> BoxFuture<'a, Result<HookRun, Error>>;
     /// `POST /images/create`, reading the stream to its end; `progress` sees every item.
     fn pull_image<'a>(
         &'a self,
@@ -199,14 +201,14 @@ impl UpdateEngine for Docker {
         })
     }
 
-    fn run_hook(
-        &self,
-        id: &str,
-        command: &str,
+    fn run_hook<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a str,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<HookRun, Error>> {
-        let (id, command) = (id.to_owned(), command.to_owned());
-        Box::pin(async move { super::hook::run(self, &id, &command, timeout).await })
+        cancel: &'a Cancel,
+    ) -> BoxFuture<'a, Result<HookRun, Error>> {
+        Box::pin(super::hook::run(self, id, command, timeout, cancel))
     }
 
     fn pull_image<'a>(

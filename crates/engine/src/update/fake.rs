@@ -607,25 +607,30 @@ impl UpdateEngine for FakeDocker {
         })
     }
 
-    fn run_hook(
-        &self,
-        id: &str,
-        command: &str,
+    fn run_hook<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a str,
         _timeout: Duration,
-    ) -> BoxFuture<'_, Result<HookRun, Error>> {
-        let (id, command) = (id.to_owned(), command.to_owned());
+        cancel: &'a crate::cancel::Cancel,
+    ) -> BoxFuture<'a, Result<HookRun, Error>> {
         Box::pin(async move {
-            call!(self, "hook", &id, false, |w| {
-                let i = w.container_index(&id).ok_or_else(|| not_found(&id))?;
+            call!(self, "hook", id, false, |w| {
+                let i = w.container_index(id).ok_or_else(|| not_found(id))?;
                 if w.containers[i]["State"]["Running"] != true {
                     return Err(conflict(format!("container {id} is not running")));
                 }
                 let name = name_of(&w.containers[i]).to_owned();
                 w.hook_runs.push(format!("{name}: {command}"));
-                Ok(w.hooks.get(&command).cloned().unwrap_or(HookRun {
+                // A hook scripted to be interrupted stands for a signal arriving meanwhile.
+                let run = w.hooks.get(command).cloned().unwrap_or(HookRun {
                     exit_code: Some(0),
                     ..HookRun::default()
-                }))
+                });
+                if run.interrupted {
+                    cancel.cancel();
+                }
+                Ok(run)
             })
         })
     }

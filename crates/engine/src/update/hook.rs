@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use swab_docker::{Demux, Docker, Error};
 
+use crate::cancel::Cancel;
 use crate::hooks::{Hook, SKIP_THIS_TIME};
 
 /// How much of a hook's output is kept (its end): enough for the last lines in a report.
@@ -41,8 +42,11 @@ pub struct HookRun {
     pub output: String,
     /// It ran past its timeout.
     pub timed_out: bool,
-    /// After a timeout: the kill found and killed it.
+    /// After a timeout or a signal: the hook's command is no longer running once the
+    /// processes carrying its marker were killed.
     pub killed: bool,
+    /// SIGINT or SIGTERM came while it ran: it was killed (as after a timeout).
+    pub interrupted: bool,
 }
 
 /// What a hook's run means for the update.
@@ -59,11 +63,10 @@ pub enum Outcome {
 impl HookRun {
     /// What the run means: only a `pre-update` hook can ask to skip.
     pub fn outcome(&self, hook: &Hook) -> Outcome {
+        let ended = !self.timed_out && !self.interrupted;
         match self.exit_code {
-            Some(0) if !self.timed_out => Outcome::Passed,
-            Some(SKIP_THIS_TIME)
-                if !self.timed_out && hook.phase == crate::hooks::Phase::PreUpdate =>
-            {
+            Some(0) if ended => Outcome::Passed,
+            Some(SKIP_THIS_TIME) if ended && hook.phase == crate::hooks::Phase::PreUpdate => {
                 Outcome::SkipThisTime
             }
             _ => Outcome::Failed,
@@ -73,12 +76,16 @@ impl HookRun {
     /// `pre-update hook exited 1: <last lines>`, `... timed out after 2s and was killed`.
     pub fn describe(&self, hook: &Hook) -> String {
         let mut text = format!("{} hook ", hook.phase);
-        if self.timed_out {
-            let _ = write!(
-                text,
-                "timed out after {}",
-                humantime::format_duration(hook.timeout)
-            );
+        if self.timed_out || self.interrupted {
+            if self.interrupted {
+                text.push_str("was interrupted by a signal");
+            } else {
+                let _ = write!(
+                    text,
+                    "timed out after {}",
+                    humantime::format_duration(hook.timeout)
+                );
+            }
             text.push_str(if self.killed {
                 " and was killed"
             } else {
@@ -128,12 +135,13 @@ fn marker() -> String {
 }
 
 /// Runs `command` with `sh -c` in the running container `id` for at most `timeout`; past
-/// it, kills the command and everything it started.
+/// it, or once `cancel` is set, kills the command and what it started.
 pub(crate) async fn run(
     docker: &Docker,
     id: &str,
     command: &str,
     timeout: Duration,
+    cancel: &Cancel,
 ) -> Result<HookRun, Error> {
     let marker = marker();
     let cmd = ["sh", "-c", command].map(str::to_owned);
@@ -141,41 +149,57 @@ pub(crate) async fn run(
         .create_exec(id, &cmd, &[format!("SWAB_HOOK={marker}")])
         .await?;
     let mut demux = Demux::new(OUTPUT_LIMIT);
-    let ran = tokio::time::timeout(timeout, docker.run_exec_into(&exec, &mut demux)).await;
+    let ran = tokio::select! {
+        ran = tokio::time::timeout(timeout, docker.run_exec_into(&exec, &mut demux)) => ran.ok(),
+        () = cancelled(cancel) => None,
+    };
     let output = String::from_utf8_lossy(&demux.combined).into_owned();
-    match ran {
-        Ok(exit_code) => Ok(HookRun {
+    if let Some(exit_code) = ran {
+        return Ok(HookRun {
             exit_code: exit_code?,
             output,
             ..HookRun::default()
-        }),
-        Err(_) => {
-            let killed = tokio::time::timeout(KILL_TIMEOUT, kill(docker, id, &marker))
-                .await
-                .is_ok_and(|killed| killed.unwrap_or(false));
-            if !killed {
-                tracing::warn!(container = %id, "a hook ran past its timeout and could not be killed");
-            }
-            Ok(HookRun {
-                exit_code: None,
-                output,
-                timed_out: true,
-                killed,
-            })
-        }
+        });
+    }
+    let killed = tokio::time::timeout(KILL_TIMEOUT, kill(docker, id, &exec, &marker))
+        .await
+        .is_ok_and(|killed| killed.unwrap_or(false));
+    if !killed {
+        tracing::warn!(container = %id, "a hook that had to stop could not be killed");
+    }
+    let interrupted = cancel.is_cancelled();
+    Ok(HookRun {
+        exit_code: None,
+        output,
+        timed_out: !interrupted,
+        killed,
+        interrupted,
+    })
+}
+
+/// Resolves once `cancel` is set (it is a flag, so it is polled).
+async fn cancelled(cancel: &Cancel) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Kills the processes carrying `marker`; whether it found and killed any.
-async fn kill(docker: &Docker, id: &str, marker: &str) -> Result<bool, Error> {
+/// Kills the processes carrying `marker`; whether the hook's exec `exec` then no longer
+/// runs (children that dropped the marker from their environment may survive it).
+async fn kill(docker: &Docker, id: &str, exec: &str, marker: &str) -> Result<bool, Error> {
     let cmd = ["sh", "-c", KILL_SCRIPT, "swab-kill", marker].map(str::to_owned);
-    let exec = docker.create_exec(id, &cmd, &[]).await?;
-    let out = docker.run_exec(&exec, 64).await?;
-    let count: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    Ok(out.exit_code == Some(0) && count > 0)
+    let killer = docker.create_exec(id, &cmd, &[]).await?;
+    let out = docker.run_exec(&killer, 64).await?;
+    if out.exit_code != Some(0) {
+        return Ok(false);
+    }
+    for _ in 0..20 {
+        if !docker.inspect_exec(exec).await?.running {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -199,6 +223,7 @@ mod tests {
             output: output.to_owned(),
             timed_out,
             killed,
+            interrupted: false,
         };
         let pre = hook(Phase::PreUpdate);
         let post = hook(Phase::PostUpdate);
@@ -238,6 +263,16 @@ mod tests {
                 ran(None, "", true, false),
                 Outcome::Failed,
                 "post-update hook timed out after 2s; swab could not kill it, it may still run in the container",
+            ),
+            (
+                &pre,
+                HookRun {
+                    interrupted: true,
+                    killed: true,
+                    ..HookRun::default()
+                },
+                Outcome::Failed,
+                "pre-update hook was interrupted by a signal and was killed",
             ),
         ];
         for (hook, run, outcome, text) in cases {

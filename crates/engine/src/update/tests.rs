@@ -1105,3 +1105,113 @@ async fn watchtower_stop_signal_and_depends_on_labels_are_honoured() {
         assert_eq!(api["State"]["Running"], true);
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_during_a_hook_holds_back_or_rolls_back_without_blaming_the_image() {
+    let interrupted = super::HookRun {
+        interrupted: true,
+        killed: true,
+        ..super::HookRun::default()
+    };
+    for phase in ["pre", "post"] {
+        let scene = Scene::new(Behaviour::Runs);
+        scene.docker.hook_answers(phase, interrupted.clone());
+        let group = hooked_group(
+            &scene,
+            swab_rules::Hooks {
+                pre_update: Some("pre".to_owned()),
+                post_update: Some("post".to_owned()),
+                on_failure: swab_rules::HookFailure::Warn,
+                ..swab_rules::Hooks::default()
+            },
+        )
+        .await;
+        let actions = scene.apply(&group).await;
+        let recreate = actions
+            .iter()
+            .find(|a| a.action == ActionKind::RecreateContainer)
+            .unwrap();
+        if phase == "pre" {
+            assert_eq!(recreate.status, Status::Skipped, "{actions:?}");
+            assert_error(recreate, "held back");
+        } else {
+            // Even with `on_failure: warn`: the run is stopping, nothing is left ungated.
+            assert_eq!(recreate.status, Status::RolledBack, "{actions:?}");
+            assert_error(recreate, "interrupted by a signal");
+        }
+        scene.assert_restored();
+        assert!(scene.journal_is_empty());
+        assert!(scene.state.get().rolled_back.is_empty(), "{phase}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_of_a_container_gone_before_the_update_are_reported_skipped() {
+    let scene = Scene::new(Behaviour::Runs);
+    scene.docker.container("web2", REF, &always());
+    let mut group = scene.group(&["web", "web2"]).await;
+    let hooks = swab_rules::Hooks {
+        pre_update: Some("pre".to_owned()),
+        post_update: Some("post".to_owned()),
+        ..swab_rules::Hooks::default()
+    };
+    let resolved = crate::hooks::for_container(&hooks, &std::collections::HashMap::new()).unwrap();
+    group.hooks = vec![
+        ("web".to_owned(), resolved.clone()),
+        ("web2".to_owned(), resolved),
+    ];
+    scene
+        .docker
+        .with(|w| w.containers.retain(|c| name_of(c) != "web2"));
+    let actions = scene.apply(&group).await;
+    assert!(
+        actions.iter().all(|a| a.status != Status::Planned),
+        "{actions:?}"
+    );
+    let web2: Vec<(ActionKind, Status)> = actions
+        .iter()
+        .filter(|a| a.name == "web2")
+        .map(|a| (a.action, a.status))
+        .collect();
+    assert_eq!(
+        web2,
+        [
+            (ActionKind::RunHook, Status::Skipped),
+            (ActionKind::RecreateContainer, Status::Skipped),
+            (ActionKind::RunHook, Status::Skipped),
+        ]
+    );
+    scene.assert_updated();
+}
+
+#[tokio::test(start_paused = true)]
+async fn containers_that_depend_on_each_other_are_each_replaced_once_and_never_run_twice() {
+    let scene = Scene::new(Behaviour::Runs);
+    let depends =
+        |on: &str| json!({"Config": {"Labels": {"com.centurylinklabs.watchtower.depends-on": on}}});
+    scene.docker.with(|w| {
+        w.containers[0]["Config"]["Labels"] =
+            json!({"com.centurylinklabs.watchtower.depends-on": "api"});
+    });
+    scene.docker.container("api", REF, &depends("web"));
+    let group = scene.group(&["web", "api"]).await;
+    let actions = scene.apply(&group).await;
+    assert!(
+        actions.iter().all(|a| a.status == Status::Done),
+        "{actions:?}"
+    );
+    scene.world(|w| {
+        assert_no_leftovers(w);
+        let running: Vec<(&str, &str)> = w
+            .containers
+            .iter()
+            .filter(|c| c["State"]["Running"] == true)
+            .map(|c| (name_of(c), c["Image"].as_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(running.len(), 2, "{running:?}");
+        assert!(
+            running.iter().all(|(_, image)| *image == NEW),
+            "{running:?}"
+        );
+    });
+}
