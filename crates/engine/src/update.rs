@@ -1135,25 +1135,30 @@ fn replicas_that_stay(
         .collect()
 }
 
-/// A Compose container whose compose files swab cannot read may have configs or secrets
-/// that exist only in the container (`content:`), which swab could then not carry over:
-/// such a container is not updated, and nothing is stopped.
+/// A Compose container whose compose files swab cannot read, or whose config or secret
+/// paths hold a `${VARIABLE}`, may have configs or secrets that exist only in the
+/// container (`content:`), which swab could then not carry over: such a container is not
+/// updated, and nothing is stopped.
 fn refuse_unreadable_compose_files(
     name: &str,
     labels: &std::collections::HashMap<String, String>,
 ) -> Result<(), Failure> {
     let labels = serde_json::to_value(labels).unwrap_or_default();
-    match compose::documents(&labels) {
-        Some(Err(why)) => Err(Failure::new(
-            name,
-            UpdateError::Refused(format!(
-                "{why}: swab needs the project's compose files to carry its configs and \
-                 secrets over (mount the project directory into swab's container at the \
-                 same path)"
-            )),
-        )),
-        _ => Ok(()),
-    }
+    let why = match compose::documents(&labels) {
+        None => return Ok(()),
+        Some(Err(why)) => format!(
+            "{why}: swab needs the project's compose files to carry its configs and secrets \
+             over (mount the project directory into swab's container at the same path)"
+        ),
+        Some(Ok((service, documents))) => match compose::injected_paths(&documents, &service) {
+            Ok(_) => return Ok(()),
+            Err(why) => format!(
+                "{why}; its configs and secrets could not be carried over (write the path \
+                 without a variable to let swab update it)"
+            ),
+        },
+    };
+    Err(Failure::new(name, UpdateError::Refused(why)))
 }
 
 /// `problems` appended to `why`, if any.

@@ -16,16 +16,18 @@ pub(super) const CONFIG_FILES_LABEL: &str = "com.docker.compose.project.config_f
 pub(super) const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// The paths of the files Compose copies into `service`'s containers, from the project's
-/// compose files in the order Compose reads them (later files override earlier ones).
-pub(super) fn injected_paths(documents: &[Value], service: &str) -> Vec<String> {
+/// compose files in the order Compose reads them. A later file overrides a definition; the
+/// service's `configs:`/`secrets:` lists of all files are taken together (Compose merges
+/// them; a path the old container does not have is skipped when copying). An entry whose
+/// name or target holds a `${VARIABLE}` is an error: Compose filled it in from an
+/// environment swab does not know, so swab could not tell the path.
+pub(super) fn injected_paths(documents: &[Value], service: &str) -> Result<Vec<String>, String> {
     let mut paths = Vec::new();
     for (kind, default_dir) in [("configs", "/"), ("secrets", "/run/secrets/")] {
-        // The service's list and the top-level definitions, the last file's winning.
         let uses = documents
             .iter()
-            .rev()
-            .find_map(|d| d["services"][service][kind].as_array());
-        let Some(uses) = uses else { continue };
+            .filter_map(|d| d["services"][service][kind].as_array())
+            .flatten();
         for entry in uses {
             let (source, target) = match entry {
                 Value::String(source) => (source.as_str(), None),
@@ -35,6 +37,17 @@ pub(super) fn injected_paths(documents: &[Value], service: &str) -> Vec<String> 
                 },
                 _ => continue,
             };
+            if let Some(text) = [Some(source), target]
+                .into_iter()
+                .flatten()
+                .find(|t| t.contains('$'))
+            {
+                return Err(format!(
+                    "the compose files name a {} entry of service {service} with a variable \
+                     (`{text}`), which swab cannot fill in as Compose did",
+                    &kind[..kind.len() - 1]
+                ));
+            }
             let defined = documents
                 .iter()
                 .rev()
@@ -54,7 +67,7 @@ pub(super) fn injected_paths(documents: &[Value], service: &str) -> Vec<String> 
             }
         }
     }
-    paths
+    Ok(paths)
 }
 
 /// Reads and parses the compose files a container's labels name; `None` for a container
@@ -144,7 +157,7 @@ mod tests {
             },
         });
         assert_eq!(
-            injected_paths(std::slice::from_ref(&base), "web"),
+            injected_paths(std::slice::from_ref(&base), "web").unwrap(),
             [
                 "/inline",
                 "/etc/app.conf",
@@ -153,12 +166,30 @@ mod tests {
                 "/run/secrets/api"
             ]
         );
-        assert!(injected_paths(std::slice::from_ref(&base), "worker").is_empty());
-        // A later file overrides a definition: `inline` now comes from a file.
-        let override_file = json!({"configs": {"inline": {"file": "./inline"}}});
+        assert!(
+            injected_paths(std::slice::from_ref(&base), "worker")
+                .unwrap()
+                .is_empty()
+        );
+        // A later file overrides a definition: `inline` now comes from a file; and adds a
+        // config of its own to the service's list, which Compose merges with the first.
+        let override_file = json!({
+            "services": {"web": {"configs": [{"source": "extra", "target": "/extra.conf"}]}},
+            "configs": {"inline": {"file": "./inline"}, "extra": {"content": "z"}},
+        });
+        let paths = injected_paths(&[base, override_file], "web").unwrap();
+        assert_eq!(paths[0], "/etc/app.conf");
+        assert!(paths.contains(&"/extra.conf".to_owned()), "{paths:?}");
+        assert!(!paths.contains(&"/inline".to_owned()), "{paths:?}");
+
+        let variable = json!({
+            "services": {"web": {"configs": [{"source": "app", "target": "${CONF_DIR}/app.conf"}]}},
+            "configs": {"app": {"content": "x"}},
+        });
         assert_eq!(
-            injected_paths(&[base, override_file], "web")[0],
-            "/etc/app.conf"
+            injected_paths(&[variable], "web").unwrap_err(),
+            "the compose files name a config entry of service web with a variable \
+             (`${CONF_DIR}/app.conf`), which swab cannot fill in as Compose did"
         );
     }
 

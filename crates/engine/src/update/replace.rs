@@ -241,7 +241,8 @@ impl Updater<'_> {
             Some(Ok(found)) => found,
             Some(Err(why)) => return Err(UpdateError::Refused(why)),
         };
-        for path in compose::injected_paths(&documents, &service) {
+        let paths = compose::injected_paths(&documents, &service).map_err(UpdateError::Refused)?;
+        for path in paths {
             match self.engine.copy_path(old, new, &path).await {
                 Ok(true) => {
                     tracing::debug!(container = %name, %path, "copied into the replacement");

@@ -499,30 +499,45 @@ async fn a_failing_replica_rolls_back_alone_and_the_ones_that_passed_stay() {
 /// carried over, so it is not updated, and nothing is stopped.
 #[tokio::test(start_paused = true)]
 async fn a_compose_container_whose_files_cannot_be_read_is_not_touched() {
-    let scene = Scene::new(Behaviour::Runs);
-    scene.docker.with(|w| {
-        w.containers[0]["Config"]["Labels"] = json!({
-            "com.docker.compose.project": "p",
-            "com.docker.compose.service": "web",
-            "com.docker.compose.project.config_files": "/nonexistent/compose.yaml",
+    let dir = tempfile::tempdir().unwrap();
+    let variable = dir.path().join("compose.yaml");
+    std::fs::write(
+        &variable,
+        "services:\n  web:\n    configs:\n      - source: app\n        target: ${CONF}/app.conf\nconfigs:\n  app:\n    content: x\n",
+    )
+    .unwrap();
+    for (files, said) in [
+        (
+            "/nonexistent/compose.yaml".to_owned(),
+            "cannot read the compose file /nonexistent/compose.yaml",
+        ),
+        (
+            variable.to_str().unwrap().to_owned(),
+            "with a variable (`${CONF}/app.conf`), which swab cannot fill in as Compose did",
+        ),
+    ] {
+        let scene = Scene::new(Behaviour::Runs);
+        scene.docker.with(|w| {
+            w.containers[0]["Config"]["Labels"] = json!({
+                "com.docker.compose.project": "p",
+                "com.docker.compose.service": "web",
+                "com.docker.compose.project.config_files": files,
+            });
         });
-    });
-    let group = scene.group(&["web"]).await;
-    let actions = scene.apply(&group).await;
-    assert_eq!(actions[2].status, Status::RolledBack);
-    assert_error(
-        &actions[2],
-        "cannot read the compose file /nonexistent/compose.yaml",
-    );
-    assert!(
-        scene.mutations().iter().all(|c| !c.starts_with("stop")),
-        "nothing was stopped"
-    );
-    scene.assert_restored();
-    assert!(
-        scene.state.get().rolled_back.is_empty(),
-        "not the image's fault"
-    );
+        let group = scene.group(&["web"]).await;
+        let actions = scene.apply(&group).await;
+        assert_eq!(actions[2].status, Status::RolledBack);
+        assert_error(&actions[2], said);
+        assert!(
+            scene.mutations().iter().all(|c| !c.starts_with("stop")),
+            "nothing was stopped"
+        );
+        scene.assert_restored();
+        assert!(
+            scene.state.get().rolled_back.is_empty(),
+            "not the image's fault"
+        );
+    }
 }
 
 /// A failure at each step of the swap (and at the commit) puts everything back; the
