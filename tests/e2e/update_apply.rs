@@ -772,7 +772,7 @@ mod with_daemon {
     }
 
     #[test]
-    fn a_new_version_that_does_not_stay_up_is_rolled_back_and_not_retried() {
+    fn a_new_version_that_does_not_stay_up_is_rolled_back_and_held_back() {
         let mut t = Update::new("upd-rollback", &env().registry, "");
         let v1 = t.publish(V1);
         let name = t.run_container("swab-upd-rb", &["-v", "/data"]);
@@ -1888,5 +1888,131 @@ volumes:
         let out = t.run();
         out.code(0);
         assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+    }
+
+    /// Moves every time of `key` (`first_seen` or `rolled_back`) in the test's state file
+    /// back by `by`: what waiting would do, without the wait.
+    fn age_state(t: &Update, key: &str, by: Duration) {
+        let path = t.state.path().join("state.json");
+        let mut state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let shown = state.to_string();
+        let entries = state[key]
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("no {key} in {shown}"));
+        for entry in entries.values_mut() {
+            let at = entry["at"].as_u64().unwrap();
+            entry["at"] = (at - by.as_secs()).into();
+        }
+        std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_cooldown_holds_a_new_digest_until_swab_has_known_it_long_enough() {
+        let mut t = Update::new("upd-cooldown", &env().registry, "    min_age: 1h\n");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-cool", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V2, &v1);
+
+        // Pushed "now" (the image itself was built seconds ago too; swab never reads it).
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        let kept = report["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == t.reference.as_str())
+            .unwrap_or_else(|| panic!("the reference is kept: {report}"));
+        let reason = kept["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("new digest sha256:") && reason.contains("eligible in 1h"),
+            "{report}"
+        );
+        assert!(kept["eligible_at"].is_string(), "{report}");
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+
+        // `swab updates` says the same, and records nothing.
+        let out = t.swab(&["updates", "--rules", "r.yaml", "--format", "json"]);
+        out.code(0);
+        let updates = out.json();
+        assert_eq!(updates["references"][0]["status"], "held_back", "{updates}");
+
+        // Known for over an hour: adopted.
+        age_state(&t, "first_seen", Duration::from_secs(2 * 3600));
+        let out = t.run();
+        out.code(0);
+        assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+        let updated_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+
+        // Another digest: its own clock, from now.
+        let v2 = image_id(&t.reference);
+        t.publish_upstream(V3, &v2);
+        let out = t.run();
+        out.code(0);
+        assert_no_update(&out.json());
+        assert_eq!(inspect(&name)["Id"], updated_id.as_str());
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(t.state.path().join("state.json")).unwrap())
+                .unwrap();
+        let seen = &state["first_seen"][t.reference.as_str()];
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - seen["at"].as_u64().unwrap();
+        assert!(age < 600, "the clock restarted for the new digest: {state}");
+    }
+
+    #[test]
+    fn a_failed_digest_is_retried_after_its_back_off_and_can_be_forgotten() {
+        let mut t = Update::new("upd-backoff", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-backoff", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V3_BROKEN, &v1);
+
+        t.run().code(1);
+        let attempts = |t: &Update| {
+            let state: Value =
+                serde_json::from_slice(&std::fs::read(t.state.path().join("state.json")).unwrap())
+                    .unwrap();
+            state["rolled_back"][t.reference.as_str()]["attempts"].as_u64()
+        };
+        assert_eq!(attempts(&t), Some(1));
+        // Within the first back-off (1h): held back, with when.
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        let out = t.swab(&["updates", "--rules", "r.yaml", "--format", "json"]);
+        let row = &out.json()["references"][0];
+        assert_eq!(row["status"], "held_back", "{row}");
+        assert!(
+            row["held_back"].as_str().is_some_and(|r| r
+                .contains("failed once and was rolled back")
+                && r.contains("retried in")),
+            "{row}"
+        );
+        // Past it: tried again, failing again, attempt 2.
+        age_state(&t, "rolled_back", Duration::from_secs(2 * 3600));
+        t.run().code(1);
+        assert_eq!(attempts(&t), Some(2));
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        // `--forget` drops the record: the next run tries at once.
+        let out = t.swab(&["updates", "--forget", &t.reference]);
+        out.code(0);
+        assert_eq!(attempts(&t), None);
+        let out = t.run();
+        out.code(1);
+        assert_eq!(
+            single(&out.json(), "recreate_container")["status"],
+            "rolled_back"
+        );
+        assert_eq!(attempts(&t), Some(1));
+        // Forgetting what is not recorded is a usage error.
+        t.swab(&["updates", "--forget", "example.com/nothing:1"])
+            .code(2);
     }
 }

@@ -209,6 +209,16 @@ pub struct UpdatesArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<std::path::PathBuf>,
 
+    /// State file (see `swab run --help`), read for cooldowns and failed updates; only
+    /// `--forget` writes it.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
+
+    /// Forget the failed update of REFERENCE (`repo:tag`, as `swab updates` prints it), so
+    /// the next run tries it without waiting for its back-off; checks nothing.
+    #[arg(long, value_name = "REFERENCE")]
+    pub forget: Option<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

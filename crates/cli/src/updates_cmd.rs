@@ -9,8 +9,11 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use serde::Serialize;
+use std::time::Duration;
+
 use swab_engine::gather::{self, LocalFilesystem};
-use swab_engine::updates;
+use swab_engine::lock::{HostLock, default_lock_path};
+use swab_engine::{state, updates};
 use swab_registry::CredentialStore;
 use swab_rules::{Action, Rule};
 
@@ -36,6 +39,11 @@ struct Row {
     local_digests: Vec<String>,
     remote_digest: Option<String>,
     remote_platform_digest: Option<String>,
+    /// For `held_back`: why (cooldown, back-off) and when the next run may update it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held_back: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eligible_at: Option<String>,
     error: Option<String>,
 }
 
@@ -46,6 +54,10 @@ struct Pinned {
 }
 
 pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> {
+    let state_path = args.state.clone().unwrap_or_else(state::default_path);
+    if let Some(reference) = &args.forget {
+        return forget(&state_path, reference).await;
+    }
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let update_rules: Vec<&Rule> = rules
         .rules
@@ -72,54 +84,28 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     )
     .await
     .map_err(anyhow::Error::msg)?;
+    // Read only: `swab updates` never starts a cooldown; `swab run` does.
+    let remembered = state::State::load(&state_path)
+        .with_context(|| format!("cannot read the state file {}", state_path.display()))?;
+    let memory = updates::UpdateMemory {
+        rolled_back: &remembered.rolled_back,
+        first_seen: &remembered.first_seen,
+        now: std::time::SystemTime::now(),
+    };
     let mut rows = Vec::new();
-    let mut failures = 0;
     for check in checks.checks {
+        let options = check
+            .rules
+            .first()
+            .and_then(|name| update_rules.iter().find(|r| &r.name == name))
+            .map(|rule| updates::options_of(rule));
         let answer = answers
             .iter()
             .position(|(r, _)| *r == check.reference)
             .map(|i| answers.swap_remove(i).1);
-        let outdated = answer
-            .as_ref()
-            .and_then(|a| a.as_ref().ok())
-            .is_some_and(|remote| check.is_outdated_by(remote));
-        let mut row = Row {
-            reference: check.reference.familiar(),
-            status: "error",
-            rules: check.rules,
-            containers: check.containers,
-            local_image: check.local_image,
-            local_digests: check.local_digests,
-            remote_digest: None,
-            remote_platform_digest: None,
-            error: None,
-        };
-        match answer {
-            Some(Ok(remote)) => {
-                row.status = if row.local_image.is_none() {
-                    "not_local"
-                } else if row.local_digests.is_empty() {
-                    // Built or loaded here (`swab run` never replaces it).
-                    "local_build"
-                } else if outdated {
-                    "outdated"
-                } else {
-                    "up_to_date"
-                };
-                row.remote_digest = Some(remote.digest);
-                row.remote_platform_digest = remote.platform_digest;
-            }
-            Some(Err(err)) => {
-                failures += 1;
-                row.error = Some(err);
-            }
-            None => {
-                failures += 1;
-                row.error = Some("no answer for this reference".to_owned());
-            }
-        }
-        rows.push(row);
+        rows.push(row_for(check, answer, options.as_ref(), &memory));
     }
+    let failures = rows.iter().filter(|r| r.error.is_some()).count();
     let report = Report {
         host,
         platform: platform.to_string(),
@@ -142,6 +128,87 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     } else {
         exit::SUCCESS
     })
+}
+
+/// One reference's row: what the registry said against the local image, and, for an
+/// outdated one, whether a cooldown or back-off holds it back.
+fn row_for(
+    check: updates::UpdateCheck,
+    answer: Option<updates::Answer>,
+    options: Option<&swab_rules::UpdateOptions>,
+    memory: &updates::UpdateMemory<'_>,
+) -> Row {
+    let outdated = answer
+        .as_ref()
+        .and_then(|a| a.as_ref().ok())
+        .is_some_and(|remote| check.is_outdated_by(remote));
+    let mut row = Row {
+        reference: check.reference.familiar(),
+        status: "error",
+        rules: check.rules,
+        containers: check.containers,
+        local_image: check.local_image,
+        local_digests: check.local_digests,
+        remote_digest: None,
+        remote_platform_digest: None,
+        held_back: None,
+        eligible_at: None,
+        error: None,
+    };
+    match answer {
+        Some(Ok(remote)) => {
+            row.status = if row.local_image.is_none() {
+                "not_local"
+            } else if row.local_digests.is_empty() {
+                // Built or loaded here (`swab run` never replaces it).
+                "local_build"
+            } else if outdated {
+                let held =
+                    options.and_then(|o| updates::held_back(&row.reference, &remote, o, memory));
+                match held {
+                    Some((why, at)) => {
+                        row.held_back = Some(why);
+                        row.eligible_at = at.map(updates::rfc3339);
+                        "held_back"
+                    }
+                    None => "outdated",
+                }
+            } else {
+                "up_to_date"
+            };
+            row.remote_digest = Some(remote.digest);
+            row.remote_platform_digest = remote.platform_digest;
+        }
+        Some(Err(err)) => row.error = Some(err),
+        None => row.error = Some("no answer for this reference".to_owned()),
+    }
+    row
+}
+
+/// `swab updates --forget REF`: drops the failed-update record of REF under the host lock.
+async fn forget(state_path: &std::path::Path, reference: &str) -> anyhow::Result<u8> {
+    let _lock = HostLock::acquire(&default_lock_path(state_path), Duration::ZERO).await?;
+    let mut found = None;
+    state::State::edit_file(state_path, |s| found = s.rolled_back.remove(reference))
+        .with_context(|| format!("cannot write the state file {}", state_path.display()))?;
+    match found {
+        Some(failed) => {
+            print(&format!(
+                "forgot the failed update of {reference} to {} ({} attempt{}): the next run tries it\n",
+                short(Some(&failed.digest)),
+                failed.attempts,
+                if failed.attempts == 1 { "" } else { "s" }
+            ))?;
+            Ok(exit::SUCCESS)
+        }
+        None => {
+            eprintln!(
+                "swab: no failed update of {reference} is recorded in {}",
+                state_path.display()
+            );
+            Ok(exit::USAGE)
+        }
+    }
 }
 
 fn short(digest: Option<&str>) -> String {
@@ -184,6 +251,9 @@ fn render(report: &Report, no_rules: bool) -> String {
         let _ = writeln!(out, "  remote  {}", short(remote));
         if !row.containers.is_empty() {
             let _ = writeln!(out, "  used by {}", row.containers.join(", "));
+        }
+        if let Some(why) = &row.held_back {
+            let _ = writeln!(out, "  held    {why}");
         }
         if let Some(error) = &row.error {
             let _ = writeln!(out, "  error   {error}");

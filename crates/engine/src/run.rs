@@ -143,7 +143,9 @@ pub async fn run_rules(
     let (update_plan, credentials) = if update_rules.is_empty() {
         (UpdatePlan::default(), None)
     } else {
-        check_updates(docker, &snapshot, checks, &update_rules, rules, &state).await
+        let record_to = (!options.dry_run).then_some(state_path);
+        let memory = (&mut state, started, record_to);
+        check_updates(docker, &snapshot, checks, &update_rules, rules, memory).await
     };
 
     let recorder = DryRun::for_plan(&plan);
@@ -163,12 +165,16 @@ pub async fn run_rules(
         .await,
     );
     actions.extend(run_check_hooks(docker, &post_check, &options, progress).await);
-    let mut notes = plan.notes;
-    notes.extend(update_plan.notes);
-    notes.extend(recovered.notes.into_iter().map(|message| Note {
+    let recovery_notes = recovered.notes.into_iter().map(|message| Note {
         scope: NoteScope::Recovery,
         message,
-    }));
+    });
+    let notes = plan
+        .notes
+        .into_iter()
+        .chain(update_plan.notes)
+        .chain(recovery_notes)
+        .collect();
     let mut kept = plan.kept;
     kept.extend(update_plan.kept);
 
@@ -189,6 +195,22 @@ pub async fn run_rules(
         kept,
         notes,
     })
+}
+
+/// Writes when new digests were first seen (the cooldowns' start) to the state file, before
+/// anything is applied. (A dry run keeps it to itself.)
+fn record_first_seen(state_path: &Path, seen: &[(String, Option<String>)], at: SystemTime) {
+    if seen.is_empty() {
+        return;
+    }
+    let record = |state: &mut State| {
+        for (reference, digest) in seen {
+            state.first_seen.observe(reference, digest.as_deref(), at);
+        }
+    };
+    if let Err(err) = State::edit_file(state_path, record) {
+        tracing::warn!(error = %err, "cannot record when new digests were first seen");
+    }
 }
 
 /// What a run reports while it works.
@@ -312,13 +334,15 @@ async fn run_check_hooks(
 /// distinct reference, `HEAD` where that suffices; the daemon's distribution endpoint when
 /// a registry cannot be reached directly) and plans the updates. Also returns the
 /// credentials, for the pulls.
+/// `memory`: the state, now, and the state file to record new digests' first sighting in
+/// (none for a dry run).
 async fn check_updates(
     docker: &Docker,
     snapshot: &Snapshot,
     mut checks: updates::UpdateChecks,
     update_rules: &[&Rule],
     rules: &RuleSet,
-    state: &State,
+    (state, now, record_to): (&mut State, SystemTime, Option<&Path>),
 ) -> (UpdatePlan, Option<CredentialStore>) {
     let fail_all = |checks: &updates::UpdateChecks, why: String| UpdatePlan {
         failed: checks
@@ -337,24 +361,30 @@ async fn check_updates(
         .iter_mut()
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
         .collect();
-    if asked.is_empty() {
-        let plan = updates::plan_updates(
-            &checks,
-            &[],
-            snapshot,
-            update_rules,
-            &rules.protect,
-            &state.rolled_back,
-        );
-        return (plan, None);
-    }
-    let credentials = match CredentialStore::from_environment() {
-        Ok(c) => c,
-        Err(err) => return (fail_all(&checks, err.to_string()), None),
+    let (answers, credentials) = if asked.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let credentials = match CredentialStore::from_environment() {
+            Ok(c) => c,
+            Err(err) => return (fail_all(&checks, err.to_string()), None),
+        };
+        match lookup_digests(docker, &credentials, &mut asked).await {
+            Ok(lookup) => (lookup.answers, Some(credentials)),
+            Err(err) => return (fail_all(&checks, err), None),
+        }
     };
-    let answers = match lookup_digests(docker, &credentials, &mut asked).await {
-        Ok(lookup) => lookup.answers,
-        Err(err) => return (fail_all(&checks, err), None),
+    // What the registries said starts (or keeps, or ends) each cooldown.
+    let seen = updates::observations(&checks, &answers);
+    for (reference, digest) in &seen {
+        state.first_seen.observe(reference, digest.as_deref(), now);
+    }
+    if let Some(path) = record_to {
+        record_first_seen(path, &seen, now);
+    }
+    let memory = updates::UpdateMemory {
+        rolled_back: &state.rolled_back,
+        first_seen: &state.first_seen,
+        now,
     };
     let plan = updates::plan_updates(
         &checks,
@@ -362,9 +392,9 @@ async fn check_updates(
         snapshot,
         update_rules,
         &rules.protect,
-        &state.rolled_back,
+        &memory,
     );
-    (plan, Some(credentials))
+    (plan, credentials)
 }
 
 /// What the registries said about a set of update checks.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use swab_plan::memory::{LastUsed, RolledBack, RolledBackDigests};
+pub use swab_plan::memory::{FirstSeen, LastUsed, RolledBack, RolledBackDigests};
 
 /// The on-disk format version.
 pub const STATE_VERSION: u32 = 1;
@@ -28,6 +28,9 @@ pub struct State {
     /// registry digest that failed is not tried again until the registry has another one.
     #[serde(default, skip_serializing_if = "RolledBackDigests::is_empty")]
     pub rolled_back: RolledBackDigests,
+    /// When swab first saw each reference's newer registry digest: the cooldown's start.
+    #[serde(default, skip_serializing_if = "FirstSeen::is_empty")]
+    pub first_seen: FirstSeen,
     /// Updates under way: the journal that lets the next start finish or undo an update a
     /// crash interrupted. Empty between runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -831,12 +831,20 @@ impl Updater<'_> {
                 state.in_flight.retain(|f| f.reference != reference);
             }
             if failure.blame_image {
+                // Another failure of the same digest counts as the next attempt.
+                let attempts = state
+                    .rolled_back
+                    .get(&reference)
+                    .filter(|r| r.digest == group.remote_digest)
+                    .map_or(1, |r| r.attempts + 1);
                 state.rolled_back.insert(
                     reference.clone(),
                     RolledBack {
                         digest: group.remote_digest.clone(),
                         at: unix_now(),
                         reason: reason.clone(),
+                        attempts,
+                        by_hand: false,
                     },
                 );
             }

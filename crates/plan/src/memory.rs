@@ -27,19 +27,124 @@ pub struct ImageRecord {
     pub last_used: u64,
 }
 
-/// A digest whose update was rolled back: not tried again until the registry has another.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A digest whose update failed because of the new image and was rolled back: retried
+/// after a back-off (the rule's `retry_after`), up to `max_attempts`, or once the registry
+/// has another digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolledBack {
     /// The registry digest that failed.
     pub digest: String,
-    /// When, unix seconds.
+    /// When it last failed, unix seconds.
     pub at: u64,
     /// Why, in words.
     pub reason: String,
+    /// How many updates to this digest failed so far (state files from before back-off
+    /// have none: one).
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// Rolled back by hand (`swab rollback`): never retried, whatever the back-off says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_hand: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for RolledBack {
+    fn default() -> RolledBack {
+        RolledBack {
+            digest: String::new(),
+            at: 0,
+            reason: String::new(),
+            attempts: 1,
+            by_hand: false,
+        }
+    }
+}
+
+impl RolledBack {
+    /// When the digest may be tried again after `attempts` failures, with the waits of
+    /// `retry_after` (the last repeating); `None` once `max_attempts` were used up, or for
+    /// a rollback by hand.
+    pub fn retry_at(
+        &self,
+        retry_after: &[Duration],
+        max_attempts: Option<u32>,
+    ) -> Option<SystemTime> {
+        if self.by_hand || max_attempts.is_some_and(|max| self.attempts >= max) {
+            return None;
+        }
+        let i = (self.attempts.max(1) - 1) as usize;
+        let wait = retry_after
+            .get(i)
+            .or(retry_after.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(86_400));
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(self.at) + wait)
+    }
 }
 
 /// Rolled-back update digests per reference (familiar form).
 pub type RolledBackDigests = BTreeMap<String, RolledBack>;
+
+/// When swab first saw a reference's current registry digest, while the local image is
+/// older: what a cooldown (`min_age`) counts from. One entry per reference; a new digest
+/// replaces it, so the clock restarts. The image's `Created` time is never used: it is
+/// build time, old for an image built long ago and pushed today, and can be set to anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FirstSeen(BTreeMap<String, Seen>);
+
+/// A digest and when swab first saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The registry digest.
+    pub digest: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+impl FirstSeen {
+    /// When `digest` was first seen for `reference`, if it is the one recorded.
+    pub fn get(&self, reference: &str, digest: &str) -> Option<SystemTime> {
+        self.0
+            .get(reference)
+            .filter(|s| s.digest == digest)
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s.at))
+    }
+
+    /// Records what a check saw: `Some(digest)` for a reference the registry has a newer
+    /// digest for (kept if it is the one recorded, else recorded as seen `now`), `None` for
+    /// one that is up to date (forgotten).
+    pub fn observe(&mut self, reference: &str, digest: Option<&str>, now: SystemTime) {
+        match digest {
+            Some(digest) if self.get(reference, digest).is_some() => {}
+            Some(digest) => {
+                self.0.insert(
+                    reference.to_owned(),
+                    Seen {
+                        digest: digest.to_owned(),
+                        at: unix(now),
+                    },
+                );
+            }
+            None => {
+                self.0.remove(reference);
+            }
+        }
+    }
+
+    /// Forgets a reference.
+    pub fn forget(&mut self, reference: &str) -> bool {
+        self.0.remove(reference).is_some()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Seconds since the epoch; 0 for times before it.
 pub fn unix(t: SystemTime) -> u64 {

@@ -198,6 +198,9 @@ pub struct Kept {
     pub name: String,
     /// Why it was kept.
     pub reason: String,
+    /// When a policy allows it (cooldown, back-off), RFC 3339; `None` when no time does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eligible_at: Option<String>,
 }
 
 /// A remark about a rule, the `protect:` section, or a recovery.
@@ -412,6 +415,7 @@ impl<'a> Planner<'a> {
 
     fn keep(&mut self, rule: &Rule, id: &str, name: &str, reason: String) {
         self.plan.kept.push(Kept {
+            eligible_at: None,
             rule: rule.name.clone(),
             id: id.to_owned(),
             name: name.to_owned(),

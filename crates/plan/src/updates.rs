@@ -8,13 +8,13 @@
 //! image ID have no reference to check.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use swab_reference::manifest::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
 use crate::hooks::{self, ContainerHooks, Hook, Phase};
-use crate::memory::{RolledBack, RolledBackDigests};
+use crate::memory::{FirstSeen, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
 
@@ -309,18 +309,10 @@ pub fn plan_updates(
     snapshot: &Snapshot,
     rules: &[&Rule],
     protect: &Protect,
-    rolled_back: &RolledBackDigests,
+    memory: &UpdateMemory<'_>,
 ) -> UpdatePlan {
     let mut out = UpdatePlan::default();
     let mut used: BTreeMap<&str, u64> = BTreeMap::new();
-    let keep = |out: &mut UpdatePlan, rule: &str, check: &UpdateCheck, reason: String| {
-        out.kept.push(Kept {
-            rule: rule.to_owned(),
-            id: check.reference.familiar(),
-            name: check.reference.familiar(),
-            reason,
-        });
-    };
     for check in &checks.checks {
         let Some(rule) = check
             .rules
@@ -360,8 +352,8 @@ pub fn plan_updates(
             keep(&mut out, &rule.name, check, "up to date".to_owned());
             continue;
         }
-        if let Some(why) = rolled_back_before(rolled_back.get(&familiar), remote) {
-            keep(&mut out, &rule.name, check, why);
+        if let Some((why, at)) = held_back(&familiar, remote, &options_of(rule), memory) {
+            keep(&mut out, &rule.name, check, why).eligible_at = at.map(rfc3339);
             continue;
         }
         let units = units(snapshot, &check.containers);
@@ -434,6 +426,7 @@ fn leave_own_container(
         .partition(|u| snapshot.own_containers.contains(&u.container.id));
     for unit in &own {
         kept.push(Kept {
+            eligible_at: None,
             rule: rule.to_owned(),
             id: unit.container.id.clone(),
             name: unit.container.name.clone(),
@@ -443,17 +436,150 @@ fn leave_own_container(
     (own.is_empty() || !units.is_empty()).then_some(units)
 }
 
-/// Why the registry's digest is not tried: the update to it was rolled back before.
-fn rolled_back_before(bad: Option<&RolledBack>, remote: &RemoteDigest) -> Option<String> {
-    let bad = bad?;
-    let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
-    (bad.digest == remote.digest || bad.digest == new).then(|| {
-        format!(
-            "update to {} was rolled back ({}); waiting for a newer digest",
-            short_digest(&bad.digest),
-            bad.reason
+/// Keeps a checked reference, with why; returns the entry.
+fn keep<'a>(
+    out: &'a mut UpdatePlan,
+    rule: &str,
+    check: &UpdateCheck,
+    reason: String,
+) -> &'a mut Kept {
+    out.kept.push(Kept {
+        rule: rule.to_owned(),
+        id: check.reference.familiar(),
+        name: check.reference.familiar(),
+        reason,
+        eligible_at: None,
+    });
+    let last = out.kept.len() - 1;
+    &mut out.kept[last]
+}
+
+/// What swab remembers that update decisions read, and the time they are made at.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateMemory<'a> {
+    /// Digests whose update failed, with their attempts.
+    pub rolled_back: &'a RolledBackDigests,
+    /// When each reference's newer digest was first seen (the cooldown's start).
+    pub first_seen: &'a FirstSeen,
+    /// Now.
+    pub now: SystemTime,
+}
+
+/// A rule's update options (the defaults for a rule that has none, which only tests make).
+pub fn options_of(rule: &Rule) -> swab_rules::UpdateOptions {
+    rule.update.clone().unwrap_or(swab_rules::UpdateOptions {
+        rollback_tag: Some(swab_rules::RollbackTag::default_template()),
+        health_timeout: Duration::from_secs(60),
+        cleanup: false,
+        hooks: swab_rules::Hooks::default(),
+        min_age: None,
+        retry_after: swab_rules::default_retry_after(),
+        max_attempts: None,
+    })
+}
+
+/// Why the registry's digest is not adopted now, and when it will be (if ever): its update
+/// failed before and the back-off has not run out (or `max_attempts` were used up), or it
+/// is younger than the rule's cooldown.
+pub fn held_back(
+    reference: &str,
+    remote: &RemoteDigest,
+    options: &swab_rules::UpdateOptions,
+    memory: &UpdateMemory<'_>,
+) -> Option<(String, Option<SystemTime>)> {
+    let now = memory.now;
+    if let Some(bad) = memory.rolled_back.get(reference) {
+        let new = remote.platform_digest.as_deref().unwrap_or(&remote.digest);
+        if bad.digest == remote.digest || bad.digest == new {
+            let failed = format!(
+                "update to {} failed {} and was rolled back ({})",
+                short_digest(&bad.digest),
+                times(bad.attempts),
+                bad.reason
+            );
+            match bad.retry_at(&options.retry_after, options.max_attempts) {
+                None if bad.by_hand => {
+                    return Some((
+                        format!(
+                            "{} was rolled back by hand ({}): waiting for a newer digest",
+                            short_digest(&bad.digest),
+                            bad.reason
+                        ),
+                        None,
+                    ));
+                }
+                None => {
+                    return Some((
+                        format!("{failed}; not retried (max_attempts): waiting for a newer digest"),
+                        None,
+                    ));
+                }
+                Some(at) if now < at => {
+                    let wait = at.duration_since(now).unwrap_or_default();
+                    return Some((format!("{failed}; retried in {}", in_words(wait)), Some(at)));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let min_age = options.min_age?;
+    let first = memory
+        .first_seen
+        .get(reference, &remote.digest)
+        .unwrap_or(now);
+    let eligible = first + min_age;
+    (now < eligible).then(|| {
+        let wait = eligible.duration_since(now).unwrap_or_default();
+        (
+            format!(
+                "new digest {}, eligible in {} (min_age {}, first seen {})",
+                short_digest(&remote.digest),
+                in_words(wait),
+                swab_rules::units::format_duration(min_age),
+                rfc3339(first)
+            ),
+            Some(eligible),
         )
     })
+}
+
+/// `once`, `2 times`.
+fn times(n: u32) -> String {
+    if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{n} times")
+    }
+}
+
+/// A wait in words, rounded up to the minute: `2d 4h 1m`.
+fn in_words(wait: Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    swab_rules::units::format_duration(Duration::from_secs(minutes * 60))
+}
+
+/// RFC 3339 in UTC, to the second.
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What a check's answers mean for the cooldown's record: `(reference, Some(digest))` for a
+/// reference whose registry digest is newer than the local image, `(reference, None)` for
+/// one that is up to date. Failed look-ups say nothing.
+pub fn observations(
+    checks: &UpdateChecks,
+    answers: &[(ImageRef, Answer)],
+) -> Vec<(String, Option<String>)> {
+    checks
+        .checks
+        .iter()
+        .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
+        .filter_map(|check| {
+            let remote = answer_for(answers, &check.reference).ok()?;
+            let digest = check.is_outdated_by(remote).then(|| remote.digest.clone());
+            Some((check.reference.familiar(), digest))
+        })
+        .collect()
 }
 
 /// Running containers of an updated reference that no rule selected (and that do not move
@@ -488,6 +614,7 @@ fn left_on_the_old_image(
                 );
             }
             Kept {
+                eligible_at: None,
                 rule: rule.to_owned(),
                 id: c.id.clone(),
                 name: c.name.clone(),
@@ -507,12 +634,7 @@ fn group_for(
     snapshot: &Snapshot,
 ) -> Result<UpdateGroup, String> {
     let familiar = check.reference.familiar();
-    let options = rule.update.clone().unwrap_or(swab_rules::UpdateOptions {
-        rollback_tag: Some(swab_rules::RollbackTag::default_template()),
-        health_timeout: Duration::from_secs(60),
-        cleanup: false,
-        hooks: swab_rules::Hooks::default(),
-    });
+    let options = options_of(rule);
     let hooks = units
         .iter()
         .filter_map(|u| {
@@ -851,6 +973,27 @@ mod tests {
         answer: Answer,
         rolled_back: &RolledBackDigests,
     ) -> UpdatePlan {
+        let memory = UpdateMemory {
+            rolled_back,
+            first_seen: &FirstSeen::default(),
+            now: now(),
+        };
+        plan_remembering(snapshot, protect, yaml_extra, answer, &memory)
+    }
+
+    /// Now, in these tests: 2027-01-15T08:00:00Z.
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    /// [`plan_on`] with what swab remembers.
+    fn plan_remembering(
+        snapshot: &Snapshot,
+        protect: &str,
+        yaml_extra: &str,
+        answer: Answer,
+        memory: &UpdateMemory<'_>,
+    ) -> UpdatePlan {
         let set = swab_rules::load_str(
             "t.yaml",
             &format!(
@@ -861,14 +1004,7 @@ mod tests {
         let rules: Vec<&Rule> = set.rules.iter().collect();
         let checks = collect(snapshot, &rules, &set.protect);
         let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
-        plan_updates(
-            &checks,
-            &answers,
-            snapshot,
-            &rules,
-            &set.protect,
-            rolled_back,
-        )
+        plan_updates(&checks, &answers, snapshot, &rules, &set.protect, memory)
     }
 
     /// The plan for `snapshot` when the registry has a newer `myorg/web:1`.
@@ -1116,24 +1252,131 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_digest_is_retried_after_its_back_off_until_max_attempts() {
+        let failed = |attempts: u32, ago: u64| {
+            let mut rolled_back = RolledBackDigests::new();
+            rolled_back.insert(
+                "myorg/web:1".to_owned(),
+                crate::memory::RolledBack {
+                    digest: "sha256:bbbb".to_owned(),
+                    at: crate::memory::unix(now()) - ago,
+                    reason: "web: exited".to_owned(),
+                    attempts,
+                    by_hand: attempts == 0,
+                },
+            );
+            rolled_back
+        };
+        let hour = 3600;
+        // (attempts so far, failed this long ago, rule lines, retried now?)
+        let cases = [
+            (1, hour - 60, "", false),
+            (1, hour, "", true),
+            (2, 5 * hour, "", false),
+            (2, 6 * hour, "", true),
+            (3, 23 * hour, "", false),
+            (9, 24 * hour, "", true),
+            (1, 90, "    retry_after: 1m\n", true),
+            (3, 400 * hour, "    max_attempts: 3\n", false),
+            // Zero attempts stands for a rollback by hand here: never retried.
+            (0, 400 * hour, "", false),
+        ];
+        for (attempts, ago, extra, retried) in cases {
+            let plan = plan_with(extra, Ok(remote("sha256:bbbb")), &failed(attempts, ago));
+            assert_eq!(
+                plan.groups.len(),
+                usize::from(retried),
+                "{attempts} attempts, {ago}s ago, {extra:?}: {plan:?}"
+            );
+        }
+        let plan = plan_with(
+            "    max_attempts: 3\n",
+            Ok(remote("sha256:bbbb")),
+            &failed(3, 400 * hour),
+        );
+        assert_eq!(
+            plan.kept[0].reason,
+            "update to sha256:bbbb failed 3 times and was rolled back (web: exited); not retried (max_attempts): waiting for a newer digest"
+        );
+        assert_eq!(plan.kept[0].eligible_at, None);
+    }
+
+    #[test]
+    fn a_cooldown_counts_from_when_swab_first_saw_the_digest() {
+        let rule = "    min_age: 1h\n";
+        let rolled_back = RolledBackDigests::new();
+        let plan = |first_seen: &FirstSeen, digest: &str| {
+            let memory = UpdateMemory {
+                rolled_back: &rolled_back,
+                first_seen,
+                now: now(),
+            };
+            plan_remembering(&web_snapshot(), "", rule, Ok(remote(digest)), &memory)
+        };
+        // Never seen before: it is seen now, and waits the whole hour. The snapshot's images
+        // have no creation time at all: the cooldown cannot be fooled by one.
+        let mut seen = FirstSeen::default();
+        let fresh = plan(&seen, "sha256:bbbb");
+        assert!(fresh.groups.is_empty(), "{fresh:?}");
+        assert_eq!(
+            fresh.kept[0].reason,
+            "new digest sha256:bbbb, eligible in 1h (min_age 1h, first seen 2027-01-15T08:00:00Z)"
+        );
+        assert_eq!(
+            fresh.kept[0].eligible_at.as_deref(),
+            Some("2027-01-15T09:00:00Z")
+        );
+        // Seen 61 minutes ago: adopted.
+        seen.observe(
+            "myorg/web:1",
+            Some("sha256:bbbb"),
+            now() - Duration::from_secs(61 * 60),
+        );
+        assert_eq!(plan(&seen, "sha256:bbbb").groups.len(), 1);
+        // The registry moved on to another digest: the clock restarts for it.
+        let moved = plan(&seen, "sha256:cccc");
+        assert!(moved.groups.is_empty(), "{moved:?}");
+        seen.observe("myorg/web:1", Some("sha256:cccc"), now());
+        assert_eq!(
+            seen.get("myorg/web:1", "sha256:cccc"),
+            Some(now()),
+            "a new digest replaces the record"
+        );
+        // Up to date: forgotten.
+        seen.observe("myorg/web:1", None, now());
+        assert!(seen.is_empty());
+    }
+
+    #[test]
     fn up_to_date_rolled_back_local_and_failed_references_are_not_planned() {
         let up_to_date = plan_with("", Ok(remote("sha256:aaaa")), &RolledBackDigests::new());
         assert!(up_to_date.groups.is_empty());
         assert_eq!(up_to_date.kept[0].reason, "up to date");
 
+        // Failed ten minutes ago: the first retry comes an hour after the failure.
         let mut rolled_back = RolledBackDigests::new();
         rolled_back.insert(
             "myorg/web:1".to_owned(),
             crate::memory::RolledBack {
                 digest: "sha256:bbbb".to_owned(),
-                at: 1,
+                at: crate::memory::unix(now()) - 600,
                 reason: "web: exited".to_owned(),
+                attempts: 1,
+                by_hand: false,
             },
         );
         let same = plan_with("", Ok(remote("sha256:bbbb")), &rolled_back);
         assert!(same.groups.is_empty());
-        assert!(same.kept[0].reason.contains("rolled back"), "{same:?}");
-        // A newer digest is tried again.
+        assert_eq!(
+            same.kept[0].reason,
+            "update to sha256:bbbb failed once and was rolled back (web: exited); retried in 50m",
+            "{same:?}"
+        );
+        assert_eq!(
+            same.kept[0].eligible_at.as_deref(),
+            Some("2027-01-15T08:50:00Z")
+        );
+        // A newer digest is tried at once.
         let newer = plan_with("", Ok(remote("sha256:cccc")), &rolled_back);
         assert_eq!(newer.groups.len(), 1);
 

@@ -129,6 +129,13 @@ impl Rule {
             if update.cleanup {
                 line.push_str(", remove old image");
             }
+            if let Some(min_age) = update.min_age {
+                let _ = write!(
+                    line,
+                    ", new digests only once known for {}",
+                    format_duration(min_age)
+                );
+            }
             let hooks = &update.hooks;
             let phases: Vec<&str> = [
                 ("pre_check", &hooks.pre_check),

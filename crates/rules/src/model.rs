@@ -261,6 +261,19 @@ pub struct UpdateOptions {
     pub cleanup: bool,
     /// Commands run inside the selected containers around the check and the update.
     pub hooks: Hooks,
+    /// Cooldown: a new registry digest is adopted only once swab has known it this long
+    /// (from the first run that saw it, never the image's build time).
+    pub min_age: Option<Duration>,
+    /// Back-off after an update whose new image failed: the waits before the 1st, 2nd,
+    /// ... retry of that digest; the last one repeats. Default 1h, 6h, 24h.
+    pub retry_after: Vec<Duration>,
+    /// After this many failed attempts a digest is not retried; `None`: no limit.
+    pub max_attempts: Option<u32>,
+}
+
+/// The default `retry_after`: 1h, 6h, then daily.
+pub fn default_retry_after() -> Vec<Duration> {
+    [1, 6, 24].map(|h| Duration::from_secs(h * 3600)).to_vec()
 }
 
 /// The `hooks:` of an update rule. Each command runs inside the container with `sh -c`,

@@ -38,6 +38,9 @@ const RULE_KEYS: &[&str] = &[
     "stop_timeout",
     "cleanup",
     "hooks",
+    "min_age",
+    "retry_after",
+    "max_attempts",
     "max_removals",
     "jitter",
 ];
@@ -106,7 +109,8 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
             PruneNetworks,
         ],
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
-        "rollback_tag" | "health_timeout" | "cleanup" | "hooks" => &[Update],
+        "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
+        | "max_attempts" => &[Update],
         "stop_timeout" => &[Update, Restart],
         _ => return None,
     })
@@ -324,6 +328,47 @@ impl Resolver<'_> {
                 None
             }
         }
+    }
+
+    /// One duration or a non-empty list of them, each more than zero.
+    fn durations(&mut self, key: &str, node: &Node) -> Option<Vec<Duration>> {
+        let expected = "durations such as `1h`";
+        let before = self.errors.len();
+        let items = self.strings(key, node, expected)?;
+        if items.is_empty() {
+            self.error(
+                node.pos,
+                ErrorKind::OutOfRange {
+                    key: key.to_owned(),
+                    value: "an empty list".to_owned(),
+                    expected: "at least one duration".to_owned(),
+                },
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for (text, pos) in items {
+            match units::parse_duration(text) {
+                Ok(d) if !d.is_zero() => out.push(d),
+                Ok(_) => self.error(
+                    pos,
+                    ErrorKind::OutOfRange {
+                        key: key.to_owned(),
+                        value: text.to_owned(),
+                        expected: "more than 0s".to_owned(),
+                    },
+                ),
+                Err(reason) => self.error(
+                    pos,
+                    ErrorKind::InvalidDuration {
+                        key: key.to_owned(),
+                        value: text.to_owned(),
+                        reason,
+                    },
+                ),
+            }
+        }
+        (self.errors.len() == before).then_some(out)
     }
 
     fn boolean(&mut self, key: &str, node: &Node) -> Option<bool> {
@@ -809,6 +854,16 @@ impl Resolver<'_> {
         let cleanup = entries
             .get("cleanup")
             .and_then(|entry| self.boolean("cleanup", entry.value));
+        let min_age = entries
+            .get("min_age")
+            .and_then(|entry| self.duration("min_age", entry.value));
+        let retry_after = entries
+            .get("retry_after")
+            .and_then(|entry| self.durations("retry_after", entry.value));
+        let max_attempts = entries
+            .get("max_attempts")
+            .and_then(|entry| self.integer("max_attempts", entry.value, 1, 1000))
+            .and_then(|value| u32::try_from(value).ok());
         let hooks = match entries.get("hooks") {
             Some(entry) => self.hooks(entry.value),
             None => Some(Hooks::default()),
@@ -840,6 +895,9 @@ impl Resolver<'_> {
             health_timeout: health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT),
             cleanup: cleanup.unwrap_or(false),
             hooks: hooks.unwrap_or_default(),
+            min_age,
+            retry_after: retry_after.unwrap_or_else(crate::model::default_retry_after),
+            max_attempts,
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

@@ -236,6 +236,26 @@ fn one_error_each() {
             "t.yaml:5:19: rule 'r': invalid rollback_tag `previous`: it must contain `{tag}` and more; expected a tag template such as `{tag}-swab-previous`, or null",
         ),
         (
+            "min_age on a prune rule",
+            one_rule("action: prune-images\nmin_age: 3d"),
+            "t.yaml:5:5: rule 'r': `min_age` does not apply to action `prune-images`; it applies to `update` only",
+        ),
+        (
+            "a zero retry_after",
+            one_rule("action: update\nretry_after: [1h, 0s]"),
+            "t.yaml:5:23: rule 'r': `retry_after` is 0s; expected more than 0s",
+        ),
+        (
+            "an empty retry_after",
+            one_rule("action: update\nretry_after: []"),
+            "t.yaml:5:18: rule 'r': `retry_after` is an empty list; expected at least one duration",
+        ),
+        (
+            "max_attempts zero",
+            one_rule("action: update\nmax_attempts: 0"),
+            "t.yaml:5:19: rule 'r': `max_attempts` is 0; expected a whole number from 1 to 1000",
+        ),
+        (
             "hooks on a prune rule",
             one_rule("action: prune-images\nhooks:\n  pre_update: x"),
             "t.yaml:5:5: rule 'r': `hooks` does not apply to action `prune-images`; it applies to `update` only",

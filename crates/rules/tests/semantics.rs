@@ -193,10 +193,34 @@ fn update_hooks() {
         "version: 1\nrules:\n  - name: u\n    action: update\n    hooks:\n      labels: []\n",
     )
     .unwrap();
-    let hooks = &defaults.rules[0].update.as_ref().unwrap().hooks;
+    let options = defaults.rules[0].update.as_ref().unwrap();
+    assert_eq!(options.min_age, None);
+    assert_eq!(options.retry_after, swab_rules::default_retry_after());
+    assert_eq!(options.max_attempts, None);
+    let hooks = &options.hooks;
     assert!(hooks.labels.is_empty());
     assert_eq!(hooks.timeout, Duration::from_secs(60));
     assert_eq!(hooks.on_failure, swab_rules::HookFailure::Rollback);
+}
+
+#[test]
+fn cooldown_and_back_off() {
+    let set = load_str(
+        "u.yaml",
+        "version: 1\nrules:\n  - name: u\n    action: update\n    min_age: 3d\n    retry_after: 2h\n    max_attempts: 4\n",
+    )
+    .unwrap();
+    let options = set.rules[0].update.as_ref().unwrap();
+    assert_eq!(options.min_age, Some(Duration::from_secs(3 * 86_400)));
+    assert_eq!(options.retry_after, [Duration::from_secs(7200)]);
+    assert_eq!(options.max_attempts, Some(4));
+    assert!(
+        set.rules[0]
+            .describe()
+            .contains(", new digests only once known for 3d"),
+        "{}",
+        set.rules[0].describe()
+    );
 }
 
 #[test]

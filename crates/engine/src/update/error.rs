@@ -117,6 +117,31 @@ impl UpdateError {
     }
 }
 
+/// Whether the daemon's refusal to create or start a replacement says the new image (or
+/// the configuration with it) is at fault, rather than the daemon or the connection: a
+/// `400` (the configuration is refused), or a `500` from the runtime that names the
+/// image's entrypoint (`OCI runtime create failed: ... executable file not found`).
+/// Anything else (another `5xx`, a dropped connection, a timeout) is transient: the update
+/// is rolled back and tried again by the next run, with nothing recorded.
+pub(crate) fn is_image_fault(err: &swab_docker::Error) -> bool {
+    const RUNTIME: [&str; 5] = [
+        "OCI runtime",
+        "exec format error",
+        "executable file not found",
+        "no such file or directory",
+        "permission denied",
+    ];
+    match err {
+        swab_docker::Error::Daemon { status: 400, .. } => true,
+        swab_docker::Error::Daemon {
+            status: 500,
+            message,
+            ..
+        } => RUNTIME.iter().any(|m| message.contains(m)),
+        _ => false,
+    }
+}
+
 /// How a replacement failed its health gate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateFailure {
@@ -150,6 +175,48 @@ pub enum GateFailure {
         /// The last health status.
         status: String,
     },
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::is_image_fault;
+    use swab_docker::Error;
+
+    #[test]
+    fn only_refusals_that_name_the_image_blame_it() {
+        let daemon = |status: u16, message: &str| Error::Daemon {
+            status,
+            what: "POST /containers/x/start".to_owned(),
+            message: message.to_owned(),
+        };
+        let cases = [
+            (daemon(400, "invalid mount config"), true),
+            (
+                daemon(
+                    500,
+                    "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/app\": stat /app: no such file or directory: unknown",
+                ),
+                true,
+            ),
+            (daemon(500, "injected fault"), false),
+            (daemon(503, "busy"), false),
+            (
+                Error::Conflict {
+                    message: "name in use".to_owned(),
+                },
+                false,
+            ),
+            (
+                Error::NotFound {
+                    message: "No such image".to_owned(),
+                },
+                false,
+            ),
+        ];
+        for (err, blamed) in cases {
+            assert_eq!(is_image_fault(&err), blamed, "{err}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -44,10 +44,10 @@ pub(crate) struct FakeImage {
 }
 
 /// How an injected fault answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FaultKind {
-    /// HTTP 500.
-    Fail,
+    /// An HTTP error: the status and message given, or 500 "injected fault".
+    Fail(Option<(u16, String)>),
     /// Never answers: the caller's future is dropped from outside (a crash).
     Hang,
 }
@@ -59,6 +59,8 @@ struct Fault {
     target: Option<String>,
     /// Calls matching method and target to let through before this one fires (once).
     skip: usize,
+    /// The daemon's answer, if not 500 "injected fault".
+    answer: Option<(u16, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -176,8 +178,8 @@ impl World {
             fault.skip -= 1;
             return None;
         }
-        self.faults.remove(hit);
-        Some(FaultKind::Fail)
+        let fault = self.faults.remove(hit);
+        Some(FaultKind::Fail(fault.answer))
     }
 
     fn new_id(&mut self) -> String {
@@ -303,6 +305,25 @@ impl FakeDocker {
                 method,
                 target: target.map(str::to_owned),
                 skip,
+                answer: None,
+            });
+        });
+    }
+
+    /// Fails `method` on `target` once, answering `status` with `message`.
+    pub(crate) fn fail_once_with(
+        &self,
+        method: &'static str,
+        target: &str,
+        status: u16,
+        message: &str,
+    ) {
+        self.with(|w| {
+            w.faults.push(Fault {
+                method,
+                target: Some(target.to_owned()),
+                skip: 0,
+                answer: Some((status, message.to_owned())),
             });
         });
     }
@@ -360,7 +381,12 @@ macro_rules! call {
         let fault = $self.with(|w| w.fault($method, $key, $mutating));
         match fault {
             Some(FaultKind::Hang) => FakeDocker::hang().await,
-            Some(FaultKind::Fail) => Err(err500($method)),
+            Some(FaultKind::Fail(None)) => Err(err500($method)),
+            Some(FaultKind::Fail(Some((status, message)))) => Err(Error::Daemon {
+                status,
+                what: $method.to_owned(),
+                message,
+            }),
             None => $self.with(|$w| $body),
         }
     }};

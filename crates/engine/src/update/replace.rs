@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use swab_docker::{ApiVersion, Error};
 use swab_rules::ImageRef;
 
+use super::error::is_image_fault;
 use super::recreate::{self, CreateSpec, RecreateError};
 use super::{Failure, Step, Swapped, UpdateError, Updater, compose, unix_now};
 use crate::snapshot::short_id;
@@ -204,7 +205,8 @@ impl Updater<'_> {
                 if conflict && let Some(last) = mine.last_mut() {
                     last.created_window = None;
                 }
-                return Err(fail(UpdateError::docker(Step::Create)(e)).blamed(main && !conflict));
+                let blame = main && !conflict && is_image_fault(&e);
+                return Err(fail(UpdateError::docker(Step::Create)(e)).blamed(blame));
             }
         };
         if let Some(last) = mine.last_mut() {
@@ -219,10 +221,10 @@ impl Updater<'_> {
             .map_err(fail)?;
         if swap.was_running {
             tracing::info!(container = %target.name, id = %short_id(&created), "starting the replacement");
-            self.engine
-                .start_container(&created)
-                .await
-                .map_err(|e| fail(UpdateError::docker(Step::Start)(e)).blamed(main))?;
+            self.engine.start_container(&created).await.map_err(|e| {
+                let blame = main && is_image_fault(&e);
+                fail(UpdateError::docker(Step::Start)(e)).blamed(blame)
+            })?;
         }
         Ok(created)
     }

@@ -211,6 +211,8 @@ impl Updater<'_> {
                         digest,
                         at: unix_now(),
                         reason: format!("rolled back by hand from {}", short_id(old_image)),
+                        attempts: 1,
+                        by_hand: true,
                     },
                 );
             });

@@ -288,7 +288,12 @@ struct Case {
     refuse_commit: bool,
     blames_image: bool,
     error: &'static str,
+    /// The daemon's answer to the fault, if not 500 "injected fault".
+    answer: Option<(u16, &'static str)>,
 }
+
+/// What dockerd answers when the runtime cannot run the image's entrypoint.
+const ENTRYPOINT_MISSING: &str = "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/app\": stat /app: no such file or directory: unknown";
 
 /// A fault at each step of the swap, a failed gate, and a commit that cannot be written.
 fn step_failures() -> Vec<Case> {
@@ -299,6 +304,7 @@ fn step_failures() -> Vec<Case> {
         refuse_commit: false,
         blames_image,
         error,
+        answer: None,
     };
     vec![
         case("list", ("list", 0), false, "web: cannot list containers"),
@@ -310,18 +316,37 @@ fn step_failures() -> Vec<Case> {
             "web: cannot turn off its restart policy",
         ),
         case("rename", ("rename", 0), false, "web: cannot rename"),
+        // A 500 that does not name the image is the daemon's trouble: nothing recorded.
         case(
             "create",
             ("create", 0),
-            true,
+            false,
             "web: cannot create the replacement",
         ),
         case(
             "start",
             ("start", 0),
-            true,
+            false,
             "web: cannot start the replacement",
         ),
+        Case {
+            answer: Some((400, "invalid mount config for type \"bind\"")),
+            ..case(
+                "create: the configuration is refused",
+                ("create", 0),
+                true,
+                "web: cannot create the replacement",
+            )
+        },
+        Case {
+            answer: Some((500, ENTRYPOINT_MISSING)),
+            ..case(
+                "start: the image's entrypoint is missing",
+                ("start", 0),
+                true,
+                "web: cannot start the replacement",
+            )
+        },
         Case {
             what: "gate: exits",
             new: Behaviour::Exits(3),
@@ -329,6 +354,7 @@ fn step_failures() -> Vec<Case> {
             refuse_commit: false,
             blames_image: true,
             error: "web: the replacement exited with code 3",
+            answer: None,
         },
         Case {
             what: "gate: unhealthy",
@@ -337,6 +363,7 @@ fn step_failures() -> Vec<Case> {
             refuse_commit: false,
             blames_image: true,
             error: "web: the replacement is unhealthy: check failed",
+            answer: None,
         },
         Case {
             what: "commit",
@@ -345,6 +372,7 @@ fn step_failures() -> Vec<Case> {
             refuse_commit: true,
             blames_image: false,
             error: "r.example/app:1: cannot write the update journal",
+            answer: None,
         },
     ]
 }
@@ -443,7 +471,9 @@ async fn a_failing_replica_rolls_back_alone_and_the_ones_that_passed_stay() {
         let one = scene.docker.container("p-web-1", REF, &labels("1"));
         let two = scene.docker.container("p-web-2", REF, &labels("2"));
         let group = scene.group(&["p-web-1", "p-web-2"]).await;
-        scene.docker.fail_once("start", Some("p-web-2"), 0);
+        scene
+            .docker
+            .fail_once_with("start", "p-web-2", 500, ENTRYPOINT_MISSING);
         let actions = scene.apply(&group).await;
         let recreates: Vec<(&str, Status)> = actions[2..]
             .iter()
@@ -547,9 +577,15 @@ async fn a_failure_at_any_step_rolls_everything_back() {
     for case in step_failures() {
         let scene = Scene::new(case.new);
         let group = scene.group(&["web"]).await;
-        if let Some((method, skip)) = case.fault {
-            let target = (method != "list").then_some("web");
-            scene.docker.fail_once(method, target, skip);
+        match (case.fault, case.answer) {
+            (Some((method, _)), Some((status, message))) => {
+                scene.docker.fail_once_with(method, "web", status, message);
+            }
+            (Some((method, skip)), None) => {
+                let target = (method != "list").then_some("web");
+                scene.docker.fail_once(method, target, skip);
+            }
+            (None, _) => {}
         }
         if case.refuse_commit {
             scene
