@@ -2015,4 +2015,55 @@ volumes:
         t.swab(&["updates", "--forget", "example.com/nothing:1"])
             .code(2);
     }
+
+    /// A daily window (UTC) opening `from_now` from now (negative: already open), as rule
+    /// lines.
+    fn daily_window(from_now: i64, hours: u32) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let start = (i64::try_from(now).unwrap() + from_now).rem_euclid(86_400);
+        let (hour, minute) = (start / 3600, (start % 3600) / 60);
+        format!("    window: {{start: \"{minute} {hour} * * *\", for: {hours}h}}\n")
+    }
+
+    #[test]
+    fn outside_its_window_an_update_is_only_planned_inside_it_is_applied() {
+        let closed = daily_window(3 * 3600, 1);
+        let mut t = Update::new("upd-window", &env().registry, &closed);
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-window", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        let v2 = t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        let kept = report["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == t.reference.as_str())
+            .unwrap_or_else(|| panic!("{report}"));
+        assert!(
+            kept["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("pending: outside its maintenance window; the next opens "),
+            "{report}"
+        );
+        assert!(kept["eligible_at"].is_string(), "{report}");
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        let out = t.swab(&["updates", "--rules", "r.yaml", "--format", "json"]);
+        assert_eq!(out.json()["references"][0]["status"], "pending");
+
+        // The same rule with a window open since 10 minutes: applied.
+        t.rules = t.rules.replace(&closed, &daily_window(-600, 2));
+        let out = t.run();
+        out.code(0);
+        assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+        assert_eq!(inspect(&name)["Image"], v2.as_str());
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use swab_engine::gather::{self, LocalFilesystem};
 use swab_engine::lock::{HostLock, default_lock_path};
-use swab_engine::{state, updates};
+use swab_engine::{state, updates, window};
 use swab_registry::CredentialStore;
 use swab_rules::{Action, Rule};
 
@@ -94,11 +94,11 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     };
     let mut rows = Vec::new();
     for check in checks.checks {
-        let options = check
+        let rule = check
             .rules
             .first()
-            .and_then(|name| update_rules.iter().find(|r| &r.name == name))
-            .map(|rule| updates::options_of(rule));
+            .and_then(|name| update_rules.iter().find(|r| &r.name == name));
+        let options = rule.map(|rule| (updates::options_of(rule), rule.windows.as_slice()));
         let answer = answers
             .iter()
             .position(|(r, _)| *r == check.reference)
@@ -135,7 +135,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
 fn row_for(
     check: updates::UpdateCheck,
     answer: Option<updates::Answer>,
-    options: Option<&swab_rules::UpdateOptions>,
+    options: Option<&(swab_rules::UpdateOptions, &[swab_rules::Window])>,
     memory: &updates::UpdateMemory<'_>,
 ) -> Row {
     let outdated = answer
@@ -163,15 +163,22 @@ fn row_for(
                 // Built or loaded here (`swab run` never replaces it).
                 "local_build"
             } else if outdated {
-                let held =
-                    options.and_then(|o| updates::held_back(&row.reference, &remote, o, memory));
-                match held {
-                    Some((why, at)) => {
+                let held = options
+                    .as_ref()
+                    .and_then(|(o, _)| updates::held_back(&row.reference, &remote, o, memory));
+                let pending =
+                    options.and_then(|(_, windows)| window::closed_reason(windows, memory.now));
+                match (held, pending) {
+                    (Some((why, at)), _) => {
                         row.held_back = Some(why);
                         row.eligible_at = at.map(updates::rfc3339);
                         "held_back"
                     }
-                    None => "outdated",
+                    (None, Some(why)) => {
+                        row.held_back = Some(why);
+                        "pending"
+                    }
+                    (None, None) => "outdated",
                 }
             } else {
                 "up_to_date"

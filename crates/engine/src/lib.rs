@@ -43,4 +43,6 @@ pub mod state;
 pub mod update;
 
 // The pure deciders, re-exported so callers name one crate.
-pub use swab_plan::{format_bytes, hooks, memory, own, plan, report, snapshot, timetable, updates};
+pub use swab_plan::{
+    format_bytes, hooks, memory, own, plan, report, snapshot, timetable, updates, window,
+};

@@ -487,8 +487,13 @@ impl<'a> Planner<'a> {
 
     fn restarts(&mut self, rule: &Rule) {
         let mut candidates = Vec::new();
+        let closed = crate::window::closed_reason(&rule.windows, self.now);
         for c in &self.snapshot.containers {
             if self.acted.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
+                continue;
+            }
+            if let Some(why) = &closed {
+                self.keep(rule, &c.id, &c.name, why.clone());
                 continue;
             }
             if self.snapshot.is_own(c) {

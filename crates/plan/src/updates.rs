@@ -17,6 +17,7 @@ use crate::hooks::{self, ContainerHooks, Hook, Phase};
 use crate::memory::{FirstSeen, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
+use crate::window;
 
 /// One reference to ask the registry about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,6 +390,11 @@ pub fn plan_updates(
                 continue;
             }
         };
+        let needs = worst_case(&group);
+        if let Some((why, at)) = window::hold_update(&rule.windows, memory.now, needs) {
+            keep(&mut out, &rule.name, check, why).eligible_at = at.map(rfc3339);
+            continue;
+        }
         *so_far += count;
         out.kept.extend(left_on_the_old_image(
             &rule.name,
@@ -434,6 +440,25 @@ fn leave_own_container(
         });
     }
     (own.is_empty() || !units.is_empty()).then_some(units)
+}
+
+/// The longest `group` can take once started (see [`window::worst_case`]): each container
+/// and network dependent stopped and gated, each hook run to its timeout.
+fn worst_case(group: &UpdateGroup) -> Duration {
+    let containers = group
+        .units
+        .iter()
+        .map(|u| 1 + u.network_dependents.len())
+        .sum::<usize>();
+    let hooks = group
+        .hooks
+        .iter()
+        .flat_map(|(_, h)| [h.get(Phase::PreUpdate), h.get(Phase::PostUpdate)])
+        .flatten()
+        .map(|h| h.timeout)
+        .sum::<Duration>();
+    let stop = group.stop_timeout.unwrap_or(Duration::from_secs(10));
+    window::worst_case(containers, stop, group.health_timeout, Duration::ZERO) + hooks
 }
 
 /// Keeps a checked reference, with why; returns the entry.
@@ -1299,6 +1324,42 @@ mod tests {
             "update to sha256:bbbb failed 3 times and was rolled back (web: exited); not retried (max_attempts): waiting for a newer digest"
         );
         assert_eq!(plan.kept[0].eligible_at, None);
+    }
+
+    #[test]
+    fn outside_its_window_an_update_is_pending_and_inside_it_is_planned() {
+        // now() is Friday 2027-01-15 08:00 UTC.
+        let closed = plan_with(
+            "    window: {start: \"0 2 * * 6\", for: 3h}\n",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert!(closed.groups.is_empty(), "{closed:?}");
+        let kept = closed.kept.last().unwrap();
+        assert_eq!(
+            kept.reason,
+            "pending: outside its maintenance window; the next opens Sat 2027-01-16 02:00 UTC"
+        );
+        assert_eq!(kept.eligible_at.as_deref(), Some("2027-01-16T02:00:00Z"));
+        let open = plan_with(
+            "    window:\n      - {start: \"0 2 * * 6\", for: 3h}\n      - {start: \"0 7 * * 5\", for: 2h}\n",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert_eq!(open.groups.len(), 1, "{open:?}");
+        // Open, but closing before web and its two dependents could be gated (3 x 70s + 1m).
+        let short = plan_with(
+            "    window: {start: \"50 7 * * 5\", for: 13m}\n",
+            Ok(remote("sha256:bbbb")),
+            &RolledBackDigests::new(),
+        );
+        assert!(short.groups.is_empty(), "{short:?}");
+        assert!(
+            short.kept.last().unwrap().reason.starts_with(
+                "pending: could not finish before its maintenance window closes at Fri 2027-01-15 08:03 UTC (needs up to 4m 30s)"
+            ),
+            "{short:?}"
+        );
     }
 
     #[test]

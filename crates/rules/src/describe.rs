@@ -170,6 +170,24 @@ impl Rule {
                 }
             }
         }
+        if !self.windows.is_empty() {
+            let windows: Vec<String> = self
+                .windows
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} for {}",
+                        w.start.expression(),
+                        format_duration(w.duration)
+                    )
+                })
+                .collect();
+            let _ = write!(
+                line,
+                "; applies only in its window ({})",
+                windows.join(", ")
+            );
+        }
         if let Some(trigger) = self.when {
             let _ = match trigger {
                 Trigger::DiskUsageAbove(p) => write!(line, "; only when disk usage is above {p}"),

@@ -391,6 +391,19 @@ pub struct Rule {
     /// `prune-volumes`: whether named volumes are eligible; `Some` exactly
     /// for `prune-volumes` rules.
     pub volumes: Option<VolumeScope>,
+    /// `update`/`restart`: when the rule may apply anything; empty means any time. Outside
+    /// them a run checks and reports what it would do, and applies nothing.
+    pub windows: Vec<Window>,
     /// Where the rule starts in its file.
     pub position: Position,
+}
+
+/// A maintenance window: it opens at each fire time of `start` (in the rule set's time
+/// zone) and stays open for `duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// When it opens.
+    pub start: Schedule,
+    /// How long it stays open.
+    pub duration: Duration,
 }

@@ -16,7 +16,7 @@ use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
     Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
-    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope,
+    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope, Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -41,6 +41,7 @@ const RULE_KEYS: &[&str] = &[
     "min_age",
     "retry_after",
     "max_attempts",
+    "window",
     "max_removals",
     "jitter",
 ];
@@ -56,6 +57,9 @@ const MATCH_KEYS: &[&str] = &[
 const WHEN_KEYS: &[&str] = &["disk_usage_above", "images_size_above"];
 const TARGET_KEYS: &[&str] = &["disk_usage_below", "images_size_below"];
 const NOTIFY_KEYS: &[&str] = &["url", "on", "format"];
+const WINDOW_KEYS: &[&str] = &["start", "for"];
+/// Longest maintenance window: a week (a longer one is no window).
+const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 const HOOK_KEYS: &[&str] = &[
     "pre_update",
     "post_update",
@@ -111,7 +115,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
         | "max_attempts" => &[Update],
-        "stop_timeout" => &[Update, Restart],
+        "stop_timeout" | "window" => &[Update, Restart],
         _ => return None,
     })
 }
@@ -681,6 +685,91 @@ impl Resolver<'_> {
         (self.errors.len() == before).then_some(Notify { url, on, format })
     }
 
+    /// `window:`, one `{start, for}` mapping or a list of them.
+    fn windows(&mut self, node: &Node) -> Option<Vec<Window>> {
+        let before = self.errors.len();
+        let items: Vec<&Node> = match &node.kind {
+            Kind::Seq(items) if !items.is_empty() => items.iter().collect(),
+            Kind::Map(_) => vec![node],
+            _ => {
+                self.wrong_type(
+                    "window",
+                    node,
+                    "a mapping `{start: CRON, for: DURATION}` or a list of them",
+                );
+                return None;
+            }
+        };
+        let mut windows = Vec::new();
+        for item in items {
+            let Some(entries) = self.entries("window", item, WINDOW_KEYS, "`window`") else {
+                continue;
+            };
+            let start = match entries.get("start") {
+                Some(entry) => self
+                    .string(
+                        "start",
+                        entry.value,
+                        "a crontab expression such as `0 2 * * 6`",
+                    )
+                    .and_then(|text| match Schedule::parse(text, self.timezone) {
+                        Ok(schedule) => Some(schedule),
+                        Err(error) => {
+                            self.error(
+                                entry.value.pos,
+                                ErrorKind::InvalidSchedule {
+                                    value: text.to_owned(),
+                                    reason: error.to_string(),
+                                },
+                            );
+                            None
+                        }
+                    }),
+                None => {
+                    self.error(
+                        item.pos,
+                        ErrorKind::MissingKey {
+                            key: "start".to_owned(),
+                            expected: "a crontab expression for when the window opens".to_owned(),
+                        },
+                    );
+                    None
+                }
+            };
+            let duration = match entries.get("for") {
+                Some(entry) => self.duration("for", entry.value).and_then(|d| {
+                    if d.is_zero() || d > MAX_WINDOW {
+                        self.error(
+                            entry.value.pos,
+                            ErrorKind::OutOfRange {
+                                key: "for".to_owned(),
+                                value: units::format_duration(d),
+                                expected: "more than 0s and at most 7d".to_owned(),
+                            },
+                        );
+                        None
+                    } else {
+                        Some(d)
+                    }
+                }),
+                None => {
+                    self.error(
+                        item.pos,
+                        ErrorKind::MissingKey {
+                            key: "for".to_owned(),
+                            expected: "how long the window stays open, such as `3h`".to_owned(),
+                        },
+                    );
+                    None
+                }
+            };
+            if let (Some(start), Some(duration)) = (start, duration) {
+                windows.push(Window { start, duration });
+            }
+        }
+        (self.errors.len() == before).then_some(windows)
+    }
+
     /// An update rule's `hooks:` mapping.
     fn hooks(&mut self, node: &Node) -> Option<Hooks> {
         let before = self.errors.len();
@@ -864,6 +953,9 @@ impl Resolver<'_> {
             .get("max_attempts")
             .and_then(|entry| self.integer("max_attempts", entry.value, 1, 1000))
             .and_then(|value| u32::try_from(value).ok());
+        let windows = entries
+            .get("window")
+            .map_or(Some(Vec::new()), |entry| self.windows(entry.value));
         let hooks = match entries.get("hooks") {
             Some(entry) => self.hooks(entry.value),
             None => Some(Hooks::default()),
@@ -919,6 +1011,7 @@ impl Resolver<'_> {
             max_removals,
             jitter,
             volumes,
+            windows: windows.unwrap_or_default(),
             position: node.pos,
         })
     }

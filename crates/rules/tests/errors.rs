@@ -256,6 +256,26 @@ fn one_error_each() {
             "t.yaml:5:19: rule 'r': `max_attempts` is 0; expected a whole number from 1 to 1000",
         ),
         (
+            "window on a prune rule",
+            one_rule("action: prune-images\nwindow: {start: \"0 2 * * 6\", for: 3h}"),
+            "t.yaml:5:5: rule 'r': `window` does not apply to action `prune-images`; it applies to `update`, `restart`",
+        ),
+        (
+            "window without for",
+            one_rule("action: update\nwindow:\n  start: \"0 2 * * 6\""),
+            "t.yaml:6:7: rule 'r': missing required key `for`; expected how long the window stays open, such as `3h`",
+        ),
+        (
+            "window too long",
+            one_rule("action: update\nwindow:\n  - start: \"0 2 * * 6\"\n    for: 8d"),
+            "t.yaml:7:14: rule 'r': `for` is 8d; expected more than 0s and at most 7d",
+        ),
+        (
+            "window start not cron",
+            one_rule("action: restart\nmatch:\n  names: [web]\nwindow: {start: \"saturday\", for: 1h}"),
+            "t.yaml:7:21: rule 'r': invalid schedule `saturday`: Invalid pattern: Pattern must have 5 or 6 fields when years are disallowed; expected a crontab expression such as `0 3 * * *`, `*/5 * * * * *` (with seconds) or `@daily`",
+        ),
+        (
             "hooks on a prune rule",
             one_rule("action: prune-images\nhooks:\n  pre_update: x"),
             "t.yaml:5:5: rule 'r': `hooks` does not apply to action `prune-images`; it applies to `update` only",
