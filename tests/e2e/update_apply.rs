@@ -2066,4 +2066,93 @@ volumes:
         assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
         assert_eq!(inspect(&name)["Image"], v2.as_str());
     }
+
+    /// A local webhook receiver: every POST body it gets arrives on the channel.
+    fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<Value>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let _ = reader
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                if send
+                    .send(serde_json::from_slice(&body).unwrap_or(Value::Null))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        (port, receive)
+    }
+
+    #[test]
+    fn a_watcher_sends_one_notice_per_new_digest_and_applies_nothing() {
+        let (port, notices) = webhook_receiver();
+        let mut t = Update::new(
+            "upd-notice",
+            &env().registry,
+            &format!("    notify_only: true\nnotify:\n  - url: http://127.0.0.1:{port}/hook\n"),
+        );
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-notice", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        t.publish_upstream(V2, &v1);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        assert_eq!(single(&report, "notify")["status"], "done", "{report}");
+        let notice = notices
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a notice");
+        assert_eq!(notice["event"], "new_image", "{notice}");
+        assert_eq!(notice["reference"], t.reference.as_str(), "{notice}");
+        assert_eq!(notice["containers"][0], name.as_str(), "{notice}");
+        let first_digest = notice["digest"].as_str().unwrap().to_owned();
+        assert!(
+            notice["text"].as_str().unwrap().ends_with("; eligible now"),
+            "{notice}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str(), "nothing applied");
+
+        // The same digest: no notice again.
+        let out = t.run();
+        out.code(0);
+        assert!(!kinds(&out.json()).contains(&"notify"), "{}", out.json());
+        assert!(
+            notices.recv_timeout(Duration::from_secs(2)).is_err(),
+            "a notice is never repeated"
+        );
+
+        // A newer digest: one more.
+        t.publish_upstream(V3, &v1);
+        t.run().code(0);
+        let notice = notices
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a notice for the newer digest");
+        assert_ne!(notice["digest"], first_digest.as_str(), "{notice}");
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+    }
 }

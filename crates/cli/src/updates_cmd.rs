@@ -90,6 +90,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let memory = updates::UpdateMemory {
         rolled_back: &remembered.rolled_back,
         first_seen: &remembered.first_seen,
+        noticed: &remembered.noticed,
         now: std::time::SystemTime::now(),
     };
     let mut rows = Vec::new();

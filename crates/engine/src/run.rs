@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use swab_docker::Docker;
 use swab_docker::models::ImageStore;
 use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
-use swab_rules::{Action, ImageRef, Protect, Rule, RuleSet};
+use swab_rules::{Action, ImageRef, Rule, RuleSet};
 
 use crate::cancel::Cancel;
 use crate::exec::{self, DryRun, Engine};
@@ -157,7 +157,7 @@ pub async fn run_rules(
             docker,
             &update_plan,
             credentials,
-            &rules.protect,
+            rules,
             state_path,
             &options,
             observer,
@@ -229,13 +229,14 @@ async fn run_updates(
     docker: &Docker,
     update_plan: &UpdatePlan,
     credentials: Option<CredentialStore>,
-    protect: &Protect,
+    rules: &RuleSet,
     state_path: &Path,
     options: &RunOptions,
     observer: Observer<'_>,
 ) -> Vec<ActionReport> {
     let progress = observer.action;
-    let mut actions = Vec::new();
+    let protect = &rules.protect;
+    let mut actions = send_notices(docker, update_plan, rules, state_path, options, progress).await;
     for (rule, reference, error) in &update_plan.failed {
         let report = ActionReport {
             rule: rule.clone(),
@@ -269,6 +270,60 @@ async fn run_updates(
         } else {
             actions.extend(updater.apply(group).await);
         }
+    }
+    actions
+}
+
+/// Sends the notices of `notify_only` rules, each once: a notice every target took is
+/// recorded in the state file and never sent again; one that a target did not take is
+/// reported `skipped` and sent again by the next run. Like notifications, a notice that
+/// cannot be delivered never fails the run. A dry run lists them.
+async fn send_notices(
+    docker: &Docker,
+    update_plan: &UpdatePlan,
+    rules: &RuleSet,
+    state_path: &Path,
+    options: &RunOptions,
+    progress: &(dyn Fn(&ActionReport) + Sync),
+) -> Vec<ActionReport> {
+    let client = reqwest::Client::new();
+    let mut actions = Vec::new();
+    for notice in &update_plan.notices {
+        let mut entry = ActionReport {
+            rule: notice.rule.clone(),
+            action: ActionKind::Notify,
+            id: notice.digest.clone(),
+            name: notice.reference.clone(),
+            reason: notice.text.clone(),
+            status: Status::Planned,
+            error: None,
+            bytes: None,
+        };
+        if !options.dry_run {
+            let problems = crate::daemon::notify::send_notice(
+                &client,
+                &rules.notify,
+                docker.endpoint(),
+                notice,
+            )
+            .await;
+            if problems.is_empty() {
+                entry.status = Status::Done;
+                let record = |s: &mut State| s.noticed.record(&notice.reference, &notice.digest);
+                if let Err(err) = State::edit_file(state_path, record) {
+                    tracing::warn!(error = %err, "cannot record a sent notice; it may be sent again");
+                }
+            } else {
+                tracing::warn!(reference = %notice.reference, problems = %problems.join("; "), "notice not delivered");
+                entry.status = Status::Skipped;
+                entry.error = Some(format!(
+                    "not delivered ({}); sent again by the next run",
+                    problems.join("; ")
+                ));
+            }
+        }
+        progress(&entry);
+        actions.push(entry);
     }
     actions
 }
@@ -384,6 +439,7 @@ async fn check_updates(
     let memory = updates::UpdateMemory {
         rolled_back: &state.rolled_back,
         first_seen: &state.first_seen,
+        noticed: &state.noticed,
         now,
     };
     let plan = updates::plan_updates(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use swab_plan::memory::{FirstSeen, LastUsed, RolledBack, RolledBackDigests};
+pub use swab_plan::memory::{FirstSeen, LastUsed, Noticed, RolledBack, RolledBackDigests};
 
 /// The on-disk format version.
 pub const STATE_VERSION: u32 = 1;
@@ -31,6 +31,9 @@ pub struct State {
     /// When swab first saw each reference's newer registry digest: the cooldown's start.
     #[serde(default, skip_serializing_if = "FirstSeen::is_empty")]
     pub first_seen: FirstSeen,
+    /// The digest each reference's last notice was about (`notify_only` rules).
+    #[serde(default, skip_serializing_if = "Noticed::is_empty")]
+    pub noticed: Noticed,
     /// Updates under way: the journal that lets the next start finish or undo an update a
     /// crash interrupted. Empty between runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -88,6 +88,29 @@ impl RolledBack {
 /// Rolled-back update digests per reference (familiar form).
 pub type RolledBackDigests = BTreeMap<String, RolledBack>;
 
+/// The last digest a notice was sent for, per reference: one notice per (reference,
+/// digest), never repeated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Noticed(BTreeMap<String, String>);
+
+impl Noticed {
+    /// Whether a notice about `digest` of `reference` was sent.
+    pub fn has(&self, reference: &str, digest: &str) -> bool {
+        self.0.get(reference).is_some_and(|d| d == digest)
+    }
+
+    /// Records that a notice about `digest` of `reference` was sent.
+    pub fn record(&mut self, reference: &str, digest: &str) {
+        self.0.insert(reference.to_owned(), digest.to_owned());
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// When swab first saw a reference's current registry digest, while the local image is
 /// older: what a cooldown (`min_age`) counts from. One entry per reference; a new digest
 /// replaces it, so the clock restarts. The image's `Created` time is never used: it is

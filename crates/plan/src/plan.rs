@@ -160,6 +160,8 @@ pub enum ActionKind {
     RecreateContainer,
     /// Run a lifecycle hook in a container (the entry's reason names the phase).
     RunHook,
+    /// Send a notice of a new image (`notify_only` rules).
+    Notify,
 }
 
 impl ActionKind {
@@ -177,6 +179,7 @@ impl ActionKind {
             ActionKind::PullImage => "pull_image",
             ActionKind::RecreateContainer => "recreate_container",
             ActionKind::RunHook => "run_hook",
+            ActionKind::Notify => "notify",
         }
     }
 }

@@ -133,7 +133,8 @@ impl Summary {
                         ActionKind::RestartContainer => s.containers_restarted += 1,
                         ActionKind::PruneBuildCache
                         | ActionKind::CheckImage
-                        | ActionKind::RunHook => {}
+                        | ActionKind::RunHook
+                        | ActionKind::Notify => {}
                     }
                     s.bytes_reclaimed += a.bytes.unwrap_or(0);
                 }

@@ -8,13 +8,14 @@
 //! image ID have no reference to check.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use swab_reference::manifest::RemoteDigest;
 use swab_rules::{Action, ImageRef, Protect, Rule};
 
 use crate::hooks::{self, ContainerHooks, Hook, Phase};
-use crate::memory::{FirstSeen, RolledBackDigests};
+use crate::memory::{FirstSeen, Noticed, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
 use crate::window;
@@ -295,6 +296,25 @@ pub struct UpdatePlan {
     pub failed: Vec<(String, String, String)>,
     /// Rule-level remarks (the `max_removals` cap).
     pub notes: Vec<Note>,
+    /// New digests `notify_only` rules tell about (each once).
+    pub notices: Vec<Notice>,
+}
+
+/// A new image a `notify_only` rule tells about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Notice {
+    /// The rule.
+    pub rule: String,
+    /// The reference (familiar form).
+    pub reference: String,
+    /// The registry's new digest.
+    pub digest: String,
+    /// The containers running the reference that the rule selects.
+    pub containers: Vec<String>,
+    /// When a cooldown or back-off would let an update rule adopt it (RFC 3339).
+    pub eligible_at: Option<String>,
+    /// The whole notice in words.
+    pub text: String,
 }
 
 /// Decides the updates: for each checked reference, the registry's answer against the
@@ -353,7 +373,12 @@ pub fn plan_updates(
             keep(&mut out, &rule.name, check, "up to date".to_owned());
             continue;
         }
-        if let Some((why, at)) = held_back(&familiar, remote, &options_of(rule), memory) {
+        let options = options_of(rule);
+        if options.notify_only {
+            notice(&mut out, rule, check, remote, memory);
+            continue;
+        }
+        if let Some((why, at)) = held_back(&familiar, remote, &options, memory) {
             keep(&mut out, &rule.name, check, why).eligible_at = at.map(rfc3339);
             continue;
         }
@@ -461,6 +486,58 @@ fn worst_case(group: &UpdateGroup) -> Duration {
     window::worst_case(containers, stop, group.health_timeout, Duration::ZERO) + hooks
 }
 
+/// A `notify_only` rule's outdated reference: kept, and told about once per digest, with
+/// when the rule's cooldown, back-off or window would let an update rule adopt it.
+fn notice(
+    out: &mut UpdatePlan,
+    rule: &Rule,
+    check: &UpdateCheck,
+    remote: &RemoteDigest,
+    memory: &UpdateMemory<'_>,
+) {
+    let familiar = check.reference.familiar();
+    let held = held_back(&familiar, remote, &options_of(rule), memory);
+    let pending = window::closed_reason(&rule.windows, memory.now);
+    let reason = format!(
+        "new digest {}: notify_only, never applied",
+        short_digest(&remote.digest)
+    );
+    let eligible_at = held.as_ref().and_then(|(_, at)| *at).map(rfc3339);
+    keep(out, &rule.name, check, reason)
+        .eligible_at
+        .clone_from(&eligible_at);
+    if memory.noticed.has(&familiar, &remote.digest) {
+        return;
+    }
+    let mut text = format!(
+        "new image for {familiar}: {} on the registry",
+        short_digest(&remote.digest)
+    );
+    if let Some(local) = check.local_digests.first() {
+        let _ = write!(text, " (here: {})", short_digest(local));
+    }
+    if !check.containers.is_empty() {
+        let _ = write!(text, ", used by {}", check.containers.join(", "));
+    }
+    match (held, pending) {
+        (Some((why, _)), _) => {
+            let _ = write!(text, "; held back: {why}");
+        }
+        (None, Some(why)) => {
+            let _ = write!(text, "; {why}");
+        }
+        (None, None) => text.push_str("; eligible now"),
+    }
+    out.notices.push(Notice {
+        rule: rule.name.clone(),
+        reference: familiar,
+        digest: remote.digest.clone(),
+        containers: check.containers.clone(),
+        eligible_at,
+        text,
+    });
+}
+
 /// Keeps a checked reference, with why; returns the entry.
 fn keep<'a>(
     out: &'a mut UpdatePlan,
@@ -486,6 +563,8 @@ pub struct UpdateMemory<'a> {
     pub rolled_back: &'a RolledBackDigests,
     /// When each reference's newer digest was first seen (the cooldown's start).
     pub first_seen: &'a FirstSeen,
+    /// The digests notices were sent for.
+    pub noticed: &'a Noticed,
     /// Now.
     pub now: SystemTime,
 }
@@ -500,6 +579,7 @@ pub fn options_of(rule: &Rule) -> swab_rules::UpdateOptions {
         min_age: None,
         retry_after: swab_rules::default_retry_after(),
         max_attempts: None,
+        notify_only: false,
     })
 }
 
@@ -1001,6 +1081,7 @@ mod tests {
         let memory = UpdateMemory {
             rolled_back,
             first_seen: &FirstSeen::default(),
+            noticed: &Noticed::default(),
             now: now(),
         };
         plan_remembering(snapshot, protect, yaml_extra, answer, &memory)
@@ -1363,6 +1444,48 @@ mod tests {
     }
 
     #[test]
+    fn a_watcher_tells_about_each_new_digest_once_and_applies_nothing() {
+        let rule = "    notify_only: true\n    min_age: 1h\n";
+        let rolled_back = RolledBackDigests::new();
+        let first_seen = FirstSeen::default();
+        let plan = |noticed: &Noticed, digest: &str| {
+            let memory = UpdateMemory {
+                rolled_back: &rolled_back,
+                first_seen: &first_seen,
+                noticed,
+                now: now(),
+            };
+            let set = "notify:\n  - url: http://127.0.0.1:9/hook\n";
+            plan_remembering(&web_snapshot(), set, rule, Ok(remote(digest)), &memory)
+        };
+        let mut noticed = Noticed::default();
+        let first = plan(&noticed, "sha256:bbbb");
+        assert!(first.groups.is_empty(), "{first:?}");
+        let [notice] = first.notices.as_slice() else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            notice.text,
+            "new image for myorg/web:1: sha256:bbbb on the registry (here: sha256:aaaa), used by web; held back: new digest sha256:bbbb, eligible in 1h (min_age 1h, first seen 2027-01-15T08:00:00Z)"
+        );
+        assert_eq!(notice.eligible_at.as_deref(), Some("2027-01-15T09:00:00Z"));
+        assert_eq!(
+            first.kept.last().unwrap().reason,
+            "new digest sha256:bbbb: notify_only, never applied"
+        );
+        noticed.record("myorg/web:1", "sha256:bbbb");
+        assert!(
+            plan(&noticed, "sha256:bbbb").notices.is_empty(),
+            "never repeated"
+        );
+        assert_eq!(
+            plan(&noticed, "sha256:cccc").notices.len(),
+            1,
+            "a newer digest"
+        );
+    }
+
+    #[test]
     fn a_cooldown_counts_from_when_swab_first_saw_the_digest() {
         let rule = "    min_age: 1h\n";
         let rolled_back = RolledBackDigests::new();
@@ -1370,6 +1493,7 @@ mod tests {
             let memory = UpdateMemory {
                 rolled_back: &rolled_back,
                 first_seen,
+                noticed: &Noticed::default(),
                 now: now(),
             };
             plan_remembering(&web_snapshot(), "", rule, Ok(remote(digest)), &memory)

@@ -115,60 +115,7 @@ impl Rule {
     /// trigger and target, the removal cap.
     fn describe_effects(&self, line: &mut String) {
         if let Some(update) = &self.update {
-            let _ = write!(
-                line,
-                "; pull newer images and recreate, healthy within {}",
-                format_duration(update.health_timeout)
-            );
-            match &update.rollback_tag {
-                Some(tag) => {
-                    let _ = write!(line, ", keep previous as {}", tag.template());
-                }
-                None => line.push_str(", no rollback tag"),
-            }
-            if update.cleanup {
-                line.push_str(", remove old image");
-            }
-            if let Some(min_age) = update.min_age {
-                let _ = write!(
-                    line,
-                    ", new digests only once known for {}",
-                    format_duration(min_age)
-                );
-            }
-            let hooks = &update.hooks;
-            let phases: Vec<&str> = [
-                ("pre_check", &hooks.pre_check),
-                ("post_check", &hooks.post_check),
-                ("pre_update", &hooks.pre_update),
-                ("post_update", &hooks.post_update),
-            ]
-            .into_iter()
-            .filter_map(|(phase, command)| command.as_ref().map(|_| phase))
-            .collect();
-            if !phases.is_empty() {
-                let _ = write!(
-                    line,
-                    ", hooks {} (each within {})",
-                    phases.join(", "),
-                    format_duration(hooks.timeout)
-                );
-            }
-            let namespaces: Vec<&str> = hooks
-                .labels
-                .iter()
-                .map(|n| match n {
-                    crate::model::HookLabels::Swab => "swab.hooks.*",
-                    crate::model::HookLabels::Watchtower => "Watchtower lifecycle",
-                })
-                .collect();
-            if namespaces != ["swab.hooks.*"] {
-                if namespaces.is_empty() {
-                    line.push_str(", no hook labels");
-                } else {
-                    let _ = write!(line, ", hook labels {}", namespaces.join(" and "));
-                }
-            }
+            describe_update(update, line);
         }
         if !self.windows.is_empty() {
             let windows: Vec<String> = self
@@ -280,4 +227,65 @@ pub fn render_validation(set: &RuleSet, now: DateTime<Utc>) -> String {
     }
     let _ = writeln!(out, "\nprotected: {}", protected.join("; "));
     out
+}
+
+/// What an `update` rule's options add to its description.
+fn describe_update(update: &crate::model::UpdateOptions, line: &mut String) {
+    let _ = write!(
+        line,
+        "; pull newer images and recreate, healthy within {}",
+        format_duration(update.health_timeout)
+    );
+    match &update.rollback_tag {
+        Some(tag) => {
+            let _ = write!(line, ", keep previous as {}", tag.template());
+        }
+        None => line.push_str(", no rollback tag"),
+    }
+    if update.cleanup {
+        line.push_str(", remove old image");
+    }
+    if update.notify_only {
+        line.push_str(", notify only (never applied)");
+    }
+    if let Some(min_age) = update.min_age {
+        let _ = write!(
+            line,
+            ", new digests only once known for {}",
+            format_duration(min_age)
+        );
+    }
+    let hooks = &update.hooks;
+    let phases: Vec<&str> = [
+        ("pre_check", &hooks.pre_check),
+        ("post_check", &hooks.post_check),
+        ("pre_update", &hooks.pre_update),
+        ("post_update", &hooks.post_update),
+    ]
+    .into_iter()
+    .filter_map(|(phase, command)| command.as_ref().map(|_| phase))
+    .collect();
+    if !phases.is_empty() {
+        let _ = write!(
+            line,
+            ", hooks {} (each within {})",
+            phases.join(", "),
+            format_duration(hooks.timeout)
+        );
+    }
+    let namespaces: Vec<&str> = hooks
+        .labels
+        .iter()
+        .map(|n| match n {
+            crate::model::HookLabels::Swab => "swab.hooks.*",
+            crate::model::HookLabels::Watchtower => "Watchtower lifecycle",
+        })
+        .collect();
+    if namespaces != ["swab.hooks.*"] {
+        if namespaces.is_empty() {
+            line.push_str(", no hook labels");
+        } else {
+            let _ = write!(line, ", hook labels {}", namespaces.join(" and "));
+        }
+    }
 }

@@ -285,6 +285,11 @@ pub enum ErrorKind {
         /// Why it was rejected.
         reason: String,
     },
+    /// A `notify_only` rule in a rule set without `notify:` targets.
+    #[error(
+        "`notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section"
+    )]
+    NotifyOnlyWithoutTargets,
     /// A notification URL that is not http(s).
     #[error("invalid notify url `{value}`; expected an http:// or https:// URL with a host")]
     InvalidUrl {

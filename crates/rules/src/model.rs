@@ -269,6 +269,9 @@ pub struct UpdateOptions {
     pub retry_after: Vec<Duration>,
     /// After this many failed attempts a digest is not retried; `None`: no limit.
     pub max_attempts: Option<u32>,
+    /// A watcher: the rule checks and sends one notice per new digest through the rule
+    /// set's `notify:` targets, and applies nothing.
+    pub notify_only: bool,
 }
 
 /// The default `retry_after`: 1h, 6h, then daily.

@@ -42,6 +42,7 @@ const RULE_KEYS: &[&str] = &[
     "retry_after",
     "max_attempts",
     "window",
+    "notify_only",
     "max_removals",
     "jitter",
 ];
@@ -114,7 +115,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
         ],
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
-        | "max_attempts" => &[Update],
+        | "max_attempts" | "notify_only" => &[Update],
         "stop_timeout" | "window" => &[Update, Restart],
         _ => return None,
     })
@@ -550,13 +551,25 @@ impl Resolver<'_> {
             Some(entry) => self.rules(entry.value),
         };
 
+        let (rules, notify) = (rules?, notify?);
+        // A watcher with nowhere to send its notices would watch for nobody.
+        if notify.is_empty()
+            && let Some(watcher) = rules
+                .iter()
+                .find(|r| r.update.as_ref().is_some_and(|u| u.notify_only))
+        {
+            self.rule = Some(RuleRef::Named(watcher.name.clone()));
+            self.error(watcher.position, ErrorKind::NotifyOnlyWithoutTargets);
+            self.rule = None;
+            return None;
+        }
         Some(RuleSet {
             source_name: self.source_name.to_owned(),
             version: version?,
             timezone: self.timezone,
             protect: protect?,
-            rules: rules?,
-            notify: notify?,
+            rules,
+            notify,
         })
     }
 
@@ -953,6 +966,9 @@ impl Resolver<'_> {
             .get("max_attempts")
             .and_then(|entry| self.integer("max_attempts", entry.value, 1, 1000))
             .and_then(|value| u32::try_from(value).ok());
+        let notify_only = entries
+            .get("notify_only")
+            .and_then(|entry| self.boolean("notify_only", entry.value));
         let windows = entries
             .get("window")
             .map_or(Some(Vec::new()), |entry| self.windows(entry.value));
@@ -990,6 +1006,7 @@ impl Resolver<'_> {
             min_age,
             retry_after: retry_after.unwrap_or_else(crate::model::default_retry_after),
             max_attempts,
+            notify_only: notify_only.unwrap_or(false),
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

@@ -276,6 +276,11 @@ fn one_error_each() {
             "t.yaml:7:21: rule 'r': invalid schedule `saturday`: Invalid pattern: Pattern must have 5 or 6 fields when years are disallowed; expected a crontab expression such as `0 3 * * *`, `*/5 * * * * *` (with seconds) or `@daily`",
         ),
         (
+            "notify_only without notify targets",
+            one_rule("action: update\nnotify_only: true"),
+            "t.yaml:3:5: rule 'r': `notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section",
+        ),
+        (
             "hooks on a prune rule",
             one_rule("action: prune-images\nhooks:\n  pre_update: x"),
             "t.yaml:5:5: rule 'r': `hooks` does not apply to action `prune-images`; it applies to `update` only",

@@ -48,6 +48,44 @@ pub async fn send_all(client: &reqwest::Client, notifies: &[Notify], report: &Re
     }
 }
 
+/// Sends one notice of a new image to every target: JSON (`{"event": "new_image", ...}`)
+/// or a Slack text. Returns the error of each target that did not take it; empty when all
+/// did (then the notice counts as sent and is never repeated).
+pub async fn send_notice(
+    client: &reqwest::Client,
+    notifies: &[Notify],
+    host: &str,
+    notice: &crate::updates::Notice,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for notify in notifies {
+        let request = match notify.format {
+            NotifyFormat::Json => client.post(&notify.url).json(&serde_json::json!({
+                "event": "new_image",
+                "host": host,
+                "rule": notice.rule,
+                "reference": notice.reference,
+                "digest": notice.digest,
+                "containers": notice.containers,
+                "eligible_at": notice.eligible_at,
+                "text": notice.text,
+            })),
+            NotifyFormat::Slack => client
+                .post(&notify.url)
+                .json(&serde_json::json!({ "text": format!("swab on {host}: {}", notice.text) })),
+        };
+        let url = redact(&notify.url);
+        match request.timeout(Duration::from_secs(10)).send().await {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!(%url, reference = %notice.reference, "notice sent");
+            }
+            Ok(response) => problems.push(format!("{url} answered {}", response.status())),
+            Err(err) => problems.push(format!("{url}: {err}")),
+        }
+    }
+    problems
+}
+
 /// The URL without its path and query, which for Slack-style webhooks are the secret.
 fn redact(url: &str) -> String {
     match url.split_once("://") {
