@@ -2155,4 +2155,64 @@ volumes:
         assert_ne!(notice["digest"], first_digest.as_str(), "{notice}");
         assert_eq!(inspect(&name)["Id"], old_id.as_str());
     }
+
+    #[test]
+    fn a_daemon_500_on_the_replacements_start_records_nothing_and_the_next_run_updates() {
+        use swab_testkit::fault_proxy::{Fault, FaultProxy};
+        let mut t = Update::new("upd-fault", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-fault", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        let v2 = t.publish_upstream(V2, &v1);
+        let upstream = env().docker_host.trim_start_matches("unix://").to_owned();
+        // The first start of the run is the replacement's (the old container is stopped).
+        let proxy = FaultProxy::start(
+            &env().dir.join(format!("{}.sock", t.test_id)),
+            Path::new(&upstream),
+            vec![Fault {
+                method: "POST".to_owned(),
+                path_contains: "/start".to_owned(),
+                status: 500,
+                message: "injected fault: the daemon is having a bad day".to_owned(),
+            }],
+        );
+        let state = t.state.path().join("state.json");
+        let out = swab()
+            .home_file("r.yaml", &t.rules)
+            .in_home()
+            .args([
+                "-H",
+                &proxy.host(),
+                "run",
+                "--rules",
+                "r.yaml",
+                "--format",
+                "json",
+            ])
+            .args(["--state", state.to_str().unwrap()])
+            .run();
+        out.code(1);
+        let report = out.json();
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["status"], "rolled_back", "{report}");
+        assert!(
+            recreate["error"]
+                .as_str()
+                .unwrap()
+                .contains("injected fault: the daemon is having a bad day"),
+            "{report}"
+        );
+        assert_eq!(proxy.pending(), 0, "the fault fired: {:?}", proxy.seen());
+        assert_eq!(inspect(&name)["Id"], old_id.as_str(), "rolled back");
+        let written = std::fs::read_to_string(&state).unwrap();
+        assert!(
+            !written.contains("rolled_back"),
+            "a daemon error is not held against the image: {written}"
+        );
+        // The next run (straight to the daemon) updates.
+        let out = t.run();
+        out.code(0);
+        assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
+        assert_eq!(inspect(&name)["Image"], v2.as_str());
+    }
 }
