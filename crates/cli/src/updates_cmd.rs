@@ -25,6 +25,9 @@ use crate::output::print;
 struct Report {
     host: String,
     platform: String,
+    /// Pull rate limits the registries reported (Docker Hub), by registry.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    rate_limits: std::collections::BTreeMap<String, swab_registry::RateLimit>,
     references: Vec<Row>,
     pinned: Vec<Pinned>,
 }
@@ -77,6 +80,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let swab_engine::run::Lookup {
         platform,
         mut answers,
+        rate_limits,
     } = swab_engine::run::lookup_digests(
         &docker,
         &credentials,
@@ -110,6 +114,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let report = Report {
         host,
         platform: platform.to_string(),
+        rate_limits,
         references: rows,
         pinned: checks
             .pinned
@@ -240,6 +245,9 @@ fn render(report: &Report, no_rules: bool) -> String {
     if no_rules {
         let _ = writeln!(out, "\nno update rules in this rule set");
         return out;
+    }
+    for (registry, limit) in &report.rate_limits {
+        let _ = writeln!(out, "{registry}: {limit}");
     }
     if report.references.is_empty() {
         let _ = writeln!(

@@ -1,12 +1,15 @@
 //! One run: snapshot, plan, execute (or record), report. Shared by `swab run` and the
 //! daemon so both take exactly the same path.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
 use swab_docker::Docker;
 use swab_docker::models::ImageStore;
-use swab_registry::{CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions};
+use swab_registry::{
+    CredentialStore, Platform, RateLimit, RegistryClient, RegistryError, RegistryOptions,
+};
 use swab_rules::{Action, ImageRef, Rule, RuleSet};
 
 use crate::cancel::Cancel;
@@ -416,6 +419,7 @@ async fn check_updates(
         .iter_mut()
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
         .collect();
+    let mut rate_limits = BTreeMap::new();
     let (answers, credentials) = if asked.is_empty() {
         (Vec::new(), None)
     } else {
@@ -424,7 +428,10 @@ async fn check_updates(
             Err(err) => return (fail_all(&checks, err.to_string()), None),
         };
         match lookup_digests(docker, &credentials, &mut asked).await {
-            Ok(lookup) => (lookup.answers, Some(credentials)),
+            Ok(lookup) => {
+                rate_limits = lookup.rate_limits;
+                (lookup.answers, Some(credentials))
+            }
             Err(err) => return (fail_all(&checks, err), None),
         }
     };
@@ -442,7 +449,7 @@ async fn check_updates(
         noticed: &state.noticed,
         now,
     };
-    let plan = updates::plan_updates(
+    let mut plan = updates::plan_updates(
         &checks,
         &answers,
         snapshot,
@@ -450,6 +457,7 @@ async fn check_updates(
         &rules.protect,
         &memory,
     );
+    hold_for_rate_limits(&mut plan, &rate_limits);
     (plan, credentials)
 }
 
@@ -460,6 +468,37 @@ pub struct Lookup {
     pub platform: Platform,
     /// One answer per distinct reference, sorted by reference.
     pub answers: Vec<(ImageRef, Answer)>,
+    /// The pull rate limits registries reported (Docker Hub does), by registry host.
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+/// Below this many pulls left in its window, swab pulls nothing more from a registry: the
+/// rest is left for the host's own `docker pull`s and deployments.
+pub const RATE_LIMIT_RESERVE: u64 = 10;
+
+/// Keeps the groups whose registry reported fewer than [`RATE_LIMIT_RESERVE`] pulls left,
+/// with why; the report says it and the next run tries again.
+fn hold_for_rate_limits(plan: &mut UpdatePlan, limits: &BTreeMap<String, RateLimit>) {
+    let (held, go): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut plan.groups).into_iter().partition(|g| {
+            limits
+                .get(g.reference.registry())
+                .is_some_and(|l| l.remaining < RATE_LIMIT_RESERVE)
+        });
+    plan.groups = go;
+    for group in held {
+        let limit = limits[group.reference.registry()];
+        plan.kept.push(crate::plan::Kept {
+            rule: group.rule.clone(),
+            id: group.reference.familiar(),
+            name: group.reference.familiar(),
+            reason: format!(
+                "not pulled: {} reports {limit}; swab stops pulling below {RATE_LIMIT_RESERVE}",
+                group.reference.registry()
+            ),
+            eligible_at: None,
+        });
+    }
 }
 
 /// The registries' current digest for each distinct reference of `checks`, for the daemon's
@@ -548,7 +587,12 @@ pub async fn lookup_digests(
             }
         }
     }
-    Ok(Lookup { platform, answers })
+    let rate_limits = registry.rate_limits();
+    Ok(Lookup {
+        platform,
+        answers,
+        rate_limits,
+    })
 }
 
 /// On the classic store, a pull by tag of a multi-platform image records only the index
@@ -655,4 +699,59 @@ async fn daemon_lookup(
         media_type: answer.descriptor.media_type,
         platform_digest: None,
     })
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use swab_registry::RateLimit;
+    use swab_rules::ImageRef;
+
+    use super::{UpdatePlan, hold_for_rate_limits};
+    use crate::updates::UpdateGroup;
+
+    fn group(reference: &str) -> UpdateGroup {
+        UpdateGroup {
+            rule: "u".to_owned(),
+            reference: ImageRef::parse(reference).unwrap(),
+            old_image: "sha256:01".to_owned(),
+            remote_digest: "sha256:02".to_owned(),
+            rollback_tag: None,
+            displaced: None,
+            cleanup: None,
+            health_timeout: Duration::from_secs(60),
+            stop_timeout: None,
+            units: Vec::new(),
+            hooks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_registry_low_on_pulls_gets_no_more_and_the_others_go_on() {
+        let mut plan = UpdatePlan {
+            groups: vec![group("nginx:1"), group("ghcr.io/o/app:2")],
+            ..UpdatePlan::default()
+        };
+        let mut limits = BTreeMap::new();
+        let low = RateLimit::from_headers(Some("100;w=21600"), Some("9;w=21600")).unwrap();
+        limits.insert("docker.io".to_owned(), low);
+        hold_for_rate_limits(&mut plan, &limits);
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.groups[0].reference.registry(), "ghcr.io");
+        assert_eq!(
+            plan.kept[0].reason,
+            "not pulled: docker.io reports 9 of 100 pulls left per 6h; swab stops pulling below 10"
+        );
+        // At the reserve itself pulls go on.
+        let mut plan = UpdatePlan {
+            groups: vec![group("nginx:1")],
+            ..UpdatePlan::default()
+        };
+        let ten = RateLimit::from_headers(Some("100"), Some("10")).unwrap();
+        limits.insert("docker.io".to_owned(), ten);
+        hold_for_rate_limits(&mut plan, &limits);
+        assert_eq!(plan.groups.len(), 1);
+    }
 }

@@ -1,6 +1,6 @@
 //! The HTTP side: requests, auth challenges, token cache, 429 retries, digests.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,7 @@ use crate::challenge::{Challenge, parse_challenges};
 use crate::credentials::{CredentialStore, Credentials, Secret, normalize_registry_key};
 use crate::error::{AuthFailure, RegistryError, parse_error_body};
 use crate::platform::{Platform, Selection, select_entry};
+use crate::ratelimit::RateLimit;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -54,8 +55,9 @@ pub struct RegistryOptions {
     /// Longest wait between retries. A `Retry-After` asking for more fails at once: waiting
     /// minutes inside a janitor run helps nobody.
     pub max_retry_delay: Duration,
-    /// Look-ups in flight at once across all clones of the client.
-    pub max_concurrent_lookups: usize,
+    /// Look-ups in flight at once to one registry, across all clones of the client:
+    /// polite to each registry, while several registries are asked side by side.
+    pub max_concurrent_per_registry: usize,
     /// `User-Agent` header.
     pub user_agent: String,
 }
@@ -68,7 +70,7 @@ impl Default for RegistryOptions {
             request_timeout: Duration::from_secs(30),
             max_retries: 3,
             max_retry_delay: Duration::from_secs(60),
-            max_concurrent_lookups: 4,
+            max_concurrent_per_registry: 16,
             user_agent: concat!("swab/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -89,7 +91,10 @@ struct Inner {
     options: RegistryOptions,
     credentials: CredentialStore,
     state: Mutex<AuthState>,
-    limiter: Semaphore,
+    /// One concurrency limit per registry host, made on first use.
+    limiters: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The last pull rate limit each registry reported (Docker Hub does).
+    rate_limits: std::sync::Mutex<BTreeMap<String, RateLimit>>,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -280,7 +285,8 @@ impl RegistryClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                limiter: Semaphore::new(options.max_concurrent_lookups.max(1)),
+                limiters: std::sync::Mutex::default(),
+                rate_limits: std::sync::Mutex::default(),
                 options,
                 credentials,
                 state: Mutex::default(),
@@ -329,7 +335,7 @@ impl RegistryClient {
         reference: &ImageRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        let _permit = self.permit().await;
+        let _permit = self.permit(reference.registry()).await;
         let target = Target::pull(reference);
         let url = self.manifest_url(reference, digest)?;
         let head = self.send(&target, &Method::HEAD, &url).await?;
@@ -350,7 +356,7 @@ impl RegistryClient {
         reference: &ImageRef,
         digest: &str,
     ) -> Result<String, RegistryError> {
-        let _permit = self.permit().await;
+        let _permit = self.permit(reference.registry()).await;
         let target = Target::pull(reference);
         let url = self.manifest_url(reference, digest)?;
         let get = self.send(&target, &Method::GET, &url).await?;
@@ -384,8 +390,8 @@ impl RegistryClient {
 
     /// [`manifest_digest`](Self::manifest_digest) for many references: each distinct
     /// reference is asked about once, at most
-    /// [`max_concurrent_lookups`](RegistryOptions::max_concurrent_lookups) at a time.
-    /// Results are sorted by reference.
+    /// [`max_concurrent_per_registry`](RegistryOptions::max_concurrent_per_registry) at a
+    /// time per registry. Results are sorted by reference.
     pub async fn manifest_digests<'a>(
         &self,
         references: impl IntoIterator<Item = &'a ImageRef>,
@@ -399,7 +405,8 @@ impl RegistryClient {
                     self.manifest_digest(reference, platform).await,
                 )
             })
-            .buffer_unordered(self.inner.options.max_concurrent_lookups.max(1))
+            // Each registry's own limit applies inside; this only bounds the futures alive.
+            .buffer_unordered(self.inner.options.max_concurrent_per_registry.max(1) * 8)
             .collect()
             .await;
         results.sort_by(|a, b| a.0.cmp(&b.0));
@@ -417,7 +424,7 @@ impl RegistryClient {
                 reference: reference.to_string(),
             });
         };
-        let _permit = self.permit().await;
+        let _permit = self.permit(reference.registry()).await;
         let target = Target::pull(reference);
         let url = self.manifest_url(reference, tag)?;
 
@@ -426,6 +433,16 @@ impl RegistryClient {
         let head_digest = header_str(head.headers(), "docker-content-digest").map(str::to_owned);
         let head_type = header_str(head.headers(), header::CONTENT_TYPE.as_str())
             .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
+        if let Some(limit) = RateLimit::from_headers(
+            header_str(head.headers(), "ratelimit-limit"),
+            header_str(head.headers(), "ratelimit-remaining"),
+        ) {
+            self.inner
+                .rate_limits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(reference.registry().to_owned(), limit);
+        }
         drop(head);
         match (&head_digest, &head_type) {
             (Some(digest), Some(media_type)) if !media_type::is_index(media_type) => {
@@ -501,11 +518,35 @@ impl RegistryClient {
         })
     }
 
-    /// A place among the look-ups allowed at once.
-    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+    /// The pull rate limit each registry last reported (only Docker Hub reports one), by
+    /// registry host.
+    pub fn rate_limits(&self) -> BTreeMap<String, RateLimit> {
         self.inner
-            .limiter
-            .acquire()
+            .rate_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A place among the look-ups allowed at once to `registry`.
+    async fn permit(&self, registry: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let limiter = {
+            let mut limiters = self
+                .inner
+                .limiters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            limiters
+                .entry(registry.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(
+                        self.inner.options.max_concurrent_per_registry.max(1),
+                    ))
+                })
+                .clone()
+        };
+        limiter
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed")
     }

@@ -40,6 +40,7 @@ mod client;
 mod credentials;
 mod error;
 mod platform;
+mod ratelimit;
 
 pub use client::{RegistryClient, RegistryOptions};
 pub use credentials::{
@@ -47,4 +48,5 @@ pub use credentials::{
 };
 pub use error::{AuthFailure, ErrorEntry, RegistryError};
 pub use platform::Platform;
+pub use ratelimit::RateLimit;
 pub use swab_reference::manifest::{RemoteDigest, media_type};
