@@ -42,6 +42,13 @@ pub struct Metrics {
     last_run: Family<RuleLabels, Gauge>,
     last_duration_ms: Family<RuleLabels, Gauge>,
     docker_up: Gauge,
+    rate_limit_remaining: Family<RegistryLabels, Gauge>,
+    rate_limit_limit: Family<RegistryLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegistryLabels {
+    registry: String,
 }
 
 impl Metrics {
@@ -56,6 +63,8 @@ impl Metrics {
             last_run: Family::default(),
             last_duration_ms: Family::default(),
             docker_up: Gauge::default(),
+            rate_limit_remaining: Family::default(),
+            rate_limit_limit: Family::default(),
         };
         registry.register(
             "runs",
@@ -87,6 +96,16 @@ impl Metrics {
             "docker_up",
             "1 when the Docker daemon answered last time, else 0",
             m.docker_up.clone(),
+        );
+        registry.register(
+            "registry_ratelimit_remaining",
+            "Pulls left in the registry's rate-limit window, as it last reported (Docker Hub)",
+            m.rate_limit_remaining.clone(),
+        );
+        registry.register(
+            "registry_ratelimit_limit",
+            "Pulls the registry allows per rate-limit window, as it last reported",
+            m.rate_limit_limit.clone(),
         );
         *m.registry.lock().expect("fresh mutex") = registry;
         m
@@ -129,6 +148,18 @@ impl Metrics {
             }
         }
         self.bytes.inc_by(report.summary.bytes_reclaimed);
+        for (registry, limit) in &report.rate_limits {
+            let labels = RegistryLabels {
+                registry: registry.clone(),
+            };
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.rate_limit_remaining
+                .get_or_create(&labels)
+                .set(gauge(limit.remaining));
+            self.rate_limit_limit
+                .get_or_create(&labels)
+                .set(gauge(limit.limit));
+        }
         for rule in rules {
             let labels = RuleLabels { rule: rule.clone() };
             self.last_run.get_or_create(&labels).set(unix_now);
@@ -197,5 +228,49 @@ impl Metrics {
             }
         });
         Ok(bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use swab_engine::report::{RegistryLimit, Report, Summary};
+
+    use super::Metrics;
+
+    #[test]
+    fn a_registrys_rate_limit_is_exported() {
+        let metrics = Metrics::new();
+        let mut rate_limits = BTreeMap::new();
+        rate_limits.insert(
+            "docker.io".to_owned(),
+            RegistryLimit {
+                limit: 100,
+                remaining: 76,
+            },
+        );
+        let report = Report {
+            swab_version: "test",
+            dry_run: false,
+            host: "unix:///x".to_owned(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            actions: Vec::new(),
+            kept: Vec::new(),
+            notes: Vec::new(),
+            summary: Summary::default(),
+            rate_limits,
+        };
+        metrics.record_run(&[], &report, 1, 1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("swab_registry_ratelimit_remaining{registry=\"docker.io\"} 76"),
+            "{text}"
+        );
+        assert!(
+            text.contains("swab_registry_ratelimit_limit{registry=\"docker.io\"} 100"),
+            "{text}"
+        );
     }
 }

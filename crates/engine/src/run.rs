@@ -194,6 +194,7 @@ pub async fn run_rules(
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         summary: Summary::of(&actions),
+        rate_limits: update_plan.rate_limits.clone(),
         actions,
         kept,
         notes,
@@ -458,6 +459,16 @@ async fn check_updates(
         &memory,
     );
     hold_for_rate_limits(&mut plan, &rate_limits);
+    plan.rate_limits = rate_limits
+        .iter()
+        .map(|(registry, l)| {
+            let limit = crate::report::RegistryLimit {
+                limit: l.limit,
+                remaining: l.remaining,
+            };
+            (registry.clone(), limit)
+        })
+        .collect();
     (plan, credentials)
 }
 

@@ -165,6 +165,19 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Totals.
     pub summary: Summary,
+    /// Pull rate limits registries reported during the run's checks (Docker Hub), by
+    /// registry host.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rate_limits: std::collections::BTreeMap<String, RegistryLimit>,
+}
+
+/// A registry's pull rate limit, as it reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RegistryLimit {
+    /// Pulls allowed per window.
+    pub limit: u64,
+    /// Pulls left in the current window.
+    pub remaining: u64,
 }
 
 impl Report {

@@ -298,6 +298,8 @@ pub struct UpdatePlan {
     pub notes: Vec<Note>,
     /// New digests `notify_only` rules tell about (each once).
     pub notices: Vec<Notice>,
+    /// Pull rate limits the registries reported while checking, by registry host.
+    pub rate_limits: BTreeMap<String, crate::report::RegistryLimit>,
 }
 
 /// A new image a `notify_only` rule tells about.
