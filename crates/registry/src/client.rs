@@ -29,6 +29,22 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// Registries must not serve manifests over 4 MiB (distribution spec), so a bigger body is
 /// a broken or hostile server, not a manifest.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// The most tags read from one repository: past it the list is refused, not truncated.
+pub const MAX_TAGS: usize = 100_000;
+
+/// The target of a `Link` header's `rel="next"` entry (RFC 8288, as the distribution spec
+/// uses it: `</v2/name/tags/list?last=x&n=100>; rel="next"`).
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|entry| {
+        let (target, params) = entry.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_owned())
+    })
+}
+
 /// Token answers are a few kilobytes.
 const MAX_TOKEN_BYTES: usize = 1024 * 1024;
 /// Error bodies are only read to surface a message.
@@ -551,6 +567,58 @@ impl RegistryClient {
             .expect("the semaphore is never closed")
     }
 
+    /// Every tag of `reference`'s repository: `GET /v2/<name>/tags/list?n=<page>`, following
+    /// the `Link: <...>; rel="next"` pages the registry sends (registries cap a page, Docker
+    /// Hub at 100 or 1,000), up to [`MAX_TAGS`] tags.
+    pub async fn tags(
+        &self,
+        reference: &ImageRef,
+        page: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let _permit = self.permit(reference.registry()).await;
+        let target = Target::pull(reference);
+        let first = self.manifest_url(reference, "x")?;
+        let mut url = first.clone();
+        url.set_path(&format!("/v2/{}/tags/list", reference.path()));
+        url.set_query(Some(&format!("n={}", page.max(1))));
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let response = self.send(&target, &Method::GET, &url).await?;
+            let response = self.check_status(&target, &url, response).await?;
+            let next = header_str(response.headers(), "link").and_then(next_link);
+            let body = self
+                .read_body(target.registry(), response, MAX_MANIFEST_BYTES)
+                .await?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| {
+                self.invalid(
+                    &target,
+                    format!("the tag list of {reference} is not JSON: {e}"),
+                )
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            if tags.len() > MAX_TAGS {
+                return Err(self.invalid(
+                    &target,
+                    format!("{reference}'s repository has more than {MAX_TAGS} tags"),
+                ));
+            }
+            match next {
+                Some(next) => {
+                    url = url.join(&next).map_err(|e| {
+                        self.invalid(&target, format!("a bad next-page link `{next}`: {e}"))
+                    })?;
+                }
+                None => break,
+            }
+        }
+        Ok(tags)
+    }
+
     fn manifest_url(&self, reference: &ImageRef, tag: &str) -> Result<Url, RegistryError> {
         let registry = reference.registry();
         let scheme = if plain_http_allowed(registry, &self.inner.options.insecure_registries) {
@@ -1062,6 +1130,20 @@ fn sniff_media_type(body: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn next_page_links() {
+        use super::next_link;
+        assert_eq!(
+            next_link("</v2/a/tags/list?last=t99&n=100>; rel=\"next\"").as_deref(),
+            Some("/v2/a/tags/list?last=t99&n=100")
+        );
+        assert_eq!(next_link("<https://r/x>; rel=\"prev\""), None);
+        assert_eq!(
+            next_link("<https://r/p>; rel=\"prev\", <https://r/n>; rel=\"next\"").as_deref(),
+            Some("https://r/n")
+        );
+    }
+
     use super::*;
 
     #[test]

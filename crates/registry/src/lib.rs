@@ -42,7 +42,7 @@ mod error;
 mod platform;
 mod ratelimit;
 
-pub use client::{RegistryClient, RegistryOptions};
+pub use client::{MAX_TAGS, RegistryClient, RegistryOptions};
 pub use credentials::{
     CredentialStore, Credentials, DEFAULT_HELPER_TIMEOUT, DOCKER_HUB_CONFIG_KEY, Secret,
 };

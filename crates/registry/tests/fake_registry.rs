@@ -819,3 +819,42 @@ async fn batch_asks_once_per_distinct_reference() {
     lines.sort();
     assert_eq!(lines, ["HEAD /v2/a/manifests/1", "HEAD /v2/b/manifests/1"]);
 }
+
+/// A registry that caps a tag-list page at 100 whatever `n` asks (as Docker Hub caps it),
+/// and links each page to the next: 1,200 tags come back whole, in 12 pages.
+#[tokio::test]
+async fn a_capped_tag_list_is_followed_page_by_page() {
+    let all: Vec<String> = (0..1200).map(|i| format!("1.{i}.0")).collect();
+    let server = Server::start(move |req, _| {
+        let query = req.target.split_once('?').map_or("", |(_, q)| q);
+        let last = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("last="))
+            .map(str::to_owned);
+        let start = last.map_or(0, |l| all.iter().position(|t| *t == l).map_or(0, |i| i + 1));
+        let page: Vec<&String> = all[start..].iter().take(100).collect();
+        let body = serde_json::json!({"name": "app", "tags": page}).to_string();
+        let mut answer = reply(200)
+            .header("Content-Type", "application/json")
+            .body(body.as_bytes());
+        if start + page.len() < all.len() {
+            let next = format!(
+                "</v2/app/tags/list?last={}&n=1000>; rel=\"next\"",
+                page.last().unwrap()
+            );
+            answer = answer.header("Link", &next);
+        }
+        answer
+    })
+    .await;
+    let tags = client(CredentialStore::anonymous())
+        .tags(&server.reference("app:1.0.0"), 1000)
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 1200);
+    assert_eq!(tags[1199], "1.1199.0");
+    let lines = server.lines();
+    assert_eq!(lines.len(), 12, "{lines:?}");
+    assert_eq!(lines[0], "GET /v2/app/tags/list?n=1000");
+    assert_eq!(lines[1], "GET /v2/app/tags/list?last=1.99.0&n=1000");
+}

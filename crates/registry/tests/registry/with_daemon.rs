@@ -1,4 +1,5 @@
 use base64::Engine as _;
+use futures_util::StreamExt as _;
 use swab_reference::ImageRef;
 use swab_registry::{
     AuthFailure, CredentialStore, Platform, RegistryClient, RegistryError, RegistryOptions,
@@ -345,4 +346,66 @@ async fn credentials_from_the_cli_login_config() {
         .await
         .unwrap();
     assert_eq!(remote.digest, pushed_digest(env, &tag, &repository));
+}
+
+/// 1,200 tags (one manifest `PUT` under each name), read back whole: distribution 2.8
+/// ignores `n` and answers in one page (paging through `Link` headers is tested against the
+/// fake registry, which caps its pages as Docker Hub does).
+#[tokio::test]
+async fn a_long_tag_list_is_read_page_by_page() {
+    let env = env();
+    let repository = format!("{}/{}", env.registry, unique("swab/registry-tags"));
+    let name = repository.split_once('/').unwrap().1.to_owned();
+    let first = format!("{repository}:t0000");
+    push_new_image(env, &first);
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("http://{}/v2/{name}/manifests/t0000", env.registry))
+        .header(
+            "Accept",
+            format!(
+                "{}, {}",
+                media_type::DOCKER_MANIFEST,
+                media_type::OCI_MANIFEST
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let manifest = response.bytes().await.unwrap();
+    let puts = (1..1200).map(|i| {
+        let (http, manifest, content_type) = (&http, manifest.clone(), content_type.clone());
+        let url = format!("http://{}/v2/{name}/manifests/t{i:04}", env.registry);
+        async move {
+            let response = http
+                .put(url)
+                .header("Content-Type", content_type)
+                .body(manifest)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+    });
+    futures_util::stream::iter(puts)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+
+    let client = client(CredentialStore::anonymous());
+    let tags = client
+        .tags(&ImageRef::parse(&first).unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 1200);
+    let mut unique_tags = tags.clone();
+    unique_tags.sort();
+    unique_tags.dedup();
+    assert_eq!(unique_tags.len(), 1200, "no tag twice");
+    assert_eq!(unique_tags[0], "t0000");
+    assert_eq!(unique_tags[1199], "t1199");
 }
