@@ -16,6 +16,7 @@
 //! - [`hooks`]: which lifecycle hook runs in which container, from rules and labels.
 //! - [`own`]: which container swab itself runs in (never stopped, restarted or recreated).
 //! - [`timetable`]: when scheduled rules fire next.
+//! - [`track`]: which version tag a tracked container moves to (not wired in yet).
 //! - [`window`]: whether a rule's maintenance windows let it apply anything now.
 //! - [`report`]: the JSON report CI jobs read, built from a plan and its outcomes.
 //!
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod report;
 pub mod snapshot;
 pub mod timetable;
+pub mod track;
 pub mod updates;
 pub mod window;
 

@@ -582,6 +582,7 @@ pub fn options_of(rule: &Rule) -> swab_rules::UpdateOptions {
         retry_after: swab_rules::default_retry_after(),
         max_attempts: None,
         notify_only: false,
+        track: None,
     })
 }
 

@@ -41,8 +41,8 @@ pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
     Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
-    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope, Window,
-    default_retry_after,
+    RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
+    Window, default_retry_after,
 };
 pub use resolve::DEFAULT_HEALTH_TIMEOUT;
 pub use schedule::{Schedule, ScheduleError};

@@ -272,7 +272,33 @@ pub struct UpdateOptions {
     /// A watcher: the rule checks and sends one notice per new digest through the rule
     /// set's `notify:` targets, and applies nothing.
     pub notify_only: bool,
+    /// `track: semver`: follow newer version tags within a constraint, not just the digest
+    /// of the same tag.
+    pub track: Option<Tracking>,
 }
+
+/// How an update rule follows version tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    /// The versions allowed (`~1.25`, `^2`, `>=1.2, <2`). Pre-releases only when the
+    /// constraint names one.
+    pub constraint: semver::VersionReq,
+    /// A regex with one capture group that holds the version (`^v?(\d+\.\d+\.\d+)-alpine$`);
+    /// without it a tag is a version as is (a leading `v` allowed).
+    pub tag_pattern: Option<TagPattern>,
+}
+
+/// A compiled `tag_pattern`.
+#[derive(Debug, Clone)]
+pub struct TagPattern(pub regex::Regex);
+
+impl PartialEq for TagPattern {
+    fn eq(&self, other: &TagPattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for TagPattern {}
 
 /// The default `retry_after`: 1h, 6h, then daily.
 pub fn default_retry_after() -> Vec<Duration> {

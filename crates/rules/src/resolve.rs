@@ -16,7 +16,8 @@ use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
     Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
-    RollbackTag, Rule, RuleSet, Target, Trigger, UpdateOptions, VolumeScope, Window,
+    RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
+    Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -43,6 +44,9 @@ const RULE_KEYS: &[&str] = &[
     "max_attempts",
     "window",
     "notify_only",
+    "track",
+    "constraint",
+    "tag_pattern",
     "max_removals",
     "jitter",
 ];
@@ -115,7 +119,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
         ],
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
-        | "max_attempts" | "notify_only" => &[Update],
+        | "max_attempts" | "notify_only" | "track" | "constraint" | "tag_pattern" => &[Update],
         "stop_timeout" | "window" => &[Update, Restart],
         _ => return None,
     })
@@ -698,6 +702,111 @@ impl Resolver<'_> {
         (self.errors.len() == before).then_some(Notify { url, on, format })
     }
 
+    /// `track`, `constraint` and `tag_pattern`; `None` when the rule does not track tags
+    /// or they are wrong (reported).
+    fn rule_track(&mut self, entries: &Entries<'_>) -> Option<Tracking> {
+        let Some(track) = entries.get("track") else {
+            for key in ["constraint", "tag_pattern"] {
+                if let Some(entry) = entries.get(key) {
+                    self.error(
+                        entry.key_pos,
+                        ErrorKind::MissingKey {
+                            key: "track".to_owned(),
+                            expected: format!("`track: semver` for `{key}` to mean anything"),
+                        },
+                    );
+                }
+            }
+            return None;
+        };
+        let before = self.errors.len();
+        match self.string("track", track.value, "`semver`") {
+            Some("semver") | None => {}
+            Some(other) => self.error(
+                track.value.pos,
+                ErrorKind::UnknownValue {
+                    key: "track".to_owned(),
+                    value: other.to_owned(),
+                    expected: "`semver`".to_owned(),
+                },
+            ),
+        }
+        let constraint = match entries.get("constraint") {
+            Some(entry) => self.constraint(entry.value),
+            None => {
+                self.error(
+                    track.key_pos,
+                    ErrorKind::MissingKey {
+                        key: "constraint".to_owned(),
+                        expected:
+                            "the versions to follow, such as `~1.25` (swab never leaves them)"
+                                .to_owned(),
+                    },
+                );
+                None
+            }
+        };
+        let tag_pattern = entries
+            .get("tag_pattern")
+            .map(|entry| self.tag_pattern(entry.value));
+        if self.errors.len() != before {
+            return None;
+        }
+        let _checked = Tracking {
+            constraint: constraint?,
+            tag_pattern: tag_pattern.flatten(),
+        };
+        // Read and checked, but the update executor does not follow tags yet: a rule that
+        // says it does must not quietly do something else.
+        self.error(
+            track.key_pos,
+            ErrorKind::NotYet {
+                key: "track".to_owned(),
+            },
+        );
+        None
+    }
+
+    /// `constraint`: a semver requirement.
+    fn constraint(&mut self, node: &Node) -> Option<semver::VersionReq> {
+        let text = self.string("constraint", node, "a version requirement such as `~1.25`")?;
+        semver::VersionReq::parse(text)
+            .map_err(|e| {
+                self.error(
+                    node.pos,
+                    ErrorKind::OutOfRange {
+                        key: "constraint".to_owned(),
+                        value: format!("`{text}` ({e})"),
+                        expected: "a version requirement such as `~1.25`, `^2` or `>=1.2, <2`"
+                            .to_owned(),
+                    },
+                );
+            })
+            .ok()
+    }
+
+    /// `tag_pattern`: a regex with exactly one capture group.
+    fn tag_pattern(&mut self, node: &Node) -> Option<TagPattern> {
+        let text = self.string("tag_pattern", node, "a regex with one capture group")?;
+        let (value, expected) = match regex::Regex::new(text) {
+            Ok(re) if re.captures_len() == 2 => return Some(TagPattern(re)),
+            Ok(_) => (
+                format!("`{text}`"),
+                "exactly one capture group, around the version",
+            ),
+            Err(e) => (format!("`{text}` ({e})"), "a regex with one capture group"),
+        };
+        self.error(
+            node.pos,
+            ErrorKind::OutOfRange {
+                key: "tag_pattern".to_owned(),
+                value,
+                expected: expected.to_owned(),
+            },
+        );
+        None
+    }
+
     /// `window:`, one `{start, for}` mapping or a list of them.
     fn windows(&mut self, node: &Node) -> Option<Vec<Window>> {
         let before = self.errors.len();
@@ -966,6 +1075,7 @@ impl Resolver<'_> {
             .get("max_attempts")
             .and_then(|entry| self.integer("max_attempts", entry.value, 1, 1000))
             .and_then(|value| u32::try_from(value).ok());
+        let track = self.rule_track(&entries);
         let notify_only = entries
             .get("notify_only")
             .and_then(|entry| self.boolean("notify_only", entry.value));
@@ -1007,6 +1117,7 @@ impl Resolver<'_> {
             retry_after: retry_after.unwrap_or_else(crate::model::default_retry_after),
             max_attempts,
             notify_only: notify_only.unwrap_or(false),
+            track,
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

@@ -281,6 +281,26 @@ fn one_error_each() {
             "t.yaml:3:5: rule 'r': `notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section",
         ),
         (
+            "tag tracking is not carried out yet",
+            one_rule("action: update\ntrack: semver\nconstraint: \"~1.25\""),
+            "t.yaml:5:5: rule 'r': `track` is not carried out by this version of swab yet (its values are checked); remove it, or the rule would not do what it says",
+        ),
+        (
+            "a bad version constraint",
+            one_rule("action: update\ntrack: semver\nconstraint: \"~one\""),
+            "t.yaml:6:17: rule 'r': `constraint` is `~one` (unexpected character 'o' while parsing major version number); expected a version requirement such as `~1.25`, `^2` or `>=1.2, <2`",
+        ),
+        (
+            "a tag pattern without its capture",
+            one_rule("action: update\ntrack: semver\nconstraint: \"^1\"\ntag_pattern: \"-alpine$\""),
+            "t.yaml:7:18: rule 'r': `tag_pattern` is `-alpine$`; expected exactly one capture group, around the version",
+        ),
+        (
+            "a constraint without track",
+            one_rule("action: update\nconstraint: \"^1\""),
+            "t.yaml:5:5: rule 'r': missing required key `track`; expected `track: semver` for `constraint` to mean anything",
+        ),
+        (
             "hooks on a prune rule",
             one_rule("action: prune-images\nhooks:\n  pre_update: x"),
             "t.yaml:5:5: rule 'r': `hooks` does not apply to action `prune-images`; it applies to `update` only",
