@@ -828,25 +828,7 @@ impl Resolver<'_> {
                 continue;
             };
             let start = match entries.get("start") {
-                Some(entry) => self
-                    .string(
-                        "start",
-                        entry.value,
-                        "a crontab expression such as `0 2 * * 6`",
-                    )
-                    .and_then(|text| match Schedule::parse(text, self.timezone) {
-                        Ok(schedule) => Some(schedule),
-                        Err(error) => {
-                            self.error(
-                                entry.value.pos,
-                                ErrorKind::InvalidSchedule {
-                                    value: text.to_owned(),
-                                    reason: error.to_string(),
-                                },
-                            );
-                            None
-                        }
-                    }),
+                Some(entry) => self.schedule("start", entry.value, "`0 2 * * 6`"),
                 None => {
                     self.error(
                         item.pos,
@@ -1240,26 +1222,28 @@ impl Resolver<'_> {
 
     /// The rule's `schedule`, parsed in the rule set's time zone.
     fn rule_schedule(&mut self, entries: &Entries<'_>) -> Option<Schedule> {
-        entries.get("schedule").and_then(|entry| {
-            let text = self.string(
-                "schedule",
-                entry.value,
-                "a crontab expression such as `0 3 * * *`",
-            )?;
-            match Schedule::parse(text, self.timezone) {
-                Ok(schedule) => Some(schedule),
-                Err(error) => {
-                    self.error(
-                        entry.value.pos,
-                        ErrorKind::InvalidSchedule {
-                            value: text.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
-                    None
-                }
+        entries
+            .get("schedule")
+            .and_then(|entry| self.schedule("schedule", entry.value, "`0 3 * * *`"))
+    }
+
+    /// A crontab expression in the rule set's time zone (`example` for the message).
+    fn schedule(&mut self, key: &str, node: &Node, example: &str) -> Option<Schedule> {
+        let expected = format!("a crontab expression such as {example}");
+        let text = self.string(key, node, &expected)?;
+        match Schedule::parse(text, self.timezone) {
+            Ok(schedule) => Some(schedule),
+            Err(error) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::InvalidSchedule {
+                        value: text.to_owned(),
+                        reason: error.to_string(),
+                    },
+                );
+                None
             }
-        })
+        }
     }
 
     /// The rule's `when` trigger and `target`, checked against each other: a target needs a
