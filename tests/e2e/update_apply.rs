@@ -2215,4 +2215,89 @@ volumes:
         assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
         assert_eq!(inspect(&name)["Image"], v2.as_str());
     }
+
+    /// Loads an image "built" on 2001-01-01 (its config's `created`) as `reference`, from
+    /// the busybox rootfs, with `docker load` of a hand-made archive; returns its ID.
+    fn load_image_built_long_ago(reference: &str, test_id: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let sha256 = |path: &Path| {
+            let out = std::process::Command::new("sha256sum")
+                .arg(path)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+        };
+        std::fs::copy(&env().rootfs, dir.path().join("layer.tar")).unwrap();
+        let diff_id = sha256(&dir.path().join("layer.tar"));
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let config = serde_json::json!({
+            "architecture": arch,
+            "os": "linux",
+            "created": "2001-01-01T00:00:00Z",
+            "config": {"Cmd": ["sleep", "303"], "Labels": {"swab-test": test_id, "built": "2001"}},
+            "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let config_name = format!("{}.json", sha256(&dir.path().join("config.json")));
+        std::fs::rename(
+            dir.path().join("config.json"),
+            dir.path().join(&config_name),
+        )
+        .unwrap();
+        let manifest = serde_json::json!([
+            {"Config": config_name, "RepoTags": [reference], "Layers": ["layer.tar"]}
+        ]);
+        std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+        let archive = dir.path().join("image.tar");
+        let status = std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(dir.path())
+            .args(["manifest.json", &config_name, "layer.tar"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        env().cli(&["load", "-q", "-i", archive.to_str().unwrap()]);
+        let created = env().cli(&["image", "inspect", "-f", "{{.Created}}", reference]);
+        assert!(
+            created.starts_with("2001-01-01"),
+            "setup: created {created}"
+        );
+        image_id(reference)
+    }
+
+    #[test]
+    fn an_image_built_long_ago_but_pushed_now_still_waits_out_the_cooldown() {
+        let mut t = Update::new("upd-cool-old", &env().registry, "    min_age: 1h\n");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-cool-old", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        // Upstream pushes, today, an image whose `created` says 2001.
+        let old_build = load_image_built_long_ago(&t.reference, &t.test_id);
+        t.cleanup.images.push(old_build.clone());
+        env().cli(&["push", &t.reference]);
+        env().cli(&["tag", &v1, &t.reference]);
+        env().cli(&["rmi", &old_build]);
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        assert!(
+            report["kept"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("new digest") && r.contains("eligible in 1h"))),
+            "held back despite its 2001 build date: {report}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+    }
 }
