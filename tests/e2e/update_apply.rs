@@ -1738,6 +1738,10 @@ volumes:
                 "--label",
                 &format!("{wt}.pre-update-timeout=1"),
                 "--label",
+                &format!("{wt}.pre-check=echo wt-pre-check >> /data/log"),
+                "--label",
+                &format!("{wt}.post-check=echo wt-post-check >> /data/log"),
+                "--label",
                 "swab.hooks.pre-update=echo swab-pre >> /data/log",
             ],
         );
@@ -1748,25 +1752,35 @@ volumes:
         let out = t.run();
         out.code(0);
         let report = out.json();
+        // pre-check before the registry is asked, post-check after the update, in the
+        // replacement.
         assert_eq!(
             kinds(&report),
             [
+                "run_hook",
                 "tag_image",
                 "pull_image",
                 "run_hook",
                 "recreate_container",
+                "run_hook",
                 "run_hook"
             ],
             "{report}"
         );
+        let last = actions(&report).last().unwrap();
+        assert_eq!(last["status"], "done", "{report}");
+        assert_eq!(last["id"], inspect(&name)["Id"], "{report}");
         assert_eq!(
-            actions(&report)[2]["reason"],
+            actions(&report)[3]["reason"],
             format!("pre-update hook from label {wt}.pre-update: `echo wt-pre >> /data/log`")
                 .as_str()
         );
         assert_eq!(inspect(&name)["Image"], v2.as_str());
         // Only the namespace the rule lists: swab.hooks.* did not run.
-        assert_eq!(hook_trace(&name).0, "wt-pre,wt-post");
+        assert_eq!(
+            hook_trace(&name).0,
+            "wt-pre-check,wt-pre,wt-post,wt-post-check"
+        );
     }
 
     #[test]

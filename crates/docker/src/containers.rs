@@ -139,16 +139,7 @@ impl Docker {
     /// stopped container is not an error. The response timeout is extended by the grace
     /// period, since the daemon answers only once the container is down.
     pub async fn stop_container(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
-        let query = Query::new().add_opt("t", timeout.map(whole_seconds));
-        self.for_grace(timeout)
-            .empty(
-                Method::POST,
-                &format!("/containers/{}/stop", segment(id)),
-                query,
-                None,
-            )
-            .await
-            .map(drop)
+        self.stop(id, timeout, None).await
     }
 
     /// `POST /containers/{id}/stop` with `signal` instead of the container's `StopSignal`
@@ -163,9 +154,15 @@ impl Docker {
         signal: &str,
     ) -> Result<bool> {
         let honoured = self.api_version().await? >= ApiVersion::STOP_SIGNAL;
+        self.stop(id, timeout, honoured.then_some(signal)).await?;
+        Ok(honoured)
+    }
+
+    /// The one `POST /containers/{id}/stop` request, with an optional `signal`.
+    async fn stop(&self, id: &str, timeout: Option<Duration>, signal: Option<&str>) -> Result<()> {
         let query = Query::new()
             .add_opt("t", timeout.map(whole_seconds))
-            .add_opt("signal", honoured.then_some(signal));
+            .add_opt("signal", signal);
         self.for_grace(timeout)
             .empty(
                 Method::POST,
@@ -173,8 +170,8 @@ impl Docker {
                 query,
                 None,
             )
-            .await?;
-        Ok(honoured)
+            .await
+            .map(drop)
     }
 
     /// `POST /containers/{id}/restart`, with the same grace period rules as stop.

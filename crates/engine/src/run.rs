@@ -333,8 +333,9 @@ async fn send_notices(
 }
 
 /// Runs `pre-check` or `post-check` hooks (a dry run lists them). A failing one is
-/// reported and changes nothing else: these hooks tell, they do not decide. A container
-/// that no longer runs (by name: an update may have replaced it) is skipped.
+/// reported and changes nothing else: these hooks tell, they do not decide. For a
+/// post-check, a container that no longer runs (by name: an update may have replaced it)
+/// is skipped.
 async fn run_check_hooks(
     docker: &Docker,
     hooks: &[updates::CheckHook],
@@ -357,12 +358,22 @@ async fn run_check_hooks(
             entry.status = Status::Skipped;
             entry.error = Some("interrupted by a signal".to_owned());
         } else if !options.dry_run {
-            let (status, error) = match docker.inspect_container(&h.name).await {
-                Ok(c) if c.state.running => {
-                    entry.id.clone_from(&c.id);
+            // A pre-check runs in the container the snapshot just saw; a post-check in the
+            // one by that name now (the update may have replaced it): only that needs a look.
+            let found = if h.hook.phase == Phase::PreCheck {
+                Ok(Some(h.id.clone()))
+            } else {
+                docker
+                    .inspect_container(&h.name)
+                    .await
+                    .map(|c| c.state.running.then_some(c.id))
+            };
+            let (status, error) = match found {
+                Ok(Some(id)) => {
+                    entry.id.clone_from(&id);
                     tracing::info!(container = %h.name, phase = %h.hook.phase, command = %h.hook.command, "running hook");
                     let (command, timeout) = (&h.hook.command, h.hook.timeout);
-                    match UpdateEngine::run_hook(docker, &c.id, command, timeout, &options.cancel)
+                    match UpdateEngine::run_hook(docker, &id, command, timeout, &options.cancel)
                         .await
                     {
                         Ok(run) if run.outcome(&h.hook) == Outcome::Passed => (Status::Done, None),
@@ -376,7 +387,7 @@ async fn run_check_hooks(
                         ),
                     }
                 }
-                Ok(_) => (Status::Skipped, Some("not running".to_owned())),
+                Ok(None) => (Status::Skipped, Some("not running".to_owned())),
                 Err(err) if err.is_not_found() => (Status::Skipped, Some("gone".to_owned())),
                 Err(err) => (Status::Failed, Some(err.to_string())),
             };

@@ -16,7 +16,7 @@ use std::time::Duration;
 use swab_rules::{HookFailure, HookLabels, Hooks};
 
 /// The longest a hook may run: swab never waits unbounded for a command in a container.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const MAX_TIMEOUT: Duration = swab_rules::MAX_HOOK_TIMEOUT;
 
 /// The exit code by which a `pre-update` hook asks to skip the update this time, quietly
 /// (`EX_TEMPFAIL`, as Watchtower defines it).

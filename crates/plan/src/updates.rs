@@ -377,7 +377,7 @@ pub fn plan_updates(
         }
         let options = options_of(rule);
         if options.notify_only {
-            notice(&mut out, rule, check, remote, memory);
+            notice(&mut out, rule, &options, check, remote, memory);
             continue;
         }
         if let Some((why, at)) = held_back(&familiar, remote, &options, memory) {
@@ -485,7 +485,7 @@ fn worst_case(group: &UpdateGroup) -> Duration {
         .map(|h| h.timeout)
         .sum::<Duration>();
     let stop = group.stop_timeout.unwrap_or(Duration::from_secs(10));
-    window::worst_case(containers, stop, group.health_timeout, Duration::ZERO) + hooks
+    window::worst_case(containers, stop, group.health_timeout, hooks)
 }
 
 /// A `notify_only` rule's outdated reference: kept, and told about once per digest, with
@@ -493,12 +493,13 @@ fn worst_case(group: &UpdateGroup) -> Duration {
 fn notice(
     out: &mut UpdatePlan,
     rule: &Rule,
+    options: &swab_rules::UpdateOptions,
     check: &UpdateCheck,
     remote: &RemoteDigest,
     memory: &UpdateMemory<'_>,
 ) {
     let familiar = check.reference.familiar();
-    let held = held_back(&familiar, remote, &options_of(rule), memory);
+    let held = held_back(&familiar, remote, options, memory);
     let pending = window::closed_reason(&rule.windows, memory.now);
     let reason = format!(
         "new digest {}: notify_only, never applied",

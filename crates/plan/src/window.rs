@@ -122,12 +122,18 @@ pub fn describe_time(windows: &[Window], at: SystemTime) -> String {
         .to_string()
 }
 
-/// The longest an update of `units` containers can take once started: for each, its stop
-/// grace period, its health gate and its hooks' timeouts, plus a minute for the pull and
-/// the tags. An update that could not finish before its window closes is not started.
-pub fn worst_case(units: usize, stop: Duration, health: Duration, hooks: Duration) -> Duration {
-    let per_unit = stop + health + hooks;
-    Duration::from_secs(60) + per_unit * u32::try_from(units).unwrap_or(u32::MAX)
+/// The longest an update of `containers` containers can take once started: for each, its
+/// stop grace period and its health gate; then all its hooks' timeouts (`hooks`), and a
+/// minute for the pull and the tags. An update that could not finish before its window
+/// closes is not started.
+pub fn worst_case(
+    containers: usize,
+    stop: Duration,
+    health: Duration,
+    hooks: Duration,
+) -> Duration {
+    let per_container = stop + health;
+    Duration::from_secs(60) + per_container * u32::try_from(containers).unwrap_or(u32::MAX) + hooks
 }
 
 #[cfg(test)]
@@ -258,6 +264,6 @@ mod tests {
     fn the_worst_case_counts_every_container() {
         let d = |s| Duration::from_secs(s);
         assert_eq!(worst_case(1, d(10), d(60), d(0)), d(130));
-        assert_eq!(worst_case(3, d(10), d(60), d(120)), d(60 + 3 * 190));
+        assert_eq!(worst_case(3, d(10), d(60), d(120)), d(60 + 3 * 70 + 120));
     }
 }

@@ -44,7 +44,7 @@ pub use model::{
     RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
     Window, default_retry_after,
 };
-pub use resolve::DEFAULT_HEALTH_TIMEOUT;
+pub use resolve::{DEFAULT_HEALTH_TIMEOUT, MAX_HOOK_TIMEOUT};
 pub use schedule::{Schedule, ScheduleError};
 pub use select::{LabelSelector, NamePattern, PROTECT_LABEL, Protect, has_protect_label};
 pub use units::Percent;
