@@ -2314,4 +2314,160 @@ volumes:
         );
         assert_eq!(inspect(&name)["Id"], old_id.as_str());
     }
+
+    impl Update {
+        /// Upstream publishes `tag` of the repository (not pulled here); returns its image ID.
+        fn publish_tag(&mut self, tag: &str, changes: &[&str]) -> String {
+            let reference = format!("{}:{tag}", self.repo);
+            let id = import(&reference, &self.test_id, changes);
+            self.cleanup.images.push(id.clone());
+            env().cli(&["push", &reference]);
+            env().cli(&["rmi", &reference]);
+            id
+        }
+
+        /// Tag tracking rule lines with `constraint`.
+        fn track(&mut self, constraint: &str) {
+            let base = self
+                .rules
+                .split("    track: semver")
+                .next()
+                .unwrap()
+                .to_owned();
+            self.rules = format!("{base}    track: semver\n    constraint: \"{constraint}\"\n");
+        }
+    }
+
+    fn version(v: &str) -> Vec<String> {
+        vec![
+            format!("ENV VERSION={v}"),
+            r#"CMD ["sleep","300"]"#.to_owned(),
+        ]
+    }
+
+    fn published(t: &mut Update, tags: &[&str]) -> Vec<String> {
+        tags.iter()
+            .map(|tag| {
+                let changes = version(tag);
+                let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+                t.publish_tag(tag, &changes)
+            })
+            .collect()
+    }
+
+    /// With tags 1.25.1 (running), 1.25.3, 1.26.0 and 2.0.0-rc1 on the registry: `~1.25`
+    /// moves the container to 1.25.3 (the old tag stays on the old image, the rollback
+    /// tag keeps it), `^1` then to 1.26.0, `>=1` finds nothing newer (never the rc), and
+    /// `swab rollback` goes back one step.
+    #[test]
+    fn tag_tracking_moves_within_the_constraint_and_never_to_a_pre_release() {
+        let mut t = Update::new("upd-track", &env().registry, "");
+        t.reference = format!("{}:1.25.1", t.repo);
+        let changes = version("1.25.1");
+        let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+        let v1 = t.publish(&changes);
+        let name = t.run_container("swab-upd-track", &[]);
+        let ids = published(&mut t, &["1.25.3", "1.26.0", "2.0.0-rc1"]);
+        let repo = t.repo.clone();
+        let tag = |tag: &str| format!("{repo}:{tag}");
+        t.track("~1.25");
+
+        let out = t.swab(&["updates", "--rules", "r.yaml", "--format", "json"]);
+        out.code(0);
+        let updates = out.json();
+        let row = &updates["references"][0];
+        assert_eq!(row["status"], "outdated", "{updates}");
+        assert_eq!(row["target"], tag("1.25.3").as_str(), "{updates}");
+        assert_eq!(
+            row["not_allowed"],
+            serde_json::json!(["1.26.0"]),
+            "{updates}"
+        );
+
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            ["tag_image", "pull_image", "recreate_container"],
+            "{report}"
+        );
+        assert_eq!(
+            single(&report, "pull_image")["name"],
+            tag("1.25.3").as_str()
+        );
+        let now = inspect(&name);
+        assert_eq!(now["Config"]["Image"], tag("1.25.3").as_str());
+        assert_eq!(now["Image"], ids[0].as_str());
+        assert_eq!(now["State"]["Running"], true);
+        assert_eq!(
+            now["Config"]["Labels"]["swab.tracked-from"],
+            t.reference.as_str()
+        );
+        assert_eq!(image_id(&t.reference), v1, "the old tag never moves");
+        assert_eq!(image_id(&t.previous_tag()), v1, "the rollback tag keeps it");
+
+        // Tracked again, the next run has nothing newer within ~1.25.
+        let out = t.run();
+        out.code(0);
+        assert_no_update(&out.json());
+
+        t.track("^1");
+        t.run().code(0);
+        let now = inspect(&name);
+        assert_eq!(
+            now["Config"]["Image"],
+            tag("1.26.0").as_str(),
+            "^1 picks 1.26.0"
+        );
+        assert_eq!(now["Image"], ids[1].as_str());
+
+        t.track(">=1");
+        let out = t.run();
+        out.code(0);
+        assert_no_update(&out.json());
+        assert_eq!(
+            inspect(&name)["Config"]["Image"],
+            tag("1.26.0").as_str(),
+            "never the rc"
+        );
+
+        // Back one step: to 1.25.3, where it came from.
+        t.swab(&["rollback", &name]).code(0);
+        let now = inspect(&name);
+        assert_eq!(now["Config"]["Image"], tag("1.25.3").as_str());
+        assert_eq!(now["Image"], ids[0].as_str());
+        assert_eq!(now["State"]["Running"], true);
+        assert_eq!(now["Config"]["Labels"].get("swab.tracked-from"), None);
+        t.assert_only_containers(&[&name]);
+        // Rolled back by hand: 1.26.0 is not brought straight back.
+        let out = t.run();
+        out.code(0);
+        assert_no_update(&out.json());
+        assert_eq!(inspect(&name)["Config"]["Image"], tag("1.25.3").as_str());
+    }
+
+    /// `tag_pattern` keeps the variant: from 1.25.1-alpine, `~1.25` with
+    /// `^(\d+\.\d+\.\d+)-alpine$` picks 1.25.3-alpine, not the plain 1.25.4.
+    #[test]
+    fn a_tag_pattern_keeps_the_variant() {
+        let mut t = Update::new(
+            "upd-track-alpine",
+            &env().registry,
+            "    track: semver\n    constraint: \"~1.25\"\n    tag_pattern: '^(\\d+\\.\\d+\\.\\d+)-alpine$'\n",
+        );
+        t.reference = format!("{}:1.25.1-alpine", t.repo);
+        let changes = version("1.25.1-alpine");
+        let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+        t.publish(&changes);
+        let name = t.run_container("swab-upd-track-alpine", &[]);
+        let ids = published(&mut t, &["1.25.3-alpine", "1.25.4", "1.26.0-alpine"]);
+        t.run().code(0);
+        let now = inspect(&name);
+        assert_eq!(
+            now["Config"]["Image"],
+            format!("{}:1.25.3-alpine", t.repo).as_str()
+        );
+        assert_eq!(now["Image"], ids[0].as_str());
+    }
 }

@@ -42,6 +42,12 @@ struct Row {
     local_digests: Vec<String>,
     remote_digest: Option<String>,
     remote_platform_digest: Option<String>,
+    /// Tag tracking: the newer tag the update would move to (`remote_digest` is its).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    /// Tag tracking: newer releases outside the rule's constraint, highest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_allowed: Vec<String>,
     /// For `held_back`: why (cooldown, back-off) and when the next run may update it.
     #[serde(skip_serializing_if = "Option::is_none")]
     held_back: Option<String>,
@@ -79,7 +85,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let credentials = CredentialStore::from_environment()?;
     let swab_engine::run::Lookup {
         platform,
-        mut answers,
+        answers,
         rate_limits,
     } = swab_engine::run::lookup_digests(
         &docker,
@@ -104,11 +110,8 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
             .first()
             .and_then(|name| update_rules.iter().find(|r| &r.name == name));
         let options = rule.map(|rule| (updates::options_of(rule), rule.windows.as_slice()));
-        let answer = answers
-            .iter()
-            .position(|(r, _)| *r == check.reference)
-            .map(|i| answers.swap_remove(i).1);
-        rows.push(row_for(check, answer, options.as_ref(), &memory));
+        let wanted = updates::wanted(&check, &answers);
+        rows.push(row_for(&check, wanted, options.as_ref(), &memory));
     }
     let failures = rows.iter().filter(|r| r.error.is_some()).count();
     let report = Report {
@@ -136,65 +139,79 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     })
 }
 
-/// One reference's row: what the registry said against the local image, and, for an
-/// outdated one, whether a cooldown or back-off holds it back.
+/// One reference's row: what the registry said against the local image (or, for tag
+/// tracking, the newer tag it found), and, for an outdated one, whether a cooldown,
+/// back-off or window holds it back.
 fn row_for(
-    check: updates::UpdateCheck,
-    answer: Option<updates::Answer>,
+    check: &updates::UpdateCheck,
+    wanted: Result<updates::Wanted<'_>, String>,
     options: Option<&(swab_rules::UpdateOptions, &[swab_rules::Window])>,
     memory: &updates::UpdateMemory<'_>,
 ) -> Row {
-    let outdated = answer
-        .as_ref()
-        .and_then(|a| a.as_ref().ok())
-        .is_some_and(|remote| check.is_outdated_by(remote));
     let mut row = Row {
         reference: check.reference.familiar(),
         status: "error",
-        rules: check.rules,
-        containers: check.containers,
-        local_image: check.local_image,
-        local_digests: check.local_digests,
+        rules: check.rules.clone(),
+        containers: check.containers.clone(),
+        local_image: check.local_image.clone(),
+        local_digests: check.local_digests.clone(),
         remote_digest: None,
         remote_platform_digest: None,
+        target: None,
+        not_allowed: Vec::new(),
         held_back: None,
         eligible_at: None,
         error: None,
     };
-    match answer {
-        Some(Ok(remote)) => {
-            row.status = if row.local_image.is_none() {
-                "not_local"
-            } else if row.local_digests.is_empty() {
-                // Built or loaded here (`swab run` never replaces it).
-                "local_build"
-            } else if outdated {
-                let held = options
-                    .as_ref()
-                    .and_then(|(o, _)| updates::held_back(&row.reference, &remote, o, memory));
-                let pending =
-                    options.and_then(|(_, windows)| window::closed_reason(windows, memory.now));
-                match (held, pending) {
-                    (Some((why, at)), _) => {
-                        row.held_back = Some(why);
-                        row.eligible_at = at.map(updates::rfc3339);
-                        "held_back"
-                    }
-                    (None, Some(why)) => {
-                        row.held_back = Some(why);
-                        "pending"
-                    }
-                    (None, None) => "outdated",
-                }
-            } else {
-                "up_to_date"
-            };
-            row.remote_digest = Some(remote.digest);
-            row.remote_platform_digest = remote.platform_digest;
+    let remote = match wanted {
+        Err(err) => {
+            row.error = Some(err);
+            return row;
         }
-        Some(Err(err)) => row.error = Some(err),
-        None => row.error = Some("no answer for this reference".to_owned()),
-    }
+        Ok(updates::Wanted::Keep(why)) => {
+            row.status = "not_followed";
+            row.held_back = Some(why);
+            return row;
+        }
+        Ok(updates::Wanted::Tag(target, remote, not_allowed)) => {
+            row.target = Some(target.familiar());
+            row.not_allowed = not_allowed;
+            remote
+        }
+        Ok(updates::Wanted::Digest(remote, not_allowed)) => {
+            row.not_allowed = not_allowed;
+            remote
+        }
+    };
+    let outdated = row.target.is_some() || check.is_outdated_by(remote);
+    row.status = if row.local_image.is_none() {
+        "not_local"
+    } else if row.local_digests.is_empty() {
+        // Built or loaded here (`swab run` never replaces it).
+        "local_build"
+    } else if outdated {
+        let held = options
+            .as_ref()
+            .and_then(|(o, _)| updates::held_back(&row.reference, remote, o, memory));
+        let pending = options.and_then(|(_, windows)| window::closed_reason(windows, memory.now));
+        match (held, pending) {
+            (Some((why, at)), _) => {
+                row.held_back = Some(why);
+                row.eligible_at = at.map(updates::rfc3339);
+                "held_back"
+            }
+            (None, Some(why)) => {
+                row.held_back = Some(why);
+                "pending"
+            }
+            (None, None) => "outdated",
+        }
+    } else {
+        "up_to_date"
+    };
+    row.remote_digest = Some(remote.digest.clone());
+    row.remote_platform_digest
+        .clone_from(&remote.platform_digest);
     row
 }
 
@@ -265,6 +282,16 @@ fn render(report: &Report, no_rules: bool) -> String {
             .as_deref()
             .or(row.remote_digest.as_deref());
         let _ = writeln!(out, "  remote  {}", short(remote));
+        if let Some(target) = &row.target {
+            let _ = writeln!(out, "  newer   {target}");
+        }
+        if !row.not_allowed.is_empty() {
+            let _ = writeln!(
+                out,
+                "  available, not allowed: {}",
+                row.not_allowed.join(", ")
+            );
+        }
         if !row.containers.is_empty() {
             let _ = writeln!(out, "  used by {}", row.containers.join(", "));
         }

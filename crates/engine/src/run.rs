@@ -22,7 +22,7 @@ use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
 use crate::update::{self, Outcome, Recovery, UpdateEngine, Updater};
-use crate::updates::{self, Answer, UpdateCheck, UpdatePlan};
+use crate::updates::{self, Answer, Answers, TagList, UpdateCheck, UpdatePlan};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -433,7 +433,7 @@ async fn check_updates(
         .collect();
     let mut rate_limits = BTreeMap::new();
     let (answers, credentials) = if asked.is_empty() {
-        (Vec::new(), None)
+        (Answers::default(), None)
     } else {
         let credentials = match CredentialStore::from_environment() {
             Ok(c) => c,
@@ -488,8 +488,9 @@ async fn check_updates(
 pub struct Lookup {
     /// The daemon's platform, the one asked about.
     pub platform: Platform,
-    /// One answer per distinct reference, sorted by reference.
-    pub answers: Vec<(ImageRef, Answer)>,
+    /// One digest per distinct reference asked (sorted by reference), and the tag lists
+    /// of tracked references.
+    pub answers: Answers,
     /// The pull rate limits registries reported (Docker Hub does), by registry host.
     pub rate_limits: BTreeMap<String, RateLimit>,
 }
@@ -553,7 +554,20 @@ pub async fn lookup_digests(
         .await
         .map_err(|e| format!("cannot read the host's platform: {e}"))?;
     let platform = Platform::new(&info.os_type, &info.architecture, None);
-    let references: Vec<&ImageRef> = checks.iter().map(|c| &c.reference).collect();
+    let tags = tag_lists(&registry, checks).await;
+    // Each check's own tag, and the tag tracking would move it to.
+    let targets: Vec<ImageRef> = checks
+        .iter()
+        .filter_map(|c| match tags.iter().find(|(r, _)| *r == c.reference) {
+            Some((_, Ok(list))) => updates::tracking_target(c, list),
+            _ => None,
+        })
+        .collect();
+    let references: Vec<&ImageRef> = checks
+        .iter()
+        .map(|c| &c.reference)
+        .chain(&targets)
+        .collect();
     let mut answers: Vec<(ImageRef, Answer)> = Vec::new();
     for (reference, result) in registry.manifest_digests(references, &platform).await {
         let answer = match result {
@@ -612,10 +626,57 @@ pub async fn lookup_digests(
     let rate_limits = registry.rate_limits();
     Ok(Lookup {
         platform,
-        answers,
+        answers: Answers {
+            digests: answers,
+            tags,
+        },
         rate_limits,
     })
 }
+
+/// The tag list of each tracked check's repository (one listing per repository, a few at a
+/// time), keyed by the check's reference. Checks that will not be asked about (no local
+/// image) are not listed.
+async fn tag_lists(
+    registry: &RegistryClient,
+    checks: &[&mut UpdateCheck],
+) -> Vec<(ImageRef, TagList)> {
+    let tracked: Vec<&ImageRef> = checks
+        .iter()
+        .filter(|c| c.track.is_some() && c.local_image.is_some())
+        .map(|c| &c.reference)
+        .collect();
+    let repositories: std::collections::BTreeSet<&str> =
+        tracked.iter().map(|r| r.repository_str()).collect();
+    let tracked_ref = &tracked;
+    let listed: BTreeMap<&str, TagList> =
+        futures_util::future::join_all(repositories.into_iter().map(|repository| async move {
+            let reference = tracked_ref
+                .iter()
+                .find(|r| r.repository_str() == repository)
+                .copied()
+                .expect("listed from tracked");
+            let list = registry
+                .tags(reference, TAG_PAGE)
+                .await
+                .map_err(|e| e.to_string());
+            if let Ok(tags) = &list {
+                tracing::debug!(repository, tags = tags.len(), "listed tags");
+            }
+            (repository, list)
+        }))
+        .await
+        .into_iter()
+        .collect();
+    tracked
+        .into_iter()
+        .map(|r| (r.clone(), listed[r.repository_str()].clone()))
+        .collect()
+}
+
+/// Tags asked for per page of a tag list (`n=`); registries may send fewer, and the
+/// `Link` header says where the rest is.
+const TAG_PAGE: usize = 1000;
 
 /// On the classic store, a pull by tag of a multi-platform image records only the index
 /// digest; when the registry's index changed, its entry for this platform may still be the
@@ -740,6 +801,10 @@ mod rate_limit_tests {
             reference: ImageRef::parse(reference).unwrap(),
             old_image: "sha256:01".to_owned(),
             remote_digest: "sha256:02".to_owned(),
+            target: None,
+            target_before: None,
+            compose_write: false,
+            compose: Vec::new(),
             rollback_tag: None,
             displaced: None,
             cleanup: None,

@@ -58,12 +58,68 @@ pub struct InFlight {
     /// rollback tag then stays on the old image (their way back) instead of going back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_rollback_tag: bool,
+    /// Tag tracking: the reference the containers move to (familiar form); for `swab
+    /// rollback` of a tracked update, the one they go back to. `None`: they stay on their
+    /// own reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The image `target` named before: the tag goes back to it on rollback, or is
+    /// removed when it named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_before: Option<String>,
+    /// The reference the replacements record as where tracking moved them from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked_from: Option<String>,
+    /// Compose files edited for tag tracking, each restored from its backup on rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_edits: Vec<ComposeEdit>,
     /// The containers being swapped, in order.
     pub containers: Vec<Swap>,
     /// Containers swab stopped that are not swapped (yet): dependents, started again by
     /// recovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stopped: Vec<Stopped>,
+}
+
+/// A compose file swab edits, and how to undo it: journalled before the write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeEdit {
+    /// The file.
+    pub path: String,
+    /// The copy of the file as it was, beside it.
+    pub backup: String,
+    /// The Compose project.
+    pub project: String,
+    /// The services whose `image:` was changed, with the config hash Compose computes
+    /// for each after the edit.
+    pub services: std::collections::BTreeMap<String, String>,
+    /// SHA-256 of the file's text before the edit: a file still holding it needs no
+    /// restoring (the write never happened).
+    pub before: String,
+    /// SHA-256 of the text swab writes: only a file holding it is restored from the
+    /// backup (one edited since is left alone).
+    pub after: String,
+}
+
+impl InFlight {
+    /// The reference the container with `labels` (its inspect's `Config.Labels`) moves to
+    /// and what its replacement records; `None` when it stays on its reference.
+    pub(crate) fn moved(&self, labels: &serde_json::Value) -> Option<crate::update::Moved> {
+        let target = self.target.clone()?;
+        let project = labels["com.docker.compose.project"].as_str();
+        let service = labels["com.docker.compose.service"].as_str();
+        let config_hash = self
+            .compose_edits
+            .iter()
+            .filter(|e| Some(e.project.as_str()) == project)
+            .find_map(|e| e.services.get(service?))
+            .cloned();
+        Some(crate::update::Moved {
+            reference: target,
+            from: self.tracked_from.clone(),
+            config_hash,
+        })
+    }
 }
 
 /// A container swab stopped and must start again.

@@ -36,6 +36,7 @@
 //! goes back.
 
 mod compose;
+mod compose_edit;
 mod engine;
 mod error;
 #[cfg(test)]
@@ -56,9 +57,10 @@ pub use error::{GateFailure, Step, UpdateError};
 use gate::health_gate;
 pub use hook::{HookRun, Outcome};
 pub use recover::{Recovery, recover};
+pub(crate) use replace::Moved;
 use replace::Role;
 use report::GroupReport;
-use undo::{remove_parked, restore_rollback_tag, start_stopped, undo_all};
+use undo::{remove_parked, restore_tag, start_stopped, undo_all};
 
 use std::fmt::Write as _;
 
@@ -96,7 +98,12 @@ pub struct Updater<'a> {
 /// The container `swab rollback` acts on, and the image it goes back to.
 struct RollbackTarget {
     name: String,
+    /// The reference it runs (`Config.Image`).
     reference: ImageRef,
+    /// Where it goes back to: the reference tag tracking moved it from (its
+    /// `swab.tracked-from` label), else `reference`.
+    back_to: ImageRef,
+    /// `back_to`, familiar.
     familiar: String,
     repo: String,
     rollback_tag: String,
@@ -200,6 +207,13 @@ impl Updater<'_> {
             )),
             Err(err) => Some(err.to_string()),
         };
+        let skip = match (skip, &group.target) {
+            (None, Some(target)) => {
+                self.target_moved(target, group.target_before.as_deref())
+                    .await
+            }
+            (skip, _) => skip,
+        };
         let skip = skip.or_else(|| {
             self.cancel
                 .is_cancelled()
@@ -216,6 +230,9 @@ impl Updater<'_> {
             old_image: group.old_image.clone(),
             rollback_tag: group.rollback_tag.clone(),
             displaced: group.displaced.clone(),
+            target: group.target.as_ref().map(ImageRef::familiar),
+            target_before: group.target_before.clone(),
+            tracked_from: group.target.as_ref().map(|_| reference.clone()),
             ..InFlight::default()
         };
         if let Err(err) = self.write_journal(&journal) {
@@ -240,7 +257,7 @@ impl Updater<'_> {
             return;
         };
         let new_image = match pulled {
-            Ok(id) if id == group.old_image => {
+            Ok(id) if id == group.old_image && group.target.is_none() => {
                 // The registry's digest changed, but not the image for this platform.
                 let problems = self.undo_tags(group, false).await;
                 if problems.is_empty() {
@@ -290,6 +307,14 @@ impl Updater<'_> {
             }
         };
         if let Some(why) = self.pre_update_hooks(group, &units, report).await {
+            self.hold_back(group, new_image, &why, report).await;
+            return;
+        }
+        if group.compose_write
+            && let Err(why) = self
+                .edit_compose_files(group, &units, &mut journal, report)
+                .await
+        {
             self.hold_back(group, new_image, &why, report).await;
             return;
         }
@@ -373,6 +398,91 @@ impl Updater<'_> {
             }
         }
         None
+    }
+
+    /// Tag tracking with `compose_file: write`: edits the compose files of the units'
+    /// Compose services to name the target tag (see `compose_edit`), each journalled before
+    /// it is written, before any container stops. Why not, when a service cannot be moved
+    /// exactly (what was written is put back first).
+    async fn edit_compose_files(
+        &self,
+        group: &UpdateGroup,
+        units: &[Unit],
+        journal: &mut InFlight,
+        report: &mut GroupReport,
+    ) -> Result<(), String> {
+        let (Some(old_tag), Some(new_tag)) = (
+            group.reference.tag(),
+            group.target.as_ref().and_then(|t| t.tag()),
+        ) else {
+            return Ok(());
+        };
+        let mut services: Vec<compose_edit::ServiceNow> = Vec::new();
+        for unit in units {
+            let name = &unit.container.name;
+            let c = self
+                .engine
+                .inspect_container(&unit.container.id)
+                .await
+                .map_err(|e| format!("cannot inspect {name}: {e}"))?;
+            let Some(service) = updates::ComposeService::of(&c.config.labels) else {
+                continue;
+            };
+            if services.iter().all(|s| s.service != service) {
+                services.push(compose_edit::ServiceNow {
+                    service,
+                    config_hash: c
+                        .config
+                        .labels
+                        .get(replace::COMPOSE_CONFIG_HASH_LABEL)
+                        .cloned()
+                        .unwrap_or_default(),
+                    image: c.config.image.clone(),
+                });
+            }
+        }
+        let written = match compose_edit::plan(&services, old_tag, new_tag) {
+            Ok(planned) => self.write_compose_files(&planned, journal),
+            Err(why) => Err(why),
+        };
+        for entry in &mut report.compose {
+            match &written {
+                Ok(()) => entry.status = Status::Done,
+                Err(why) => {
+                    entry.status = Status::Failed;
+                    entry.error = Some(why.clone());
+                }
+            }
+            (self.progress)(entry);
+        }
+        written
+    }
+
+    /// Writes planned compose edits, each journalled first; on a failure, puts back those
+    /// written and takes them out of the journal.
+    fn write_compose_files(
+        &self,
+        planned: &[compose_edit::Planned],
+        journal: &mut InFlight,
+    ) -> Result<(), String> {
+        for p in planned {
+            journal.compose_edits.push(p.edit.clone());
+            let result = self
+                .write_journal(journal)
+                .map_err(|e| e.to_string())
+                .and_then(|()| compose_edit::write(p));
+            if let Err(why) = result {
+                let problems: Vec<String> = journal
+                    .compose_edits
+                    .drain(..)
+                    .filter_map(|e| compose_edit::restore(&e).err())
+                    .collect();
+                let _ = self.write_journal(journal);
+                return Err(with_problems(why, &problems));
+            }
+            tracing::info!(file = %p.edit.path, backup = %p.edit.backup, "compose file edited");
+        }
+        Ok(())
     }
 
     /// Runs `hook` in the container `id` (named `name`); an error when it could not run.
@@ -629,7 +739,10 @@ impl Updater<'_> {
         let new_id = self
             .replace(
                 &unit.container,
-                Role::Main { image_id },
+                Role::Main {
+                    image_id,
+                    moved: None,
+                },
                 group,
                 journal,
                 mine,
@@ -646,7 +759,7 @@ impl Updater<'_> {
                     d,
                     Role::NetworkDependent {
                         host: &new_id,
-                        reference: &group.reference,
+                        reference: group.moved_tag(),
                         image_id,
                     },
                     group,
@@ -823,6 +936,9 @@ impl Updater<'_> {
         problems.extend(self.undo(swapped).await);
         problems.extend(self.start_stopped(journal).await);
         problems.extend(self.undo_tags(group, journal.keep_rollback_tag).await);
+        if !journal.keep_rollback_tag {
+            problems.extend(self.restore_compose_files(journal, report));
+        }
         let _ = remove_if_unused(self.engine, new_image).await;
         let reason = format!("{}: {}", failure.who, failure.error);
         self.edit_state(|state| {
@@ -967,11 +1083,11 @@ impl Updater<'_> {
         true
     }
 
-    /// Pulls the group's reference at the digest the check saw and moves the reference's
-    /// tag onto it; returns the image ID. A registry that no longer has that digest fails
+    /// Pulls the group's reference (the target tag when tracking) at the digest the check
+    /// saw and moves that tag onto it; returns the image ID. A registry that no longer has that digest fails
     /// the pull, and the tag has not moved.
     async fn pull(&self, group: &UpdateGroup) -> Result<String, String> {
-        let reference = &group.reference;
+        let reference = group.moved_tag();
         let familiar = reference.familiar();
         // Exactly the manifest the check saw, even if the tag moved since: the index for a
         // multi-platform image (the daemon picks the platform). Without a digest (never for
@@ -1050,8 +1166,9 @@ impl Updater<'_> {
         start_stopped(self.engine, &journal.stopped).await
     }
 
-    /// Moves the reference's tag back to the old image (a no-op if it never moved) and the
-    /// rollback tag back to where it was; returns what failed.
+    /// Moves the reference's tag back to the old image (a no-op if it never moved), the
+    /// target tag (tracking) and the rollback tag back to where they were; returns what
+    /// failed. With `keep_rollback_tag` (replicas stay updated) both stay.
     async fn undo_tags(&self, group: &UpdateGroup, keep_rollback_tag: bool) -> Vec<String> {
         let reference = group.reference.familiar();
         let mut problems = Vec::new();
@@ -1061,7 +1178,17 @@ impl Updater<'_> {
         if keep_rollback_tag {
             return problems;
         }
-        if let Err(err) = restore_rollback_tag(
+        if let Some(target) = &group.target
+            && let Err(err) = restore_tag(
+                self.engine,
+                Some(&target.familiar()),
+                group.target_before.as_deref(),
+            )
+            .await
+        {
+            problems.push(err);
+        }
+        if let Err(err) = restore_tag(
             self.engine,
             group.rollback_tag.as_deref(),
             group.displaced.as_deref(),
@@ -1069,6 +1196,37 @@ impl Updater<'_> {
         .await
         {
             problems.push(err);
+        }
+        problems
+    }
+
+    /// Why a tracking update does not start: its target tag names another image than at
+    /// planning (someone pulled it meanwhile), or cannot be read.
+    async fn target_moved(&self, target: &ImageRef, before: Option<&str>) -> Option<String> {
+        let familiar = target.familiar();
+        match (self.engine.inspect_image(&familiar).await, before) {
+            (Ok(image), Some(before)) if image.id == before => None,
+            (Err(err), None) if err.is_not_found() => None,
+            (Ok(image), _) => Some(format!(
+                "{familiar} names {} since planning",
+                short_id(&image.id)
+            )),
+            (Err(err), _) => Some(err.to_string()),
+        }
+    }
+
+    /// Puts back the compose files the journal says were edited; returns what failed.
+    fn restore_compose_files(&self, journal: &InFlight, report: &mut GroupReport) -> Vec<String> {
+        let problems: Vec<String> = journal
+            .compose_edits
+            .iter()
+            .filter_map(|e| compose_edit::restore(e).err())
+            .collect();
+        for entry in &mut report.compose {
+            if entry.status == Status::Done {
+                entry.status = Status::RolledBack;
+                (self.progress)(entry);
+            }
         }
         problems
     }

@@ -162,6 +162,9 @@ pub enum ActionKind {
     RunHook,
     /// Send a notice of a new image (`notify_only` rules).
     Notify,
+    /// Edit a Compose service's `image:` in its compose file (tag tracking with
+    /// `compose_file: write`).
+    EditComposeFile,
 }
 
 impl ActionKind {
@@ -180,6 +183,7 @@ impl ActionKind {
             ActionKind::RecreateContainer => "recreate_container",
             ActionKind::RunHook => "run_hook",
             ActionKind::Notify => "notify",
+            ActionKind::EditComposeFile => "edit_compose_file",
         }
     }
 }

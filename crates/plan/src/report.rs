@@ -134,7 +134,8 @@ impl Summary {
                         ActionKind::PruneBuildCache
                         | ActionKind::CheckImage
                         | ActionKind::RunHook
-                        | ActionKind::Notify => {}
+                        | ActionKind::Notify
+                        | ActionKind::EditComposeFile => {}
                     }
                     s.bytes_reclaimed += a.bytes.unwrap_or(0);
                 }

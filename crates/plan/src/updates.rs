@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use swab_reference::manifest::RemoteDigest;
-use swab_rules::{Action, ImageRef, Protect, Rule};
+use swab_rules::{Action, ComposeFile, ImageRef, Protect, Rule, Tracking};
 
 use crate::hooks::{self, ContainerHooks, Hook, Phase};
 use crate::memory::{FirstSeen, Noticed, RolledBackDigests};
 use crate::plan::{self, Kept, Note};
 use crate::snapshot::{Container, Image, Snapshot};
+use crate::track::{self, Pick};
 use crate::window;
 
 /// One reference to ask the registry about.
@@ -36,6 +37,9 @@ pub struct UpdateCheck {
     /// The digests of its platform manifests, for a multi-platform image on the containerd
     /// store ([`Image::platform_digests`]).
     pub local_platform_digests: Vec<String>,
+    /// The first rule's `track:`: newer version tags are looked for, not just a new digest
+    /// of this one.
+    pub track: Option<Tracking>,
 }
 
 impl UpdateCheck {
@@ -122,8 +126,17 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
             }
         }
     }
+    let mut checks: Vec<UpdateCheck> = checks.into_values().collect();
+    for check in &mut checks {
+        check.track = check
+            .rules
+            .first()
+            .and_then(|name| rules.iter().find(|r| &r.name == name))
+            .and_then(|r| r.update.as_ref())
+            .and_then(|u| u.track.clone());
+    }
     UpdateChecks {
-        checks: checks.into_values().collect(),
+        checks,
         pinned: pinned.into_iter().collect(),
     }
 }
@@ -195,8 +208,20 @@ pub struct UpdateGroup {
     pub reference: ImageRef,
     /// The image the reference names locally now (restored on rollback).
     pub old_image: String,
-    /// The registry's digest for the reference.
+    /// The registry's digest for the reference (for [`UpdateGroup::target`] when tracking).
     pub remote_digest: String,
+    /// Tag tracking: the newer tag the containers move to. It is what is pulled and tagged;
+    /// the reference's own tag stays on the old image. `None` for a new digest of the same
+    /// tag.
+    pub target: Option<ImageRef>,
+    /// The image the target tag names locally before the update (it is put back on
+    /// rollback); `None` when it names none (then it is removed again).
+    pub target_before: Option<String>,
+    /// Whether the Compose services among the containers get their compose file edited to
+    /// the target tag (`compose_file: write`); tracking only.
+    pub compose_write: bool,
+    /// With `compose_write`: the Compose services among the units' containers, each once.
+    pub compose: Vec<ComposeService>,
     /// The full rollback tag (`repo:tag-swab-previous`), unless the rule keeps none.
     pub rollback_tag: Option<String>,
     /// The image the rollback tag names now, which it is moved away from.
@@ -216,6 +241,11 @@ pub struct UpdateGroup {
 }
 
 impl UpdateGroup {
+    /// The tag the pull moves: the target when tracking, else the reference.
+    pub fn moved_tag(&self) -> &ImageRef {
+        self.target.as_ref().unwrap_or(&self.reference)
+    }
+
     /// The hook for `phase` in the container named `name`, if any.
     pub fn hook(&self, name: &str, phase: Phase) -> Option<&Hook> {
         self.hooks
@@ -230,6 +260,41 @@ impl UpdateGroup {
             .iter()
             .find(|(n, _)| n == name)
             .map_or(swab_rules::HookFailure::Rollback, |(_, h)| h.on_failure)
+    }
+}
+
+/// A Compose service, as its containers' labels name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeService {
+    /// The project (`com.docker.compose.project`).
+    pub project: String,
+    /// The service (`com.docker.compose.service`).
+    pub service: String,
+    /// The compose files, in the order Compose read them
+    /// (`com.docker.compose.project.config_files`).
+    pub files: Vec<String>,
+    /// The project directory (`com.docker.compose.project.working_dir`).
+    pub working_dir: String,
+}
+
+impl ComposeService {
+    /// The service a container belongs to, if Compose created it.
+    pub fn of(labels: &std::collections::HashMap<String, String>) -> Option<ComposeService> {
+        Some(ComposeService {
+            project: labels.get(COMPOSE_PROJECT)?.clone(),
+            service: labels.get(COMPOSE_SERVICE)?.clone(),
+            files: labels
+                .get("com.docker.compose.project.config_files")?
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            working_dir: labels
+                .get("com.docker.compose.project.working_dir")
+                .cloned()
+                .unwrap_or_default(),
+        })
     }
 }
 
@@ -285,6 +350,106 @@ impl Target {
 /// The registry's answer for a reference; errors as text, so planning stays pure.
 pub type Answer = Result<RemoteDigest, String>;
 
+/// The registry's tag list for a tracked reference's repository; errors as text.
+pub type TagList = Result<Vec<String>, String>;
+
+/// What the registries said about a set of checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// The digest of each reference asked about: the checks' own, and the tags tracking
+    /// moves to.
+    pub digests: Vec<(ImageRef, Answer)>,
+    /// The tag list for each tracked check's reference.
+    pub tags: Vec<(ImageRef, TagList)>,
+}
+
+impl Answers {
+    /// The registry's digest for `reference`, or why there is none.
+    pub fn digest(&self, reference: &ImageRef) -> Result<&RemoteDigest, String> {
+        match self
+            .digests
+            .iter()
+            .find(|(r, _)| r == reference)
+            .map(|(_, a)| a)
+        {
+            Some(Ok(remote)) => Ok(remote),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("the registry was not asked".to_owned()),
+        }
+    }
+
+    /// The tag list asked for `reference`'s repository, if it was asked.
+    pub fn tags(&self, reference: &ImageRef) -> Option<&TagList> {
+        self.tags
+            .iter()
+            .find(|(r, _)| r == reference)
+            .map(|(_, t)| t)
+    }
+}
+
+/// Where tag tracking moves a tracked check, given its repository's tags: the reference
+/// of the highest allowed version above the current one. `None` for an untracked check,
+/// one without a tag list, or one already on the highest allowed version.
+pub fn tracking_target(check: &UpdateCheck, tags: &[String]) -> Option<ImageRef> {
+    let track = check.track.as_ref()?;
+    match track::pick(check.reference.tag()?, tags, track) {
+        Pick::Newer(tag) => check.reference.with_tag(&tag),
+        Pick::UpToDate | Pick::NotAVersion => None,
+    }
+}
+
+/// What a check's answers ask for.
+#[derive(Debug)]
+pub enum Wanted<'a> {
+    /// Move to another tag (tag tracking), whose digest is this; with the newer versions
+    /// tracking does not allow, for the report.
+    Tag(ImageRef, &'a RemoteDigest, Vec<String>),
+    /// The same tag, whose digest the registry now gives as this (maybe the local one).
+    /// With `newer`: newer versions tracking does not allow, for the report.
+    Digest(&'a RemoteDigest, Vec<String>),
+    /// Nothing to do, with why.
+    Keep(String),
+}
+
+/// What `check`'s answers ask for; an error when a look-up failed.
+pub fn wanted<'a>(check: &UpdateCheck, answers: &'a Answers) -> Result<Wanted<'a>, String> {
+    let mut not_allowed = Vec::new();
+    if let (Some(track), Some(tag)) = (&check.track, check.reference.tag()) {
+        let tags = match answers.tags(&check.reference) {
+            Some(Ok(tags)) => tags,
+            Some(Err(why)) => return Err(format!("cannot list the repository's tags: {why}")),
+            None => return Err("the registry's tags were not asked".to_owned()),
+        };
+        match track::pick(tag, tags, track) {
+            Pick::Newer(newer) => {
+                let Some(target) = check.reference.with_tag(&newer) else {
+                    return Ok(Wanted::Keep(format!(
+                        "the registry lists `{newer}`, not a tag"
+                    )));
+                };
+                let remote = answers.digest(&target)?;
+                let not_allowed = track::not_allowed(tag, tags, track);
+                return Ok(Wanted::Tag(target, remote, not_allowed));
+            }
+            Pick::NotAVersion => {
+                return Ok(Wanted::Keep(format!(
+                    "tag `{tag}` is not a version{}: `track: semver` cannot follow it",
+                    track
+                        .tag_pattern
+                        .as_ref()
+                        .map(|p| format!(" under tag_pattern `{}`", p.0.as_str()))
+                        .unwrap_or_default()
+                )));
+            }
+            Pick::UpToDate => not_allowed = track::not_allowed(tag, tags, track),
+        }
+    }
+    Ok(Wanted::Digest(
+        answers.digest(&check.reference)?,
+        not_allowed,
+    ))
+}
+
 /// What to update, and what not and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdatePlan {
@@ -309,6 +474,9 @@ pub struct Notice {
     pub rule: String,
     /// The reference (familiar form).
     pub reference: String,
+    /// Tag tracking: the newer tag (familiar form) the digest is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The registry's new digest.
     pub digest: String,
     /// The containers running the reference that the rule selects.
@@ -328,7 +496,7 @@ pub struct Notice {
 /// with whatever the registry has could throw away a local build, so it is kept).
 pub fn plan_updates(
     checks: &UpdateChecks,
-    answers: &[(ImageRef, Answer)],
+    answers: &Answers,
     snapshot: &Snapshot,
     rules: &[&Rule],
     protect: &Protect,
@@ -345,39 +513,22 @@ pub fn plan_updates(
             continue;
         };
         let familiar = check.reference.familiar();
-        let Some(old_image) = &check.local_image else {
-            keep(
-                &mut out,
-                &rule.name,
-                check,
-                "no local image has this tag; pull it first".to_owned(),
-            );
+        let Some(old_image) = replaceable(&mut out, &rule.name, check) else {
             continue;
         };
-        if check.local_digests.is_empty() {
-            keep(
-                &mut out,
-                &rule.name,
-                check,
-                "the local image was built or loaded here (no registry digest); not replaced"
-                    .to_owned(),
-            );
+        let Some((target, remote)) = newer(&mut out, &rule.name, check, answers) else {
             continue;
-        }
-        let remote = match answer_for(answers, &check.reference) {
-            Ok(remote) => remote,
-            Err(why) => {
-                out.failed.push((rule.name.clone(), familiar.clone(), why));
-                continue;
-            }
         };
-        if !check.is_outdated_by(remote) {
-            keep(&mut out, &rule.name, check, "up to date".to_owned());
-            continue;
-        }
         let options = options_of(rule);
         if options.notify_only {
-            notice(&mut out, rule, &options, check, remote, memory);
+            notice(
+                &mut out,
+                rule,
+                (&options, target.as_ref()),
+                check,
+                remote,
+                memory,
+            );
             continue;
         }
         if let Some((why, at)) = held_back(&familiar, remote, &options, memory) {
@@ -389,6 +540,13 @@ pub fn plan_updates(
             continue;
         };
         if let Some(why) = protected_dependent(&units, snapshot, protect) {
+            keep(&mut out, &rule.name, check, why);
+            continue;
+        }
+        if let Some(target) = &target
+            && options.compose_file == ComposeFile::Refuse
+            && let Some(why) = compose_refusal(&units, snapshot, target)
+        {
             keep(&mut out, &rule.name, check, why);
             continue;
         }
@@ -409,7 +567,7 @@ pub fn plan_updates(
             );
             continue;
         }
-        let group = match group_for(rule, check, old_image, remote, units, snapshot) {
+        let group = match group_for(rule, check, (old_image, target), remote, units, snapshot) {
             Ok(group) => group,
             Err(why) => {
                 let why = format!("not updated, a hook label is wrong: {why}");
@@ -434,15 +592,83 @@ pub fn plan_updates(
     out
 }
 
-/// The registry's digest for `reference`, or why there is none.
-fn answer_for<'a>(
-    answers: &'a [(ImageRef, Answer)],
-    reference: &ImageRef,
-) -> Result<&'a RemoteDigest, String> {
-    match answers.iter().find(|(r, _)| r == reference).map(|(_, a)| a) {
-        Some(Ok(remote)) => Ok(remote),
-        Some(Err(why)) => Err(why.clone()),
-        None => Err("the registry was not asked".to_owned()),
+/// Why a tag-tracking update leaves `units` alone when the rule keeps compose files as they
+/// are: a Compose service among them would go back to the tag its file names on the next
+/// `compose up`.
+fn compose_refusal(units: &[Unit], snapshot: &Snapshot, target: &ImageRef) -> Option<String> {
+    let services: Vec<String> = units
+        .iter()
+        .filter_map(|u| snapshot.containers.iter().find(|c| c.id == u.container.id))
+        .filter_map(|c| {
+            let project = c.labels.get(COMPOSE_PROJECT)?;
+            let service = c.labels.get(COMPOSE_SERVICE).map_or("?", String::as_str);
+            Some(format!("{project}/{service}"))
+        })
+        .collect();
+    let first = services.first()?;
+    Some(format!(
+        "{} is available, but {first} is a Compose service whose compose file names the \
+         current tag: the next `compose up` would go back to it. Not updated; set \
+         `compose_file: write` on the rule to let swab edit the file",
+        target.familiar()
+    ))
+}
+
+/// The label Compose names a container's project in.
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// The label Compose names a container's service in.
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+
+/// The local image `check`'s tag names, if it came from a registry; otherwise kept, with
+/// why (none here, or built or loaded here: replacing a local build with whatever the
+/// registry has could throw it away).
+fn replaceable<'a>(out: &mut UpdatePlan, rule: &str, check: &'a UpdateCheck) -> Option<&'a String> {
+    let Some(old_image) = &check.local_image else {
+        let why = "no local image has this tag; pull it first";
+        keep(out, rule, check, why.to_owned());
+        return None;
+    };
+    if check.local_digests.is_empty() {
+        let why = "the local image was built or loaded here (no registry digest); not replaced";
+        keep(out, rule, check, why.to_owned());
+        return None;
+    }
+    Some(old_image)
+}
+
+/// What is newer than the local image for `check`: the tag tracking moves to, or a new
+/// digest of the same tag, with its registry digest. `None` when there is nothing (up to
+/// date, or not followed: kept with why) or the look-up failed (recorded as failed).
+fn newer<'a>(
+    out: &mut UpdatePlan,
+    rule: &str,
+    check: &UpdateCheck,
+    answers: &'a Answers,
+) -> Option<(Option<ImageRef>, &'a RemoteDigest)> {
+    match wanted(check, answers) {
+        Ok(Wanted::Tag(target, remote, _)) => Some((Some(target), remote)),
+        Ok(Wanted::Digest(remote, not_allowed)) if !check.is_outdated_by(remote) => {
+            let mut why = "up to date".to_owned();
+            if let (Some(newest), Some(track)) = (not_allowed.first(), &check.track) {
+                let _ = write!(
+                    why,
+                    " within {}; {newest} is available, not allowed",
+                    track.constraint
+                );
+            }
+            keep(out, rule, check, why);
+            None
+        }
+        Ok(Wanted::Digest(remote, _)) => Some((None, remote)),
+        Ok(Wanted::Keep(why)) => {
+            keep(out, rule, check, why);
+            None
+        }
+        Err(why) => {
+            out.failed
+                .push((rule.to_owned(), check.reference.familiar(), why));
+            None
+        }
     }
 }
 
@@ -493,7 +719,7 @@ fn worst_case(group: &UpdateGroup) -> Duration {
 fn notice(
     out: &mut UpdatePlan,
     rule: &Rule,
-    options: &swab_rules::UpdateOptions,
+    (options, target): (&swab_rules::UpdateOptions, Option<&ImageRef>),
     check: &UpdateCheck,
     remote: &RemoteDigest,
     memory: &UpdateMemory<'_>,
@@ -501,10 +727,14 @@ fn notice(
     let familiar = check.reference.familiar();
     let held = held_back(&familiar, remote, options, memory);
     let pending = window::closed_reason(&rule.windows, memory.now);
-    let reason = format!(
-        "new digest {}: notify_only, never applied",
-        short_digest(&remote.digest)
-    );
+    let what = match target {
+        Some(target) => format!("{} ({})", target.familiar(), short_digest(&remote.digest)),
+        None => short_digest(&remote.digest),
+    };
+    let reason = match target {
+        Some(_) => format!("{what}: notify_only, never applied"),
+        None => format!("new digest {what}: notify_only, never applied"),
+    };
     let eligible_at = held.as_ref().and_then(|(_, at)| *at).map(rfc3339);
     keep(out, &rule.name, check, reason)
         .eligible_at
@@ -512,10 +742,7 @@ fn notice(
     if memory.noticed.has(&familiar, &remote.digest) {
         return;
     }
-    let mut text = format!(
-        "new image for {familiar}: {} on the registry",
-        short_digest(&remote.digest)
-    );
+    let mut text = format!("new image for {familiar}: {what} on the registry");
     if let Some(local) = check.local_digests.first() {
         let _ = write!(text, " (here: {})", short_digest(local));
     }
@@ -534,6 +761,7 @@ fn notice(
     out.notices.push(Notice {
         rule: rule.name.clone(),
         reference: familiar,
+        target: target.map(ImageRef::familiar),
         digest: remote.digest.clone(),
         containers: check.containers.clone(),
         eligible_at,
@@ -584,6 +812,7 @@ pub fn options_of(rule: &Rule) -> swab_rules::UpdateOptions {
         max_attempts: None,
         notify_only: false,
         track: None,
+        compose_file: swab_rules::ComposeFile::Refuse,
     })
 }
 
@@ -673,19 +902,22 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// What a check's answers mean for the cooldown's record: `(reference, Some(digest))` for a
-/// reference whose registry digest is newer than the local image, `(reference, None)` for
-/// one that is up to date. Failed look-ups say nothing.
-pub fn observations(
-    checks: &UpdateChecks,
-    answers: &[(ImageRef, Answer)],
-) -> Vec<(String, Option<String>)> {
+/// reference whose registry digest is newer than the local image, or whose tracking found
+/// a newer tag (that tag's digest), `(reference, None)` for one that is up to date. Failed
+/// look-ups say nothing.
+pub fn observations(checks: &UpdateChecks, answers: &Answers) -> Vec<(String, Option<String>)> {
     checks
         .checks
         .iter()
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
         .filter_map(|check| {
-            let remote = answer_for(answers, &check.reference).ok()?;
-            let digest = check.is_outdated_by(remote).then(|| remote.digest.clone());
+            let digest = match wanted(check, answers).ok()? {
+                Wanted::Tag(_, remote, _) => Some(remote.digest.clone()),
+                Wanted::Digest(remote, _) => {
+                    check.is_outdated_by(remote).then(|| remote.digest.clone())
+                }
+                Wanted::Keep(_) => None,
+            };
             Some((check.reference.familiar(), digest))
         })
         .collect()
@@ -737,7 +969,7 @@ fn left_on_the_old_image(
 fn group_for(
     rule: &Rule,
     check: &UpdateCheck,
-    old_image: &str,
+    (old_image, target): (&str, Option<ImageRef>),
     remote: &RemoteDigest,
     units: Vec<Unit>,
     snapshot: &Snapshot,
@@ -781,11 +1013,36 @@ fn group_for(
     } else {
         Some(old_image.to_owned())
     };
+    let compose_write = target.is_some() && options.compose_file == ComposeFile::Write;
+    let mut compose: Vec<ComposeService> = Vec::new();
+    if compose_write {
+        for u in &units {
+            let service = snapshot
+                .containers
+                .iter()
+                .find(|c| c.id == u.container.id)
+                .and_then(|c| ComposeService::of(&c.labels));
+            if let Some(service) = service.filter(|s| !compose.contains(s)) {
+                compose.push(service);
+            }
+        }
+    }
+    let target_before = target.as_ref().and_then(|target| {
+        snapshot
+            .images
+            .iter()
+            .find(|i| i.refs.iter().any(|r| r == target))
+            .map(|i| i.id.clone())
+    });
     Ok(UpdateGroup {
         rule: rule.name.clone(),
         reference: check.reference.clone(),
         old_image: old_image.to_owned(),
         remote_digest: remote.digest.clone(),
+        compose_write,
+        compose,
+        target_before,
+        target,
         rollback_tag,
         displaced,
         cleanup,
@@ -969,6 +1226,7 @@ fn entry<'a>(
             local_platform_digests: local
                 .map(|i| i.platform_digests.clone())
                 .unwrap_or_default(),
+            track: None,
         }
     })
 }
@@ -1113,8 +1371,173 @@ mod tests {
         .unwrap();
         let rules: Vec<&Rule> = set.rules.iter().collect();
         let checks = collect(snapshot, &rules, &set.protect);
-        let answers = vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)];
+        let answers = Answers {
+            digests: vec![(ImageRef::parse("myorg/web:1").unwrap(), answer)],
+            tags: Vec::new(),
+        };
         plan_updates(&checks, &answers, snapshot, &rules, &set.protect, memory)
+    }
+
+    /// Tag tracking: rule `u` with `track: semver` and `constraint`, on a `web` container
+    /// running `myorg/web:1.25.1` (`labels` added), when the registry lists `tags` and
+    /// answers `digests` (by tag; the local image is `sha256:aaaa`).
+    fn plan_tracking(
+        constraint: &str,
+        extra: &str,
+        labels: &[(&str, &str)],
+        tags: TagList,
+        digests: &[(&str, &str)],
+    ) -> UpdatePlan {
+        let mut labels = labels.to_vec();
+        labels.push(("u", "1"));
+        let snapshot = Snapshot {
+            containers: vec![container("web", "myorg/web:1.25.1", "running", &labels)],
+            images: vec![
+                image(&["myorg/web:1.25.1"], &["myorg/web@sha256:aaaa"]),
+                image(&["myorg/web:1.26.0"], &["myorg/web@sha256:1260"]),
+            ],
+            ..Snapshot::default()
+        };
+        let set = swab_rules::load_str(
+            "t.yaml",
+            &format!(
+                "version: 1\nrules:\n  - name: u\n    action: update\n    match:\n      labels: [\"u=1\"]\n    track: semver\n    constraint: \"{constraint}\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = set.rules.iter().collect();
+        let checks = collect(&snapshot, &rules, &set.protect);
+        let web = ImageRef::parse("myorg/web:1.25.1").unwrap();
+        let answers = Answers {
+            digests: digests
+                .iter()
+                .map(|(tag, digest)| (web.with_tag(tag).unwrap(), Ok(remote(digest))))
+                .collect(),
+            tags: vec![(web, tags)],
+        };
+        let memory = UpdateMemory {
+            rolled_back: &RolledBackDigests::new(),
+            first_seen: &FirstSeen::default(),
+            noticed: &Noticed::default(),
+            now: now(),
+        };
+        plan_updates(&checks, &answers, &snapshot, &rules, &set.protect, &memory)
+    }
+
+    const PUBLISHED: [&str; 5] = ["1.25.1", "1.25.3", "1.26.0", "2.0.0-rc1", "latest"];
+
+    #[allow(clippy::unnecessary_wraps)] // a registry's answer, which may be an error
+    fn published() -> TagList {
+        Ok(PUBLISHED.map(str::to_owned).to_vec())
+    }
+
+    #[test]
+    fn tracking_moves_to_the_highest_allowed_tag_and_keeps_the_old_tag_for_rollback() {
+        let plan = plan_tracking(
+            "~1.25",
+            "",
+            &[],
+            published(),
+            &[("1.25.1", "sha256:aaaa"), ("1.25.3", "sha256:1253")],
+        );
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(group.reference.familiar(), "myorg/web:1.25.1");
+        assert_eq!(group.moved_tag().familiar(), "myorg/web:1.25.3");
+        assert_eq!(group.remote_digest, "sha256:1253");
+        assert_eq!(group.old_image, "sha256:myorg/web:1.25.1");
+        assert_eq!(
+            group.rollback_tag.as_deref(),
+            Some("myorg/web:1.25.1-swab-previous")
+        );
+        assert_eq!(group.target_before, None);
+        assert!(!group.compose_write);
+
+        // `^1` goes to 1.26.0, which is here already under that tag.
+        let plan = plan_tracking("^1", "", &[], published(), &[("1.26.0", "sha256:1260")]);
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(group.moved_tag().familiar(), "myorg/web:1.26.0");
+        assert_eq!(
+            group.target_before.as_deref(),
+            Some("sha256:myorg/web:1.26.0")
+        );
+    }
+
+    #[test]
+    fn tracking_on_the_highest_allowed_tag_follows_its_digest_and_names_what_is_not_allowed() {
+        let only = Ok(["1.25.1", "1.26.0"].map(str::to_owned).to_vec());
+        let plan = plan_tracking("~1.25", "", &[], only.clone(), &[("1.25.1", "sha256:aaaa")]);
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert_eq!(
+            plan.kept[0].reason,
+            "up to date within ~1.25; 1.26.0 is available, not allowed"
+        );
+        let plan = plan_tracking("~1.25", "", &[], only, &[("1.25.1", "sha256:bbbb")]);
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(group.target, None);
+        assert_eq!(group.remote_digest, "sha256:bbbb");
+    }
+
+    #[test]
+    fn tracking_fails_without_tags_and_keeps_a_tag_that_is_no_version() {
+        let plan = plan_tracking("~1.25", "", &[], Err("401".to_owned()), &[]);
+        assert_eq!(
+            plan.failed,
+            [(
+                "u".to_owned(),
+                "myorg/web:1.25.1".to_owned(),
+                "cannot list the repository's tags: 401".to_owned()
+            )]
+        );
+        let plan = plan_tracking(
+            "~1.25",
+            "    tag_pattern: \"^(\\\\d+\\\\.\\\\d+\\\\.\\\\d+)-alpine$\"\n",
+            &[],
+            published(),
+            &[],
+        );
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert!(
+            plan.kept[0]
+                .reason
+                .starts_with("tag `1.25.1` is not a version under tag_pattern"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_compose_service_moves_to_another_tag_only_when_its_file_may_be_written() {
+        let compose = [(COMPOSE_PROJECT, "shop"), (COMPOSE_SERVICE, "web")];
+        let digests = [("1.25.3", "sha256:1253")];
+        let plan = plan_tracking("~1.25", "", &compose, published(), &digests);
+        assert!(plan.groups.is_empty(), "{plan:?}");
+        assert!(
+            plan.kept[0]
+                .reason
+                .starts_with("myorg/web:1.25.3 is available, but shop/web is a Compose service"),
+            "{plan:?}"
+        );
+        let plan = plan_tracking(
+            "~1.25",
+            "    compose_file: write\n",
+            &compose,
+            published(),
+            &digests,
+        );
+        let [group] = plan.groups.as_slice() else {
+            panic!("{plan:?}")
+        };
+        assert!(group.compose_write);
+        // A new digest of the same tag needs no edit: the file names that tag already.
+        let only = Ok(vec!["1.25.1".to_owned()]);
+        let plan = plan_tracking("~1.25", "", &compose, only, &[("1.25.1", "sha256:bbbb")]);
+        assert_eq!(plan.groups.len(), 1, "{plan:?}");
+        assert!(!plan.groups[0].compose_write);
     }
 
     /// The plan for `snapshot` when the registry has a newer `myorg/web:1`.

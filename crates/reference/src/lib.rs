@@ -169,6 +169,17 @@ impl ImageRef {
         }
     }
 
+    /// The same repository under another tag, without a digest: where tag tracking moves
+    /// a container. `None` for a tag Docker would refuse (a registry's tag list is not
+    /// trusted to hold only valid tags).
+    pub fn with_tag(&self, tag: &str) -> Option<ImageRef> {
+        valid_tag_chars(tag, false).then(|| ImageRef {
+            tag: Some(tag.to_owned()),
+            digest: None,
+            ..self.clone()
+        })
+    }
+
     /// The short form `docker` prints: `nginx:1.25`, `myorg/app:latest`,
     /// `localhost:5000/x:1`.
     pub fn familiar(&self) -> String {
@@ -266,6 +277,18 @@ mod tests {
         }
         assert_eq!(image("nginx"), image("docker.io/library/nginx:latest"));
         assert_eq!(image("myorg/app"), image("docker.io/myorg/app:latest"));
+    }
+
+    #[test]
+    fn another_tag_of_the_same_repository() {
+        let moved = image("nginx:1.25.1").with_tag("1.25.3").unwrap();
+        assert_eq!(moved, image("docker.io/library/nginx:1.25.3"));
+        let pinned = image("localhost:5000/x:1@sha256:abcd")
+            .with_tag("2")
+            .unwrap();
+        assert_eq!(pinned.familiar(), "localhost:5000/x:2");
+        assert_eq!(image("x:1").with_tag("a/b"), None);
+        assert_eq!(image("x:1").with_tag(""), None);
     }
 
     #[test]

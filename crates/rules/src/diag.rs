@@ -285,14 +285,6 @@ pub enum ErrorKind {
         /// Why it was rejected.
         reason: String,
     },
-    /// A key this version reads but does not carry out yet.
-    #[error(
-        "`{key}` is not carried out by this version of swab yet (its values are checked); remove it, or the rule would not do what it says"
-    )]
-    NotYet {
-        /// The key.
-        key: String,
-    },
     /// A `notify_only` rule in a rule set without `notify:` targets.
     #[error(
         "`notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section"

@@ -40,9 +40,9 @@ pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
-    Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
-    RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
-    Window, default_retry_after,
+    Action, ComposeFile, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify,
+    NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger,
+    UpdateOptions, VolumeScope, Window, default_retry_after,
 };
 pub use resolve::{DEFAULT_HEALTH_TIMEOUT, MAX_HOOK_TIMEOUT};
 pub use schedule::{Schedule, ScheduleError};

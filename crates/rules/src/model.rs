@@ -275,6 +275,21 @@ pub struct UpdateOptions {
     /// `track: semver`: follow newer version tags within a constraint, not just the digest
     /// of the same tag.
     pub track: Option<Tracking>,
+    /// Whether tag tracking may edit a Compose service's compose file (`compose_file:
+    /// write`); by default such a service is left on its tag, since the next `compose up`
+    /// would go back to the tag its file names.
+    pub compose_file: ComposeFile,
+}
+
+/// What tag tracking does with a Compose service's compose file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ComposeFile {
+    /// Leave the service on its tag, with a note saying why.
+    #[default]
+    Refuse,
+    /// Edit the service's `image:` line (comments and formatting kept, a backup beside
+    /// it), so that `compose up` agrees with the update.
+    Write,
 }
 
 /// How an update rule follows version tags.

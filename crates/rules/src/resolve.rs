@@ -15,9 +15,9 @@ use chrono_tz::Tz;
 use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
-    Action, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify, NotifyFormat, NotifyOn,
-    RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
-    Window,
+    Action, ComposeFile, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify,
+    NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger,
+    UpdateOptions, VolumeScope, Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -47,6 +47,7 @@ const RULE_KEYS: &[&str] = &[
     "track",
     "constraint",
     "tag_pattern",
+    "compose_file",
     "max_removals",
     "jitter",
 ];
@@ -119,7 +120,8 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
         ],
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
-        | "max_attempts" | "notify_only" | "track" | "constraint" | "tag_pattern" => &[Update],
+        | "max_attempts" | "notify_only" | "track" | "constraint" | "tag_pattern"
+        | "compose_file" => &[Update],
         "stop_timeout" | "window" => &[Update, Restart],
         _ => return None,
     })
@@ -752,19 +754,44 @@ impl Resolver<'_> {
         if self.errors.len() != before {
             return None;
         }
-        let _checked = Tracking {
+        Some(Tracking {
             constraint: constraint?,
             tag_pattern: tag_pattern.flatten(),
+        })
+    }
+
+    /// `compose_file: refuse | write`: whether tag tracking may edit the compose file of a
+    /// Compose service it moves to another tag. Only with `track`.
+    fn rule_compose_file(&mut self, entries: &Entries<'_>, tracked: bool) -> Option<ComposeFile> {
+        let Some(entry) = entries.get("compose_file") else {
+            return Some(ComposeFile::Refuse);
         };
-        // Read and checked, but the update executor does not follow tags yet: a rule that
-        // says it does must not quietly do something else.
-        self.error(
-            track.key_pos,
-            ErrorKind::NotYet {
-                key: "track".to_owned(),
-            },
-        );
-        None
+        if !tracked && entries.get("track").is_none() {
+            self.error(
+                entry.key_pos,
+                ErrorKind::MissingKey {
+                    key: "track".to_owned(),
+                    expected: "`track: semver` for `compose_file` to mean anything".to_owned(),
+                },
+            );
+            return None;
+        }
+        let expected = "`refuse` or `write`";
+        match self.string("compose_file", entry.value, expected)? {
+            "refuse" => Some(ComposeFile::Refuse),
+            "write" => Some(ComposeFile::Write),
+            other => {
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownValue {
+                        key: "compose_file".to_owned(),
+                        value: other.to_owned(),
+                        expected: expected.to_owned(),
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// `constraint`: a semver requirement.
@@ -1058,6 +1085,7 @@ impl Resolver<'_> {
             .and_then(|entry| self.integer("max_attempts", entry.value, 1, 1000))
             .and_then(|value| u32::try_from(value).ok());
         let track = self.rule_track(&entries);
+        let compose_file = self.rule_compose_file(&entries, track.is_some());
         let notify_only = entries
             .get("notify_only")
             .and_then(|entry| self.boolean("notify_only", entry.value));
@@ -1100,6 +1128,7 @@ impl Resolver<'_> {
             max_attempts,
             notify_only: notify_only.unwrap_or(false),
             track,
+            compose_file: compose_file.unwrap_or(ComposeFile::Refuse),
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

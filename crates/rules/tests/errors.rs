@@ -281,9 +281,14 @@ fn one_error_each() {
             "t.yaml:3:5: rule 'r': `notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section",
         ),
         (
-            "tag tracking is not carried out yet",
-            one_rule("action: update\ntrack: semver\nconstraint: \"~1.25\""),
-            "t.yaml:5:5: rule 'r': `track` is not carried out by this version of swab yet (its values are checked); remove it, or the rule would not do what it says",
+            "compose_file without track",
+            one_rule("action: update\ncompose_file: write"),
+            "t.yaml:5:5: rule 'r': missing required key `track`; expected `track: semver` for `compose_file` to mean anything",
+        ),
+        (
+            "compose_file unknown",
+            one_rule("action: update\ntrack: semver\nconstraint: \"^1\"\ncompose_file: edit"),
+            "t.yaml:7:19: rule 'r': `compose_file`: unknown value `edit`; expected `refuse` or `write`",
         ),
         (
             "a bad version constraint",

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::undo::{remove_parked, restore_policy, restore_rollback_tag, start_stopped, undo_all};
+use super::undo::{remove_parked, restore_policy, restore_tag, start_stopped, undo_all};
 use super::{StateStore, Swapped, UpdateEngine};
 use crate::state::{InFlight, Swap};
 
@@ -104,9 +104,25 @@ async fn undo(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<Strin
         }
         Err(err) => problems.push(format!("cannot move {} back: {err}", entry.reference)),
     }
-    // Replicas that stayed updated keep the rollback tag on the image they replaced.
+    // Replicas that stayed updated keep the rollback tag on the image they replaced, and
+    // the target tag they run.
+    if !entry.keep_rollback_tag {
+        problems.extend(
+            entry
+                .compose_edits
+                .iter()
+                .filter_map(|e| super::compose_edit::restore(e).err()),
+        );
+    }
     if !entry.keep_rollback_tag
-        && let Err(problem) = restore_rollback_tag(
+        && let Some(target) = &entry.target
+        && let Err(problem) =
+            restore_tag(engine, Some(target), entry.target_before.as_deref()).await
+    {
+        problems.push(problem);
+    }
+    if !entry.keep_rollback_tag
+        && let Err(problem) = restore_tag(
             engine,
             entry.rollback_tag.as_deref(),
             entry.displaced.as_deref(),

@@ -15,13 +15,16 @@ use crate::state::{InFlight, Swap};
 use crate::updates::{Target, UpdateGroup};
 
 /// Which container of a unit is replaced.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Role<'a> {
     /// The container whose image is updated: its create and start failures blame the new
     /// image, whose ID is `image_id`.
     Main {
         /// The ID of the image the replacement runs.
         image_id: &'a str,
+        /// Tag tracking, and `swab rollback` of it: the container moves to another
+        /// reference. `None`: created from the reference it spelt.
+        moved: Option<Moved>,
     },
     /// A container in the network stack of `host` (the main container's replacement): it
     /// joins the replacement's stack; its failures are not the new image's. Created from
@@ -36,6 +39,28 @@ pub(super) enum Role<'a> {
         image_id: &'a str,
     },
 }
+
+/// A main container that changes reference (tag tracking), from the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Moved {
+    /// The reference the replacement is created from (its `Config.Image`).
+    pub(crate) reference: String,
+    /// The reference it was on, recorded in [`TRACKED_FROM_LABEL`] for `swab rollback`;
+    /// `None` when going back (the label goes).
+    pub(crate) from: Option<String>,
+    /// The `com.docker.compose.config-hash` Compose computes for the edited compose file,
+    /// for a Compose container whose file swab edited.
+    pub(crate) config_hash: Option<String>,
+}
+
+/// The label on a replacement that tag tracking moved to another tag, naming the reference
+/// it came from: `swab rollback` goes back to that reference's rollback tag. A digest update
+/// removes it (the rollback tag is then the current tag's).
+pub const TRACKED_FROM_LABEL: &str = "swab.tracked-from";
+
+/// Compose's label for the hash of a service's configuration; it changes with the image a
+/// compose file names.
+pub(super) const COMPOSE_CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
 
 /// Everything replacing a container needs, decided before anything changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +88,22 @@ pub(super) fn derive_replacement(
     stop_timeout: Option<Duration>,
     now: u64,
 ) -> Result<Replacement, RecreateError> {
-    let image = raw["Config"]["Image"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let moved = match &role {
+        Role::Main { moved, .. } => moved.as_ref(),
+        Role::NetworkDependent { .. } => None,
+    };
+    let image = match moved {
+        Some(moved) => moved.reference.clone(),
+        None => raw["Config"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
     let mut spec = recreate::create_body(raw, old_image_config, &image, api)?;
     let was_running = match role {
-        Role::Main { image_id } => {
+        Role::Main { image_id, moved } => {
             compose_image_label(&mut spec.body, image_id);
+            track_labels(&mut spec.body, moved.as_ref());
             raw["State"]["Running"] == true
         }
         // A dependent was stopped by swab a moment ago: whether it ran is what it was then.
@@ -127,6 +160,33 @@ fn compose_image_label(body: &mut Value, image_id: &str) {
     }
 }
 
+/// The labels of a main container's replacement that say where tag tracking moved it
+/// from: set when it moves, removed otherwise; and Compose's config hash for the file swab
+/// edited, on a container that has one.
+fn track_labels(body: &mut Value, moved: Option<&Moved>) {
+    let from = moved.and_then(|m| m.from.as_deref());
+    let Some(labels) = body.get_mut("Labels").and_then(Value::as_object_mut) else {
+        if let Some(from) = from {
+            body["Labels"] = json!({ TRACKED_FROM_LABEL: from });
+        }
+        return;
+    };
+    match from {
+        Some(from) => {
+            labels.insert(TRACKED_FROM_LABEL.to_owned(), json!(from));
+        }
+        None => {
+            labels.remove(TRACKED_FROM_LABEL);
+        }
+    }
+    if let (Some(hash), Some(label)) = (
+        moved.and_then(|m| m.config_hash.as_deref()),
+        labels.get_mut(COMPOSE_CONFIG_HASH_LABEL),
+    ) {
+        *label = json!(hash);
+    }
+}
+
 impl Updater<'_> {
     /// Journals, stops, parks and replaces one container; returns the replacement's ID.
     /// The old container is in `mine` before it is touched, so the unit's undo always
@@ -156,6 +216,14 @@ impl Updater<'_> {
             .api_version()
             .await
             .map_err(|e| fail(UpdateError::docker(Step::ApiVersion)(e)))?;
+        // A main container follows the journal's target (tag tracking), if any.
+        let role = match role {
+            Role::Main { image_id, .. } => Role::Main {
+                image_id,
+                moved: journal.moved(&raw["Config"]["Labels"]),
+            },
+            dependent @ Role::NetworkDependent { .. } => dependent,
+        };
         let Replacement {
             spec,
             swap,
@@ -335,6 +403,7 @@ mod tests {
             &target(false),
             Role::Main {
                 image_id: "sha256:new",
+                moved: None,
             },
             None,
             1000,
@@ -385,6 +454,7 @@ mod tests {
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
+                moved: None,
             },
             None,
             0,
@@ -408,6 +478,7 @@ mod tests {
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
+                moved: None,
             },
             None,
             0,
@@ -450,6 +521,7 @@ mod tests {
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
+                moved: None,
             },
             None,
             0,
@@ -467,6 +539,7 @@ mod tests {
             &target(true),
             Role::Main {
                 image_id: "sha256:new",
+                moved: None,
             },
             None,
             0,

@@ -17,12 +17,74 @@ pub(crate) struct GroupReport {
     pub pull: Option<ActionReport>,
     /// The `pre-update` hooks, run after the pull and before the first container stops.
     pub pre_hooks: Vec<ActionReport>,
+    /// Tag tracking with `compose_file: write`: one per Compose service whose compose file
+    /// is edited, after the hooks and before the first container stops.
+    pub compose: Vec<ActionReport>,
     /// One per container recreated: each unit's container, then its network dependents.
     pub recreates: Vec<ActionReport>,
     /// The `post-update` hooks, each listed after its container's recreate entry.
     pub post_hooks: Vec<ActionReport>,
     /// The optional cleanup of the image the rollback tag moved away from.
     pub cleanup: Option<ActionReport>,
+}
+
+/// Why the group's image is pulled.
+fn pull_reason(group: &UpdateGroup) -> String {
+    let digest = short_digest(&group.remote_digest);
+    match &group.target {
+        Some(_) => format!(
+            "the newest version rule `{}` allows ({digest}); {} stays on the old image",
+            group.rule,
+            group.reference.familiar()
+        ),
+        None => format!("the registry has {digest}, not the local image"),
+    }
+}
+
+/// The planned recreate entries: each unit's container, then its network dependents.
+fn recreate_entries(
+    group: &UpdateGroup,
+    entry: &dyn Fn(ActionKind, &str, &str, String) -> ActionReport,
+) -> Vec<ActionReport> {
+    let reference = group.reference.familiar();
+    let pulled = group.moved_tag().familiar();
+    let mut recreates = Vec::new();
+    for unit in &group.units {
+        let mut reason = match &group.target {
+            Some(_) => format!("runs {reference}: moves to {pulled}"),
+            None => format!("runs {reference}, which has a new image"),
+        };
+        if !unit.compose_dependents.is_empty() {
+            let names: Vec<&str> = unit
+                .compose_dependents
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            let _ = write!(
+                reason,
+                "; stops and starts {} around it (they depend on it)",
+                names.join(", ")
+            );
+        }
+        recreates.push(entry(
+            ActionKind::RecreateContainer,
+            &unit.container.id,
+            &unit.container.name,
+            reason,
+        ));
+        for dependent in &unit.network_dependents {
+            recreates.push(entry(
+                ActionKind::RecreateContainer,
+                &dependent.id,
+                &dependent.name,
+                format!(
+                    "shares the network stack of {}, which is recreated",
+                    unit.container.name
+                ),
+            ));
+        }
+    }
+    recreates
 }
 
 impl GroupReport {
@@ -50,14 +112,12 @@ impl GroupReport {
                 ),
             )
         });
+        let pulled = group.moved_tag().familiar();
         let pull = Some(entry(
             ActionKind::PullImage,
-            &reference,
-            &reference,
-            format!(
-                "the registry has {}, not the local image",
-                short_digest(&group.remote_digest)
-            ),
+            &pulled,
+            &pulled,
+            pull_reason(group),
         ));
         let hook_entry = |unit: &crate::updates::Unit, phase: Phase| {
             let hook = group.hook(&unit.container.name, phase)?;
@@ -78,39 +138,23 @@ impl GroupReport {
             .iter()
             .filter_map(|u| hook_entry(u, Phase::PostUpdate))
             .collect();
-        let mut recreates = Vec::new();
-        for unit in &group.units {
-            let mut reason = format!("runs {reference}, which has a new image");
-            if !unit.compose_dependents.is_empty() {
-                let names: Vec<&str> = unit
-                    .compose_dependents
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect();
-                let _ = write!(
-                    reason,
-                    "; stops and starts {} around it (they depend on it)",
-                    names.join(", ")
-                );
-            }
-            recreates.push(entry(
-                ActionKind::RecreateContainer,
-                &unit.container.id,
-                &unit.container.name,
-                reason,
-            ));
-            for dependent in &unit.network_dependents {
-                recreates.push(entry(
-                    ActionKind::RecreateContainer,
-                    &dependent.id,
-                    &dependent.name,
+        let compose = group
+            .compose
+            .iter()
+            .map(|s| {
+                let files = s.files.join(", ");
+                entry(
+                    ActionKind::EditComposeFile,
+                    &s.project,
+                    &format!("{}/{}", s.project, s.service),
                     format!(
-                        "shares the network stack of {}, which is recreated",
-                        unit.container.name
+                        "set the service's image to {pulled} in {files} (the file before \
+                         it kept as <file>.swab-previous)"
                     ),
-                ));
-            }
-        }
+                )
+            })
+            .collect();
+        let recreates = recreate_entries(group, &entry);
         let cleanup = group.cleanup.as_ref().map(|image| {
             entry(
                 ActionKind::RemoveImage,
@@ -123,6 +167,7 @@ impl GroupReport {
             tag,
             pull,
             pre_hooks,
+            compose,
             recreates,
             post_hooks,
             cleanup,
@@ -145,6 +190,7 @@ impl GroupReport {
             .iter_mut()
             .chain(self.pull.iter_mut())
             .chain(self.pre_hooks.iter_mut())
+            .chain(self.compose.iter_mut())
             .chain(self.recreates.iter_mut())
             .chain(self.post_hooks.iter_mut())
             .chain(self.cleanup.iter_mut())
@@ -166,6 +212,7 @@ impl GroupReport {
             .into_iter()
             .chain(self.pull)
             .chain(self.pre_hooks)
+            .chain(self.compose)
             .chain(recreates)
             .chain(post_hooks)
             .chain(self.cleanup)
@@ -198,6 +245,10 @@ mod tests {
             reference: ImageRef::parse("r.example/app:1").unwrap(),
             old_image: "sha256:0123456789abcdef".to_owned(),
             remote_digest: "sha256:feedfacefeedface".to_owned(),
+            target: None,
+            target_before: None,
+            compose_write: false,
+            compose: Vec::new(),
             rollback_tag: Some("r.example/app:1-swab-previous".to_owned()),
             displaced: Some("sha256:aaaa".to_owned()),
             cleanup: Some("sha256:aaaa".to_owned()),

@@ -2,6 +2,8 @@
 
 use swab_rules::ImageRef;
 
+use super::replace::TRACKED_FROM_LABEL;
+use super::undo::restore_tag;
 use super::{GroupReport, RollbackTarget, Updater, unix_now, with_problems};
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
@@ -31,6 +33,7 @@ impl Updater<'_> {
         let RollbackTarget {
             name,
             reference,
+            back_to,
             familiar,
             repo,
             rollback_tag,
@@ -38,18 +41,35 @@ impl Updater<'_> {
             running_image,
         } = self.rollback_target(container, template).await?;
         refuse_own(snapshot, &name)?;
-        let current = self.engine.inspect_image(&familiar).await.ok();
+        let tracked = back_to != reference;
+        let running = reference.familiar();
+        let current = self.engine.inspect_image(&running).await.ok();
+        let old_image = current.as_ref().map_or(running_image, |c| c.id.clone());
+        // What the tag going back names now: put back if the rollback fails (a tracked
+        // container's old tag may be gone: then it is removed again).
+        let before = if tracked {
+            self.engine
+                .inspect_image(&familiar)
+                .await
+                .ok()
+                .map(|i| i.id)
+        } else {
+            Some(old_image.clone())
+        };
         let units = crate::updates::units(snapshot, std::slice::from_ref(&name));
-        if units.is_empty() {
-            return Err(format!(
-                "{name} is not in the snapshot (created meanwhile?)"
-            ));
-        }
+        (!units.is_empty())
+            .then_some(())
+            .ok_or_else(|| format!("{name} is not in the snapshot (created meanwhile?)"))?;
         let group = UpdateGroup {
             rule: "rollback".to_owned(),
             reference: reference.clone(),
-            old_image: current.as_ref().map_or(running_image, |c| c.id.clone()),
+            old_image,
             remote_digest: String::new(),
+            // A tracked container goes back to the tag it came from.
+            target: tracked.then(|| back_to.clone()),
+            target_before: before.clone(),
+            compose_write: false,
+            compose: Vec::new(),
             rollback_tag: None,
             displaced: None,
             cleanup: None,
@@ -79,15 +99,18 @@ impl Updater<'_> {
             error: None,
             bytes: None,
         };
-        // The journal first: a crash after the tag move is undone by recovery.
+        // The journal first: a crash after the tag move is undone by recovery. A tracked
+        // container's replacement is created from the tag it came from, without the label.
         let mut journal = InFlight {
-            reference: familiar.clone(),
+            reference: running.clone(),
             old_image: group.old_image.clone(),
+            target: group.target.as_ref().map(ImageRef::familiar),
+            target_before: before.clone(),
             ..InFlight::default()
         };
         self.write_journal(&journal).map_err(|e| e.to_string())?;
         if let Err(e) = self.engine.tag_image(&previous.id, &familiar).await {
-            self.clear_journal(&familiar);
+            self.clear_journal(&running);
             return Err(format!("cannot tag {familiar}: {e}"));
         }
         self.done(&mut tagged);
@@ -105,30 +128,45 @@ impl Updater<'_> {
             some => some,
         };
         if let Some(failure) = failure {
-            let mut problems = failure.undo_problems.clone();
-            problems.extend(self.undo(&swapped).await);
-            problems.extend(self.start_stopped(&journal).await);
-            if let Err(e) = self.engine.tag_image(&group.old_image, &familiar).await {
-                problems.push(format!("cannot move {familiar} back: {e}"));
-            }
-            if problems.is_empty() {
-                self.clear_journal(&familiar);
-            }
-            let error = with_problems(
-                format!("{}: {}; left as it was", failure.who, failure.error),
-                &problems,
-            );
-            for a in &mut report.recreates {
-                a.status = Status::RolledBack;
-                a.error = Some(error.clone());
-                (self.progress)(a);
-            }
+            self.leave_as_it_was(&failure, &swapped, &journal, before.as_deref(), &mut report)
+                .await;
         } else if self.commit(&group, journal, &swapped, &mut report).await {
             self.remember_rolled_back(current.as_ref(), &repo, &familiar, &group.old_image);
         }
         let mut actions = vec![tagged];
         actions.extend(report.into_actions());
         Ok(actions)
+    }
+
+    /// A rollback that failed: the swaps are undone, stopped dependents started, and the
+    /// tag that went back (`journal.target`, else the reference) returns to `before`.
+    async fn leave_as_it_was(
+        &self,
+        failure: &super::Failure,
+        swapped: &[super::Swapped],
+        journal: &InFlight,
+        before: Option<&str>,
+        report: &mut GroupReport,
+    ) {
+        let mut problems = failure.undo_problems.clone();
+        problems.extend(self.undo(swapped).await);
+        problems.extend(self.start_stopped(journal).await);
+        let tag = journal.target.as_deref().unwrap_or(&journal.reference);
+        if let Err(e) = restore_tag(self.engine, Some(tag), before).await {
+            problems.push(e);
+        }
+        if problems.is_empty() {
+            self.clear_journal(&journal.reference);
+        }
+        let error = with_problems(
+            format!("{}: {}; left as it was", failure.who, failure.error),
+            &problems,
+        );
+        for a in &mut report.recreates {
+            a.status = Status::RolledBack;
+            a.error = Some(error.clone());
+            (self.progress)(a);
+        }
     }
 
     /// What `swab rollback` needs to know before it changes anything.
@@ -149,8 +187,19 @@ impl Updater<'_> {
                 inspect.config.image
             )
         })?;
-        let familiar = reference.familiar();
-        let (Some(tag), None) = (reference.tag(), reference.digest()) else {
+        // Moved by tag tracking: back to the tag it came from, whose rollback tag holds the
+        // image it ran there.
+        let back_to = match inspect.config.labels.get(TRACKED_FROM_LABEL) {
+            Some(from) => ImageRef::parse(from)
+                .ok()
+                .filter(|r| r.repository_str() == reference.repository_str())
+                .ok_or_else(|| {
+                    format!("{name} has label {TRACKED_FROM_LABEL}={from:?}, not a tag of its repository")
+                })?,
+            None => reference.clone(),
+        };
+        let familiar = back_to.familiar();
+        let (Some(tag), None) = (back_to.tag(), back_to.digest()) else {
             return Err(format!(
                 "{name} runs {familiar}, which is pinned by digest: nothing to roll back to"
             ));
@@ -160,7 +209,8 @@ impl Updater<'_> {
         })?;
         let repo = familiar
             .strip_suffix(&format!(":{tag}"))
-            .unwrap_or(&familiar);
+            .unwrap_or(&familiar)
+            .to_owned();
         let rollback_tag = format!("{repo}:{rendered}");
         let previous = self.engine.inspect_image(&rollback_tag).await.map_err(|e| {
             if e.is_not_found() {
@@ -176,9 +226,10 @@ impl Updater<'_> {
             ));
         }
         Ok(RollbackTarget {
-            repo: repo.to_owned(),
+            repo,
             name,
             reference,
+            back_to,
             familiar,
             rollback_tag,
             previous,

@@ -108,6 +108,10 @@ impl Scene {
             reference: ImageRef::parse(REF).unwrap(),
             old_image: OLD.to_owned(),
             remote_digest: NEW_DIGEST.to_owned(),
+            target: None,
+            target_before: None,
+            compose_write: false,
+            compose: Vec::new(),
             rollback_tag: Some(ROLLBACK_TAG.to_owned()),
             displaced: None,
             cleanup: None,
@@ -1265,4 +1269,160 @@ async fn containers_that_depend_on_each_other_are_each_replaced_once_and_never_r
             "{running:?}"
         );
     });
+}
+
+const TARGET: &str = "r.example/app:2";
+
+impl Scene {
+    /// The group tag tracking makes for `web`: from `REF` to [`TARGET`] (unknown here), whose
+    /// digest is `NEW_DIGEST`.
+    async fn tracking_group(&self) -> UpdateGroup {
+        UpdateGroup {
+            target: Some(ImageRef::parse(TARGET).unwrap()),
+            ..self.group(&["web"]).await
+        }
+    }
+
+    /// After a tracked update: `web` is a replacement created from [`TARGET`] on the new
+    /// image, saying where it came from; `REF` never moved.
+    fn assert_moved(&self) {
+        self.world(|w| {
+            let web = w.container("web").expect("web exists");
+            assert_ne!(web["Id"], self.web.as_str(), "web is the replacement");
+            assert_eq!(web["Config"]["Image"], TARGET);
+            assert_eq!(web["Image"], NEW);
+            assert_eq!(web["Config"]["Labels"]["swab.tracked-from"], REF);
+            assert_eq!(web["State"]["Running"], true, "web runs");
+            assert_eq!(w.tagged(REF), Some(OLD), "the old tag never moves");
+            assert_eq!(w.tagged(TARGET), Some(NEW));
+            assert_eq!(w.tagged(ROLLBACK_TAG), Some(OLD));
+            assert_no_leftovers(w);
+        });
+    }
+
+    /// As before a tracked update: [`Scene::assert_restored`], and no [`TARGET`] tag.
+    fn assert_not_moved(&self) {
+        self.assert_restored();
+        self.world(|w| {
+            assert_eq!(w.tagged(TARGET), None, "the target tag is gone again");
+            assert_eq!(w.container("web").unwrap()["Config"]["Image"], REF);
+        });
+    }
+}
+
+/// Tag tracking pulls the checked digest under the new tag, recreates the container on that
+/// tag (the old tag stays on the old image), and `swab rollback` puts it back on the old
+/// tag, without the label, remembering the digest under the old reference.
+#[tokio::test(start_paused = true)]
+async fn tag_tracking_moves_the_container_to_the_new_tag_and_rollback_brings_it_back() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.tracking_group().await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::PullImage, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+        ]
+    );
+    assert_eq!(actions[1].name, TARGET);
+    scene.assert_moved();
+    assert!(scene.journal_is_empty());
+    let mutations = scene.mutations();
+    assert_eq!(
+        mutations[..3],
+        [
+            format!("tag {ROLLBACK_TAG}"),
+            format!("pull r.example/app@{NEW_DIGEST}"),
+            format!("tag {TARGET}"),
+        ]
+    );
+
+    let actions = scene.rollback().await.unwrap();
+    assert_eq!(
+        statuses(&actions),
+        [
+            (ActionKind::TagImage, Status::Done),
+            (ActionKind::RecreateContainer, Status::Done),
+        ]
+    );
+    assert_eq!(actions[0].name, REF);
+    scene.world(|w| {
+        let web = w.container("web").unwrap();
+        assert_eq!(web["Config"]["Image"], REF);
+        assert_eq!(web["Image"], OLD);
+        assert_eq!(web["Config"]["Labels"].get("swab.tracked-from"), None);
+        assert_eq!(w.tagged(REF), Some(OLD));
+        assert_no_leftovers(w);
+    });
+    let state = scene.state.get();
+    assert!(state.in_flight.is_empty());
+    assert_eq!(state.rolled_back[REF].digest, NEW_DIGEST);
+    assert!(state.rolled_back[REF].by_hand);
+}
+
+/// A tracked update whose new image fails rolls back: the target tag swab made goes, the
+/// digest is recorded against the old reference (the key the next check reads).
+#[tokio::test(start_paused = true)]
+async fn a_failed_tracked_update_removes_the_target_tag_and_blames_the_digest() {
+    let scene = Scene::new(Behaviour::Exits(3));
+    let group = scene.tracking_group().await;
+    let actions = scene.apply(&group).await;
+    assert_eq!(actions[2].status, Status::RolledBack, "{actions:?}");
+    scene.assert_not_moved();
+    let state = scene.state.get();
+    assert!(state.in_flight.is_empty());
+    assert_eq!(state.rolled_back[REF].digest, NEW_DIGEST);
+
+    // A target tag that named an image before is put back on it.
+    let scene = Scene::new(Behaviour::Exits(3));
+    scene
+        .docker
+        .image("sha256:0005", &[TARGET], &[], Behaviour::Runs);
+    let group = UpdateGroup {
+        target_before: Some("sha256:0005".to_owned()),
+        ..scene.tracking_group().await
+    };
+    scene.apply(&group).await;
+    scene.world(|w| assert_eq!(w.tagged(TARGET), Some("sha256:0005")));
+    // Someone moved the target tag since planning: not started.
+    let scene = Scene::new(Behaviour::Runs);
+    scene
+        .docker
+        .image("sha256:0005", &[TARGET], &[], Behaviour::Runs);
+    let actions = scene.apply(&scene.tracking_group().await).await;
+    assert_eq!(actions[0].status, Status::Skipped, "{actions:?}");
+    assert_error(&actions[0], "r.example/app:2 names 0005 since planning");
+}
+
+/// A kill at any point of a tracked update is finished or undone by recovery: either moved,
+/// or as before with no target tag left.
+#[tokio::test(start_paused = true)]
+async fn a_kill_during_a_tracked_update_is_finished_or_undone_by_recovery() {
+    let probe = Scene::new(Behaviour::Runs);
+    probe.apply(&probe.tracking_group().await).await;
+    probe.assert_moved();
+    let total = probe.docker.mutations();
+    for kill_at in 1..=total {
+        let scene = Scene::new(Behaviour::Runs);
+        let group = scene.tracking_group().await;
+        scene.docker.hang_at_mutation(kill_at);
+        let killed = tokio::time::timeout(Duration::from_secs(3600), scene.apply(&group))
+            .await
+            .is_err();
+        scene.docker.heal();
+        assert!(killed, "kill at {kill_at} of {total}");
+        let recovery = recover(&scene.docker, &scene.state).await;
+        assert!(
+            recovery.problems.is_empty(),
+            "kill at {kill_at}: {recovery:?}"
+        );
+        assert!(scene.journal_is_empty(), "kill at {kill_at}");
+        if scene.world(|w| w.container("web").is_some_and(|c| c["Image"] == NEW)) {
+            scene.assert_moved();
+        } else {
+            scene.assert_not_moved();
+        }
+    }
 }

@@ -138,8 +138,9 @@ pub(super) async fn remove_parked(engine: &dyn UpdateEngine, id: &str) -> Result
     }
 }
 
-/// Puts the rollback tag back on `displaced`, or removes it when it named nothing before.
-pub(super) async fn restore_rollback_tag(
+/// Puts a tag swab moved (the rollback tag, or tracking's target tag) back on `displaced`,
+/// or removes it when it named nothing before.
+pub(super) async fn restore_tag(
     engine: &dyn UpdateEngine,
     tag: Option<&str>,
     displaced: Option<&str>,
@@ -147,8 +148,9 @@ pub(super) async fn restore_rollback_tag(
     let Some(tag) = tag else { return Ok(()) };
     let result = match displaced {
         Some(image) => engine.tag_image(image, tag).await,
-        // Untag only: the old image keeps the reference's tag (moved back first), so
-        // this never deletes an image.
+        // Untag only (`noprune`, no force): for the rollback tag the old image keeps the
+        // reference's tag (moved back first), so no image goes; for a target tag the
+        // pulled image goes with it if nothing else names or uses it.
         None => engine.remove_image(tag, true).await,
     };
     match result {
