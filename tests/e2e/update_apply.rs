@@ -2470,4 +2470,150 @@ volumes:
         );
         assert_eq!(now["Image"], ids[0].as_str());
     }
+
+    /// Tag tracking on a Compose service: refused by default (the file would take it back),
+    /// and with `compose_file: write` the file is edited (comments and layout kept, a backup
+    /// beside it), `compose config` accepts it, the replacement carries Compose's new config
+    /// hash so `compose up -d` leaves it alone, and `swab rollback` puts file and container
+    /// back the same way.
+    #[test]
+    fn tag_tracking_edits_a_compose_file_only_when_told_and_compose_up_agrees() {
+        let mut t = Update::new("upd-track-cup", &env().registry, "");
+        t.reference = format!("{}:1.25.1", t.repo);
+        let project = t.test_id.clone();
+        let yaml = format!(
+            r#"# The shop: web is kept fresh by swab.
+name: {project}
+services:
+  web:
+    # pinned by hand until swab tracked it
+    image: "{reference}"   # tracked
+    command: ["sleep", "300"]
+    network_mode: none
+    labels: ["{label}"]
+    volumes: ["data:/data"]
+  worker:
+    image: {base}
+    command: ["sleep", "300"]
+    network_mode: none
+    pull_policy: never
+    depends_on: [web]
+volumes:
+  data: {{}}
+"#,
+            reference = t.reference,
+            label = t.label(),
+            base = env().image,
+        );
+        let Some((binary, dir)) = t.compose_project(
+            "tag_tracking_edits_a_compose_file_only_when_told_and_compose_up_agrees",
+            &yaml,
+            &[],
+            &["data"],
+        ) else {
+            return;
+        };
+        let file = dir.join("compose.yaml");
+        let changes = version("1.25.1");
+        let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+        let v1 = t.publish(&changes);
+        let web = format!("{project}-web-1");
+        let worker = format!("{project}-worker-1");
+        t.cleanup.containers.extend([web.clone(), worker.clone()]);
+        compose(&binary, &dir, &["up", "-d"]);
+        env().cli(&["exec", &web, "sh", "-c", "echo kept > /data/f"]);
+        let old_id = inspect(&web)["Id"].as_str().unwrap().to_owned();
+        let ids = published(&mut t, &["1.25.3"]);
+        let new_ref = format!("{}:1.25.3", t.repo);
+        t.track("~1.25");
+
+        // Refused: the file names 1.25.1.
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_no_update(&report);
+        let kept = report["kept"].to_string();
+        assert!(
+            kept.contains("is a Compose service") && kept.contains("compose_file: write"),
+            "{report}"
+        );
+        assert_eq!(inspect(&web)["Id"], old_id.as_str());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), yaml);
+
+        // Allowed: the file is edited and the container moved.
+        t.rules.push_str("    compose_file: write\n");
+        let out = t.run();
+        out.code(0);
+        let report = out.json();
+        assert_eq!(
+            kinds(&report),
+            [
+                "tag_image",
+                "pull_image",
+                "edit_compose_file",
+                "recreate_container"
+            ],
+            "{report}"
+        );
+        assert_eq!(
+            single(&report, "edit_compose_file")["status"],
+            "done",
+            "{report}"
+        );
+        let edited = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            edited,
+            yaml.replace(
+                &format!("\"{}\"   # tracked", t.reference),
+                &format!("\"{new_ref}\"   # tracked")
+            ),
+            "only the image value changed"
+        );
+        assert_ne!(edited, yaml);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("compose.yaml.swab-previous")).unwrap(),
+            yaml,
+            "the backup is the file as it was"
+        );
+        compose(&binary, &dir, &["config", "--quiet"]);
+        let moved = inspect(&web);
+        assert_eq!(moved["Config"]["Image"], new_ref.as_str());
+        assert_eq!(moved["Image"], ids[0].as_str());
+        let hash = compose(&binary, &dir, &["config", "--hash", "web"]);
+        assert_eq!(
+            hash,
+            format!(
+                "web {}",
+                moved["Config"]["Labels"]["com.docker.compose.config-hash"]
+                    .as_str()
+                    .unwrap()
+            ),
+            "the replacement carries the hash Compose computes for the edited file"
+        );
+
+        compose(&binary, &dir, &["up", "-d"]);
+        assert_eq!(inspect(&web)["Id"], moved["Id"], "compose up -d is a no-op");
+        assert_eq!(env().cli(&["exec", &web, "cat", "/data/f"]), "kept");
+
+        // Back: container and file.
+        t.swab(&["rollback", &web]).code(0);
+        let back = inspect(&web);
+        assert_eq!(back["Config"]["Image"], t.reference.as_str());
+        assert_eq!(back["Image"], v1.as_str());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            yaml,
+            "the file is as it was"
+        );
+        compose(&binary, &dir, &["up", "-d"]);
+        assert_eq!(
+            inspect(&web)["Id"],
+            back["Id"],
+            "compose up -d is a no-op after the rollback too"
+        );
+        assert_eq!(env().cli(&["exec", &web, "cat", "/data/f"]), "kept");
+
+        compose(&binary, &dir, &["down", "-v", "-t", "0"]);
+        t.assert_only_containers(&[]);
+    }
 }

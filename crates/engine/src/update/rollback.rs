@@ -2,12 +2,14 @@
 
 use swab_rules::ImageRef;
 
-use super::replace::TRACKED_FROM_LABEL;
+use super::compose_edit::{Planned, ServiceNow};
+use super::replace::{COMPOSE_CONFIG_HASH_LABEL, TRACKED_FROM_LABEL};
 use super::undo::restore_tag;
 use super::{GroupReport, RollbackTarget, Updater, unix_now, with_problems};
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
 use crate::state::{InFlight, RolledBack};
+use crate::updates::ComposeService;
 use crate::updates::UpdateGroup;
 use std::time::Duration;
 
@@ -60,6 +62,12 @@ impl Updater<'_> {
         (!units.is_empty())
             .then_some(())
             .ok_or_else(|| format!("{name} is not in the snapshot (created meanwhile?)"))?;
+        // A Compose service moved by tracking goes back in its compose file too.
+        let (compose, planned) = if tracked {
+            self.compose_back(&name, &reference, &back_to).await?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let group = UpdateGroup {
             rule: "rollback".to_owned(),
             reference: reference.clone(),
@@ -68,8 +76,8 @@ impl Updater<'_> {
             // A tracked container goes back to the tag it came from.
             target: tracked.then(|| back_to.clone()),
             target_before: before.clone(),
-            compose_write: false,
-            compose: Vec::new(),
+            compose_write: !compose.is_empty(),
+            compose,
             rollback_tag: None,
             displaced: None,
             cleanup: None,
@@ -80,25 +88,7 @@ impl Updater<'_> {
             // the way forward.
             hooks: Vec::new(),
         };
-        // Only the swaps: the tag moves back (reported below), nothing is pulled.
-        let mut report = GroupReport {
-            tag: None,
-            pull: None,
-            ..GroupReport::planned(&group)
-        };
-        for a in &mut report.recreates {
-            a.reason = format!("back to {rollback_tag} ({})", short_id(&previous.id));
-        }
-        let mut tagged = ActionReport {
-            rule: group.rule.clone(),
-            action: ActionKind::TagImage,
-            id: previous.id.clone(),
-            name: familiar.clone(),
-            reason: format!("move {familiar} back to {rollback_tag}"),
-            status: Status::Planned,
-            error: None,
-            bytes: None,
-        };
+        let (mut report, mut tagged) = rollback_report(&group, &rollback_tag, &previous.id);
         // The journal first: a crash after the tag move is undone by recovery. A tracked
         // container's replacement is created from the tag it came from, without the label.
         let mut journal = InFlight {
@@ -114,6 +104,14 @@ impl Updater<'_> {
             return Err(format!("cannot tag {familiar}: {e}"));
         }
         self.done(&mut tagged);
+        if let Err(why) = self.write_compose_files(&planned, &mut journal) {
+            let _ = restore_tag(self.engine, Some(&familiar), before.as_deref()).await;
+            self.clear_journal(&running);
+            return Err(why);
+        }
+        for entry in &mut report.compose {
+            self.done(entry);
+        }
         let (swapped, failure) = match self.fresh_units(&group).await {
             Ok((units, _)) => {
                 let (swapped, failure) = self
@@ -151,6 +149,7 @@ impl Updater<'_> {
         let mut problems = failure.undo_problems.clone();
         problems.extend(self.undo(swapped).await);
         problems.extend(self.start_stopped(journal).await);
+        problems.extend(self.restore_compose_files(journal, report));
         let tag = journal.target.as_deref().unwrap_or(&journal.reference);
         if let Err(e) = restore_tag(self.engine, Some(tag), before).await {
             problems.push(e);
@@ -167,6 +166,48 @@ impl Updater<'_> {
             a.error = Some(error.clone());
             (self.progress)(a);
         }
+    }
+
+    /// For a Compose container tag tracking moved from `back_to` to `reference`: its
+    /// service, and the edit of its compose file back to `back_to` (see `compose_edit`).
+    /// Nothing for a container Compose did not create. An error when the file cannot be
+    /// put back exactly: the rollback then changes nothing, and says how to do it by hand.
+    async fn compose_back(
+        &self,
+        name: &str,
+        reference: &ImageRef,
+        back_to: &ImageRef,
+    ) -> Result<(Vec<ComposeService>, Vec<Planned>), String> {
+        let c = self
+            .engine
+            .inspect_container(name)
+            .await
+            .map_err(|e| format!("cannot inspect container {name}: {e}"))?;
+        let Some(service) = ComposeService::of(&c.config.labels) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let (Some(from), Some(to)) = (reference.tag(), back_to.tag()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let now = ServiceNow {
+            config_hash: c
+                .config
+                .labels
+                .get(COMPOSE_CONFIG_HASH_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+            image: c.config.image.clone(),
+            service: service.clone(),
+        };
+        let planned =
+            super::compose_edit::plan(std::slice::from_ref(&now), from, to).map_err(|why| {
+                format!(
+                    "{why}. To roll back by hand, set its image to {} in its compose file and run \
+                 `docker compose up -d`",
+                    back_to.familiar()
+                )
+            })?;
+        Ok((vec![service], planned))
     }
 
     /// What `swab rollback` needs to know before it changes anything.
@@ -269,6 +310,34 @@ impl Updater<'_> {
             });
         }
     }
+}
+
+/// The entries of a rollback: the swaps (nothing is pulled) and the tag moving back.
+fn rollback_report(
+    group: &UpdateGroup,
+    rollback_tag: &str,
+    previous: &str,
+) -> (GroupReport, ActionReport) {
+    let mut report = GroupReport {
+        tag: None,
+        pull: None,
+        ..GroupReport::planned(group)
+    };
+    for a in &mut report.recreates {
+        a.reason = format!("back to {rollback_tag} ({})", short_id(previous));
+    }
+    let familiar = group.moved_tag().familiar();
+    let tagged = ActionReport {
+        rule: group.rule.clone(),
+        action: ActionKind::TagImage,
+        id: previous.to_owned(),
+        reason: format!("move {familiar} back to {rollback_tag}"),
+        name: familiar,
+        status: Status::Planned,
+        error: None,
+        bytes: None,
+    };
+    (report, tagged)
 }
 
 /// `swab rollback` never recreates the container swab runs in.
