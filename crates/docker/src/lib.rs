@@ -28,6 +28,8 @@ mod containers;
 pub mod endpoint;
 mod error;
 mod exec;
+#[cfg(test)]
+mod fuzz;
 mod images;
 pub mod models;
 mod networks;

@@ -27,26 +27,36 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
     if text.is_empty() || text.starts_with("0001-") {
         return None;
     }
+    // humantime's weak parser takes any `+HH:MM` after a fraction for `+00:00` and ignores
+    // it, so a numeric offset never reaches it.
+    if offset_sign(text).is_some() {
+        return parse_offset_timestamp(text);
+    }
     humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
         .ok()
         .or_else(|| humantime::parse_rfc3339(text).ok())
-        .or_else(|| parse_offset_timestamp(text))
+}
+
+/// Where a numeric offset starts: a `+`, or a `-` past the date's own.
+fn offset_sign(text: &str) -> Option<usize> {
+    text.rfind('+')
+        .or_else(|| text.rfind('-').filter(|&i| i > 10))
 }
 
 /// Timestamps with a numeric offset (`2024-01-02T03:04:05.1+01:00`), which humantime does
-/// not accept: shift to UTC by hand.
+/// not accept: shift to UTC by hand. Offsets beyond a day are not offsets (and their
+/// arithmetic would overflow): `None`.
 fn parse_offset_timestamp(text: &str) -> Option<SystemTime> {
-    let (base, sign, offset) = if let Some(i) = text.rfind('+') {
-        (&text[..i], 1i64, &text[i + 1..])
-    } else {
-        let i = text.rfind('-').filter(|&i| i > 10)?;
-        (&text[..i], -1i64, &text[i + 1..])
-    };
+    let i = offset_sign(text)?;
+    let (base, sign, offset) = (&text[..i], &text[i..=i], &text[i + 1..]);
     let (h, m) = offset.split_once(':')?;
-    let secs = sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60);
+    let (h, m) = (h.parse::<u64>().ok()?, m.parse::<u64>().ok()?);
+    if h > 23 || m > 59 {
+        return None;
+    }
     let t = humantime::parse_rfc3339_weak(base).ok()?;
-    let shift = std::time::Duration::from_secs(secs.unsigned_abs());
-    if secs >= 0 {
+    let shift = std::time::Duration::from_secs(h * 3600 + m * 60);
+    if sign == "+" {
         t.checked_sub(shift)
     } else {
         t.checked_add(shift)
@@ -821,11 +831,11 @@ impl RawDiskUsage {
                     active_count: len_i64(active.len()),
                     total_count: len_i64(self.images.len()),
                     total_size: self.layers_size,
-                    reclaimable: self.layers_size
-                        - active
+                    reclaimable: self.layers_size.saturating_sub(saturating_sum(
+                        active
                             .iter()
-                            .map(|i| i.size - i.shared_size.max(0))
-                            .sum::<i64>(),
+                            .map(|i| i.size.saturating_sub(i.shared_size.max(0))),
+                    )),
                 };
                 out.image_items = self.images;
             }
@@ -841,13 +851,10 @@ impl RawDiskUsage {
                 out.containers = UsageTotals {
                     active_count: len_i64(self.containers.iter().filter(running).count()),
                     total_count: len_i64(self.containers.len()),
-                    total_size: self.containers.iter().map(size).sum(),
-                    reclaimable: self
-                        .containers
-                        .iter()
-                        .filter(|c| !running(c))
-                        .map(size)
-                        .sum(),
+                    total_size: saturating_sum(self.containers.iter().map(size)),
+                    reclaimable: saturating_sum(
+                        self.containers.iter().filter(|c| !running(c)).map(size),
+                    ),
                 };
                 out.container_items = self.containers;
             }
@@ -867,13 +874,13 @@ impl RawDiskUsage {
                             .count(),
                     ),
                     total_count: len_i64(self.volumes.len()),
-                    total_size: self.volumes.iter().map(|v| usage(v).size.max(0)).sum(),
-                    reclaimable: self
-                        .volumes
-                        .iter()
-                        .filter(|v| usage(v).ref_count == 0)
-                        .map(|v| usage(v).size.max(0))
-                        .sum(),
+                    total_size: saturating_sum(self.volumes.iter().map(|v| usage(v).size.max(0))),
+                    reclaimable: saturating_sum(
+                        self.volumes
+                            .iter()
+                            .filter(|v| usage(v).ref_count == 0)
+                            .map(|v| usage(v).size.max(0)),
+                    ),
                 };
                 out.volume_items = self.volumes;
             }
@@ -887,19 +894,26 @@ impl RawDiskUsage {
                 out.build_cache = UsageTotals {
                     active_count: len_i64(self.build_cache.iter().filter(|b| b.in_use).count()),
                     total_count: len_i64(self.build_cache.len()),
-                    total_size: self.build_cache.iter().map(|b| b.size).sum(),
-                    reclaimable: self
-                        .build_cache
-                        .iter()
-                        .filter(|b| !b.in_use && !b.shared)
-                        .map(|b| b.size)
-                        .sum(),
+                    total_size: saturating_sum(self.build_cache.iter().map(|b| b.size)),
+                    reclaimable: saturating_sum(
+                        self.build_cache
+                            .iter()
+                            .filter(|b| !b.in_use && !b.shared)
+                            .map(|b| b.size),
+                    ),
                 };
                 out.build_cache_items = self.build_cache;
             }
         }
         out
     }
+}
+
+/// Sums sizes the daemon reported. A broken daemon or proxy can send any `i64`; the total
+/// stops at the bounds instead of overflowing (a panic in debug builds, a wrapped, absurd
+/// total in release builds).
+fn saturating_sum(sizes: impl Iterator<Item = i64>) -> i64 {
+    sizes.fold(0, i64::saturating_add)
 }
 
 fn len_i64(n: usize) -> i64 {
@@ -1014,6 +1028,34 @@ mod tests {
         assert_eq!(from_unix(-5), None);
     }
 
+    /// Found by `fuzz::timestamps_never_panic` and `fuzz::timestamps_round_trip`: an
+    /// offset of any size overflowed the shift (a panic in debug builds), and a `+` offset
+    /// after a fraction was ignored (networks report their creation time that way).
+    #[test]
+    fn offsets_are_bounded_and_never_ignored() {
+        assert_eq!(
+            parse_timestamp("1969-00-00T00:00:00-0:200000000000000000"),
+            None
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-22T11:16:30+9999999999999999:00"),
+            None
+        );
+        assert_eq!(parse_timestamp("2026-11-22T11:16:30+24:00"), None);
+        assert_eq!(
+            parse_timestamp("1970-01-02T00:01:00.000000000+00:01"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-22T12:16:30.5+01:00"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_346_190_500))
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-22T10:46:30.5-00:30"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_346_190_500))
+        );
+    }
+
     #[test]
     fn image_store_from_driver_status() {
         // What `/info` says on each engine the tests run (Docker 28.5 and 20.10).
@@ -1057,6 +1099,16 @@ mod tests {
         assert!(back.get("Cmd").is_none());
     }
 
+    /// Found by `fuzz::models_from_near_valid_answers_never_panic`: without serde_json's
+    /// `float_roundtrip`, a float in an unmodelled field came back one unit in the last place
+    /// off, so a recreated container would not get exactly the settings it had.
+    #[test]
+    fn unmodelled_floats_are_sent_back_exactly() {
+        let json = r#"{"Image":"x","Links":[6.5927982563011475e+84]}"#;
+        let c: ContainerConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+
     #[test]
     fn disk_usage_old_shape_computes_totals() {
         let raw: RawDiskUsage = serde_json::from_str(
@@ -1083,6 +1135,27 @@ mod tests {
         assert_eq!(df.containers.active_count, 1);
         assert_eq!(df.volumes.reclaimable, 9);
         assert_eq!(df.build_cache.total_count, 0);
+    }
+
+    /// Found by `fuzz::disk_usage_totals_never_panic`: extreme sizes overflowed the totals
+    /// computed for old daemons.
+    #[test]
+    fn disk_usage_totals_saturate() {
+        let raw: RawDiskUsage = serde_json::from_str(
+            r#"{"LayersSize":0,
+                "Images":[{"Id":"a","Size":-9223372036854775808,"SharedSize":0,"Containers":1}],
+                "Containers":[{"State":"exited","SizeRw":9223372036854775807},
+                              {"State":"exited","SizeRw":1}],
+                "Volumes":[{"UsageData":{"Size":9223372036854775807,"RefCount":0}},
+                           {"UsageData":{"Size":9223372036854775807,"RefCount":0}}],
+                "BuildCache":[{"Size":-9223372036854775808},{"Size":-1}]}"#,
+        )
+        .unwrap();
+        let df = raw.normalise();
+        assert_eq!(df.images.reclaimable, i64::MAX);
+        assert_eq!(df.containers.total_size, i64::MAX);
+        assert_eq!(df.volumes.reclaimable, i64::MAX);
+        assert_eq!(df.build_cache.total_size, i64::MIN);
     }
 
     #[test]

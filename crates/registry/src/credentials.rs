@@ -174,6 +174,23 @@ impl RawAuth {
     }
 }
 
+/// Why a docker config could not be read, by kind and position only. serde_json's own message
+/// quotes the value it did not expect (`invalid type: string "..."`), and in this file that
+/// value can be a password or a token.
+fn config_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        Category::Data => format!(
+            "not valid JSON: a value of the wrong type or shape at line {line}, column {column}"
+        ),
+        Category::Eof => format!("not valid JSON: it ends early, at line {line}, column {column}"),
+        Category::Syntax | Category::Io => {
+            format!("not valid JSON: a syntax error at line {line}, column {column}")
+        }
+    }
+}
+
 /// Where credentials come from: explicit ones given in code, then the docker CLI config.
 ///
 /// Cheap to clone. `Debug` lists registries and helper names, never secrets.
@@ -251,8 +268,7 @@ impl CredentialStore {
     pub fn from_docker_config_json(text: &[u8], path: &Path) -> Result<Self, RegistryError> {
         let raw: RawConfig = serde_json::from_slice(text).map_err(|e| RegistryError::Config {
             path: path.to_owned(),
-            // serde_json's message names line and column, never the content.
-            reason: format!("not valid JSON: {e}"),
+            reason: config_json_error(&e),
         })?;
         Ok(Self {
             config: Some(std::sync::Arc::new(LoadedConfig {
@@ -379,50 +395,56 @@ impl CredentialStore {
                 ))
             })?
             .map_err(|e| fail(format!("cannot talk to the helper: {e}")))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            if stdout.contains("credentials not found")
-                || String::from_utf8_lossy(&output.stderr).contains("credentials not found")
-            {
-                return Ok(None);
-            }
-            // The helper's own message helps; cap it so a chatty helper cannot flood logs.
-            let mut message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            if message.is_empty() {
-                stdout.trim().clone_into(&mut message);
-            }
-            if let Some((cut, _)) = message.char_indices().nth(300) {
-                message.truncate(cut);
-            }
-            return Err(fail(format!("failed ({}): {message}", output.status)));
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Answer {
-            #[serde(default)]
-            username: String,
-            #[serde(default)]
-            secret: String,
-        }
-        let answer: Answer = serde_json::from_slice(&output.stdout).map_err(|e| {
-            fail(format!(
-                "printed something that is not its JSON answer: {e}"
-            ))
-        })?;
-        if answer.secret.is_empty() {
+        read_helper_output(&output).map_err(fail)
+    }
+}
+
+/// Reads what a credential helper printed for `get`. Kept apart from running the helper so
+/// that any output, however broken, can be tested without a process: it must end in an answer
+/// or a reason, never a panic. The reason does not name the helper; the caller adds that.
+pub(crate) fn read_helper_output(
+    output: &std::process::Output,
+) -> Result<Option<Credentials>, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        if stdout.contains("credentials not found")
+            || String::from_utf8_lossy(&output.stderr).contains("credentials not found")
+        {
             return Ok(None);
         }
-        Ok(Some(if answer.username == "<token>" {
-            Credentials::IdentityToken {
-                token: Secret::new(answer.secret),
-            }
-        } else {
-            Credentials::Basic {
-                username: answer.username,
-                password: Secret::new(answer.secret),
-            }
-        }))
+        // The helper's own message helps; cap it so a chatty helper cannot flood logs.
+        let mut message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        if message.is_empty() {
+            stdout.trim().clone_into(&mut message);
+        }
+        if let Some((cut, _)) = message.char_indices().nth(300) {
+            message.truncate(cut);
+        }
+        return Err(format!("failed ({}): {message}", output.status));
     }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("printed something that is not its JSON answer: {e}"))?;
+    if answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(if answer.username == "<token>" {
+        Credentials::IdentityToken {
+            token: Secret::new(answer.secret),
+        }
+    } else {
+        Credentials::Basic {
+            username: answer.username,
+            password: Secret::new(answer.secret),
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -512,6 +534,28 @@ mod tests {
             err.to_string()
                 .starts_with("cannot use docker config /c.json: not valid JSON")
         );
+    }
+
+    /// Found by `fuzz::docker_config_lookups_never_panic_or_leak`: serde_json's message
+    /// quoted the password that stood where an `auths` entry belongs.
+    #[test]
+    fn config_errors_never_quote_the_file() {
+        let err = CredentialStore::from_docker_config_json(
+            br#"{"auths": {"r.example": "s3cr3t0A+a+"}}"#,
+            Path::new("/c.json"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot use docker config /c.json: not valid JSON: a value of the wrong type or \
+             shape at line 1, column 37"
+        );
+        let err = CredentialStore::from_docker_config_json(
+            br#"{"auths": {"r.example": {"auth": "s3cr3t"#,
+            Path::new("/c.json"),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,8 @@ mod challenge;
 mod client;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod platform;
 mod ratelimit;
 
