@@ -6,6 +6,7 @@
 mod compose;
 mod daemon;
 mod doctor;
+mod faults;
 mod harness;
 mod image_store;
 mod migrate;

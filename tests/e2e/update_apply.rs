@@ -2183,12 +2183,12 @@ volumes:
         let proxy = FaultProxy::start(
             &env().dir.join(format!("{}.sock", t.test_id)),
             Path::new(&upstream),
-            vec![Fault {
-                method: "POST".to_owned(),
-                path_contains: "/start".to_owned(),
-                status: 500,
-                message: "injected fault: the daemon is having a bad day".to_owned(),
-            }],
+            vec![Fault::answer(
+                "POST",
+                "/start",
+                500,
+                "injected fault: the daemon is having a bad day",
+            )],
         );
         let state = t.state.path().join("state.json");
         let out = swab()
@@ -2228,6 +2228,60 @@ volumes:
         out.code(0);
         assert_eq!(single(&out.json(), "recreate_container")["status"], "done");
         assert_eq!(inspect(&name)["Image"], v2.as_str());
+    }
+
+    /// SIGINT while the pull hangs: swab returns within 2 s, and nothing changed: the
+    /// container, the tag, no rollback tag left, no journal.
+    #[test]
+    fn a_signal_during_a_slow_pull_returns_at_once_and_changes_nothing() {
+        use swab_testkit::fault_proxy::{Fault, FaultProxy, Mode};
+        let mut t = Update::new("upd-pull-int", &env().registry, "");
+        let v1 = t.publish(V1);
+        let name = t.run_container("swab-upd-pull-int", &[]);
+        let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
+        let v2 = t.publish_upstream(V2, &v1);
+        let upstream = env().docker_host.trim_start_matches("unix://").to_owned();
+        let proxy = FaultProxy::start(
+            &env().dir.join(format!("{}.sock", t.test_id)),
+            Path::new(&upstream),
+            vec![Fault::new("POST", "/images/create", Mode::Hang)],
+        );
+        let state = t.state.path().join("state.json");
+        let mut running = swab()
+            .home_file("r.yaml", &t.rules)
+            .in_home()
+            .args(["-H", &proxy.host(), "-v", "run", "--rules", "r.yaml"])
+            .args(["--state", state.to_str().unwrap()])
+            .spawn();
+        running.wait_for_log("pulling", Duration::from_secs(60));
+        // The request is on its way to the (silent) daemon.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while proxy.pending() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            proxy.pending(),
+            0,
+            "the pull reached the proxy: {:?}",
+            proxy.seen()
+        );
+        let signalled = std::time::Instant::now();
+        running.signal(rustix::process::Signal::INT);
+        let code = running.wait_exit(Duration::from_secs(30));
+        let took = signalled.elapsed();
+        let log = running.log();
+        assert!(took < Duration::from_secs(2), "took {took:?}:\n{log}");
+        assert_eq!(code, 1, "the pull failed:\n{log}");
+        assert!(
+            log.contains("interrupted by a signal during the pull"),
+            "{log}"
+        );
+        assert_eq!(inspect(&name)["Id"], old_id.as_str());
+        assert_eq!(image_id(&t.reference), v1, "the tag did not move");
+        assert!(!image_exists(&t.previous_tag()), "no rollback tag left");
+        assert!(!image_exists(&v2), "nothing pulled");
+        let written = std::fs::read_to_string(&state).unwrap_or_default();
+        assert!(!written.contains("in_flight"), "no journal left: {written}");
     }
 
     /// Loads an image "built" on 2001-01-01 (its config's `created`) as `reference`, from

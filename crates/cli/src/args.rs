@@ -28,6 +28,17 @@ pub struct GlobalArgs {
     /// SWAB_LOG=swab_docker=debug.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How long to wait for the Docker daemon to answer a request (its whole answer, for
+    /// plain ones; the start of it, for streams). Past it, the daemon counts as unreachable
+    /// (exit 3).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: humantime::Duration,
+
+    /// How long a pull may go without progress before it counts as stalled (it fails; the
+    /// update is not made). Judged by progress, never by the pull's total time.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "2m")]
+    pub stall_timeout: humantime::Duration,
 }
 
 /// Log formats.

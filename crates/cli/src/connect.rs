@@ -12,10 +12,14 @@ pub fn resolve(global: &GlobalArgs) -> anyhow::Result<ResolvedEndpoint> {
         .context("cannot determine which Docker daemon to use")
 }
 
-/// A client for a resolved endpoint. `DOCKER_API_VERSION` pins the API version, as with the
-/// docker CLI.
-pub fn client(resolved: &ResolvedEndpoint) -> anyhow::Result<Docker> {
-    let mut options = ClientOptions::default();
+/// A client for a resolved endpoint, with the global `--timeout` and `--stall-timeout`.
+/// `DOCKER_API_VERSION` pins the API version, as with the docker CLI.
+pub fn client(global: &GlobalArgs, resolved: &ResolvedEndpoint) -> anyhow::Result<Docker> {
+    let mut options = ClientOptions {
+        timeout: *global.timeout,
+        stall_timeout: *global.stall_timeout,
+        ..ClientOptions::default()
+    };
     if let Ok(pinned) = std::env::var("DOCKER_API_VERSION")
         && !pinned.is_empty()
     {

@@ -50,7 +50,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         return check_config(&rules, scheduled);
     }
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let metrics = Metrics::new();
     if let Some(addr) = &args.metrics_addr {

@@ -84,7 +84,7 @@ impl From<&DiskUsage> for Reclaimable {
 
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let mut report = Report {
         swab_version: env!("CARGO_PKG_VERSION"),
         endpoint: resolved.endpoint.to_string(),

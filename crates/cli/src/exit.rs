@@ -44,3 +44,62 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     eprintln!("swab: error: {err:#}");
     ExitCode::from(code_for(err))
 }
+
+/// What kind of fatal error `err` is, for the JSON report: `docker_unreachable`,
+/// `docker_timeout`, `usage` or `failed`.
+pub fn kind_of(err: &anyhow::Error) -> &'static str {
+    let timeout = err.chain().any(|c| {
+        c.downcast_ref::<swab_docker::Error>()
+            .is_some_and(|d| matches!(d, swab_docker::Error::Timeout { .. }))
+    });
+    match code_for(err) {
+        UNREACHABLE if timeout => "docker_timeout",
+        UNREACHABLE => "docker_unreachable",
+        USAGE => "usage",
+        _ => "failed",
+    }
+}
+
+/// Prints the JSON document a command reporting in JSON ends with when it fails before its
+/// report: `{"swab_version", "command", "error": {"kind", "message"}, "exit_code"}`.
+pub fn print_json_error(command: &str, err: &anyhow::Error) {
+    let document = serde_json::json!({
+        "swab_version": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "error": {
+            "kind": kind_of(err),
+            "message": format!("{err:#}"),
+        },
+        "exit_code": code_for(err),
+    });
+    let _ = crate::output::print(&format!("{document:#}\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_errors_have_a_kind() {
+        let unreachable = anyhow::Error::new(swab_docker::Error::Connect {
+            endpoint: "unix:///x".to_owned(),
+            reason: "connection refused".to_owned(),
+            hint: None,
+            source: None,
+        })
+        .context("cannot read the state of the Docker host");
+        assert_eq!(kind_of(&unreachable), "docker_unreachable");
+        assert_eq!(code_for(&unreachable), UNREACHABLE);
+        let timeout = anyhow::Error::new(swab_docker::Error::Timeout {
+            endpoint: "unix:///x".to_owned(),
+            what: "GET /_ping".to_owned(),
+            after: std::time::Duration::from_secs(1),
+        });
+        assert_eq!(kind_of(&timeout), "docker_timeout");
+        assert_eq!(
+            kind_of(&anyhow::Error::new(UsageError("bad".to_owned()))),
+            "usage"
+        );
+        assert_eq!(kind_of(&anyhow::anyhow!("disk full")), "failed");
+    }
+}

@@ -61,6 +61,25 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(err) => exit::report(&err),
+        Err(err) => {
+            if let Some(command) = json_report_of(&cli.command) {
+                exit::print_json_error(command, &err);
+            }
+            exit::report(&err)
+        }
+    }
+}
+
+/// The name of a command that reports in JSON this time (`--format json`): a fatal error
+/// then still prints one JSON document on stdout, for the CI job that parses it.
+fn json_report_of(command: &Command) -> Option<&'static str> {
+    use crate::args::OutputFormat::Json;
+    match command {
+        Command::Doctor(a) if a.format == Json => Some("doctor"),
+        Command::Plan(a) if a.format == Json => Some("plan"),
+        Command::Run(c) if c.args.format == Json => Some("run"),
+        Command::Updates(a) if a.format == Json => Some("updates"),
+        Command::Rollback(a) if a.format == Json => Some("rollback"),
+        _ => None,
     }
 }

@@ -44,6 +44,12 @@ pub struct Metrics {
     docker_up: Gauge,
     rate_limit_remaining: Family<RegistryLabels, Gauge>,
     rate_limit_limit: Family<RegistryLabels, Gauge>,
+    retries: Family<PeerLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +71,7 @@ impl Metrics {
             docker_up: Gauge::default(),
             rate_limit_remaining: Family::default(),
             rate_limit_limit: Family::default(),
+            retries: Family::default(),
         };
         registry.register(
             "runs",
@@ -107,6 +114,11 @@ impl Metrics {
             "Pulls the registry allows per rate-limit window, as it last reported",
             m.rate_limit_limit.clone(),
         );
+        registry.register(
+            "retries",
+            "Requests tried again after a 5xx, a broken connection or a timeout, by peer (docker, registry)",
+            m.retries.clone(),
+        );
         *m.registry.lock().expect("fresh mutex") = registry;
         m
     }
@@ -148,6 +160,16 @@ impl Metrics {
             }
         }
         self.bytes.inc_by(report.summary.bytes_reclaimed);
+        for (peer, n) in [
+            ("docker", report.retries.docker),
+            ("registry", report.retries.registry),
+        ] {
+            self.retries
+                .get_or_create(&PeerLabels {
+                    peer: peer.to_owned(),
+                })
+                .inc_by(n);
+        }
         for (registry, limit) in &report.rate_limits {
             let labels = RegistryLabels {
                 registry: registry.clone(),
@@ -240,7 +262,7 @@ mod tests {
     use super::Metrics;
 
     #[test]
-    fn a_registrys_rate_limit_is_exported() {
+    fn a_registrys_rate_limit_and_the_retries_are_exported() {
         let metrics = Metrics::new();
         let mut rate_limits = BTreeMap::new();
         rate_limits.insert(
@@ -261,9 +283,22 @@ mod tests {
             notes: Vec::new(),
             summary: Summary::default(),
             rate_limits,
+            retries: swab_engine::report::Retries {
+                docker: 2,
+                registry: 1,
+            },
         };
         metrics.record_run(&[], &report, 1, 1);
+        metrics.record_run(&[], &report, 1, 1);
         let text = metrics.encode();
+        assert!(
+            text.contains("swab_retries_total{peer=\"docker\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("swab_retries_total{peer=\"registry\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("swab_registry_ratelimit_remaining{registry=\"docker.io\"} 76"),
             "{text}"

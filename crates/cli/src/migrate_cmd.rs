@@ -14,7 +14,7 @@ const IMAGES: &[&str] = &["containrrr/watchtower", "nickfedor/watchtower"];
 
 pub async fn watchtower(global: &GlobalArgs, args: &MigrateWatchtowerArgs) -> anyhow::Result<u8> {
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
     let name = match &args.container {
         Some(name) => name.clone(),

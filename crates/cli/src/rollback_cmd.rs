@@ -24,7 +24,7 @@ use crate::output::print;
 pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);

@@ -77,7 +77,7 @@ pub async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Resul
 /// Protect patterns of `set` that match nothing on the daemon.
 async fn host_warnings(global: &GlobalArgs, set: &RuleSet) -> anyhow::Result<Vec<String>> {
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     // A rule-less snapshot: just the container and image lists, plus volumes and networks
     // when the protect section names some.
     let (mut snapshot, _) = swab_engine::gather::gather(

@@ -22,7 +22,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let selected = select(&rules, &args.rule)?;
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     // Real runs take the host lock, so a daemon and a CI job never act at the same time.
     let lock = if dry_run {

@@ -74,7 +74,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         .filter(|r| r.action == Action::Update)
         .collect();
     let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(&resolved)?;
+    let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
     let context = || format!("cannot read the state of the Docker host at {host}");
     // A rule-less snapshot: the two lists, nothing else.
@@ -87,6 +87,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         platform,
         answers,
         rate_limits,
+        ..
     } = swab_engine::run::lookup_digests(
         &docker,
         &credentials,

@@ -29,6 +29,9 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// How long to wait for a TCP connection.
     pub connect_timeout: Duration,
+    /// How long a pull may go without a progress message before it counts as stalled
+    /// ([`Error::Stalled`]). A pull is judged by progress, never by its total time.
+    pub stall_timeout: Duration,
     /// The longest line accepted in a streamed response.
     pub max_line: usize,
     /// Skip negotiation and speak this version (like `DOCKER_API_VERSION`).
@@ -40,6 +43,7 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(120),
             max_line: DEFAULT_MAX_LINE,
             api_version: None,
         }
@@ -53,8 +57,11 @@ pub struct Docker {
     transport: Arc<dyn Transport>,
     /// Requests sent by this client and its clones, for run reports and benchmarks.
     requests: Arc<std::sync::atomic::AtomicU64>,
+    /// Reads tried again after a 5xx or a broken connection, for metrics.
+    retries: Arc<std::sync::atomic::AtomicU64>,
     version: Arc<OnceCell<ApiVersion>>,
     timeout: Duration,
+    stall_timeout: Duration,
     max_line: usize,
 }
 
@@ -81,8 +88,10 @@ impl Docker {
         Docker {
             transport,
             requests: Arc::default(),
+            retries: Arc::default(),
             version: Arc::new(version),
             timeout: options.timeout,
+            stall_timeout: options.stall_timeout,
             max_line: options.max_line,
         }
     }
@@ -97,6 +106,11 @@ impl Docker {
         }
     }
 
+    /// How long a pull may go without progress.
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
+    }
+
     /// The response timeout in force.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -106,6 +120,62 @@ impl Docker {
     /// included.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many reads this client (and its clones) tried again (three tries in all, at most).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs the idempotent read `attempt` up to [`READ_TRIES`] times while it fails in a way
+    /// another try may not ([`worth_retrying`]), waiting a jittered back-off in between
+    /// (about 0.25 s, then 1 s: under 2 s in all). Each retry is logged at debug and counted.
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(err) if tries < READ_TRIES && worth_retrying(&err) => {
+                    let wait = jittered(READ_BACKOFF[tries - 1]);
+                    tracing::debug!(request = what, error = %err, tries, wait_ms = wait.as_millis(), "read failed; trying again");
+                    self.retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// A delete whose answer was lost (the connection broke): the object is looked up
+    /// again (`GET inspect`, itself retried), and gone means the delete happened, so it
+    /// counts as done with `gone`. Otherwise the original error stands: a delete is never
+    /// sent twice blindly.
+    pub(crate) async fn confirm_gone<T>(
+        &self,
+        result: Result<T>,
+        inspect: &str,
+        gone: impl FnOnce() -> T,
+    ) -> Result<T> {
+        match result {
+            Err(err @ Error::Transport { .. }) => {
+                match self
+                    .get_json::<serde_json::Value>(inspect, Query::new())
+                    .await
+                {
+                    Err(e) if e.is_not_found() => {
+                        tracing::debug!(inspect, error = %err, "the answer to a delete was lost; the object is gone: done");
+                        Ok(gone())
+                    }
+                    _ => Err(err),
+                }
+            }
+            other => other,
+        }
     }
 
     /// The endpoint, for messages.
@@ -143,15 +213,17 @@ impl Docker {
     /// `GET /_ping`, unversioned: proves the daemon answers and reports its API version.
     pub async fn ping(&self) -> Result<Ping> {
         let response = self
-            .send(
-                Request {
-                    method: Method::GET,
-                    path_and_query: "/_ping".to_owned(),
-                    headers: HeaderMap::new(),
-                    body: None,
-                },
-                "GET /_ping",
-            )
+            .retrying("GET /_ping", || {
+                self.send(
+                    Request {
+                        method: Method::GET,
+                        path_and_query: "/_ping".to_owned(),
+                        headers: HeaderMap::new(),
+                        body: None,
+                    },
+                    "GET /_ping",
+                )
+            })
             .await?;
         let header = |name: &str| {
             response
@@ -179,9 +251,11 @@ impl Docker {
             headers: HeaderMap::new(),
             body: None,
         };
-        self.timed(async {
-            let response = self.send(request, &what).await?;
-            read_json(response, &what).await
+        self.retrying(&what, || {
+            self.timed(async {
+                let response = self.send(request.clone(), &what).await?;
+                read_json(response, &what).await
+            })
         })
         .await
     }
@@ -257,11 +331,25 @@ impl Docker {
         headers: HeaderMap,
     ) -> Result<T> {
         let what = format!("{method} {path}");
-        self.timed(async {
-            let response = self.request(method, path, query, body, headers).await?;
-            read_json(response, &what).await
-        })
-        .await
+        let read = || {
+            self.timed(async {
+                let response = self
+                    .request(
+                        method.clone(),
+                        path,
+                        query.clone(),
+                        body.clone(),
+                        headers.clone(),
+                    )
+                    .await?;
+                read_json(response, &what).await
+            })
+        };
+        if is_read(&method) {
+            self.retrying(&what, read).await
+        } else {
+            read().await
+        }
     }
 
     /// `GET` a JSON document.
@@ -315,6 +403,73 @@ impl Docker {
             format!("{method} {path}"),
         ))
     }
+}
+
+/// Tries an idempotent read gets in all ([`Docker::retrying`]).
+pub const READ_TRIES: usize = 3;
+/// The waits before the 2nd and 3rd try, before jitter.
+const READ_BACKOFF: [Duration; READ_TRIES - 1] =
+    [Duration::from_millis(250), Duration::from_secs(1)];
+
+/// Whether `method` only reads (and may be sent again without changing anything).
+pub(crate) fn is_read(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
+/// Whether another try of a failed read may succeed: a 5xx from the daemon or a connection
+/// that broke (a daemon restarting, a proxy dropping it). Not a 4xx (the answer will not
+/// change), not a refused connection (nothing listens: exit 3 at once), and not a timeout
+/// (the wait was long already: a silent daemon must fail within its timeout, not three).
+pub(crate) fn worth_retrying(err: &Error) -> bool {
+    match err {
+        Error::Transport { .. } => true,
+        Error::Daemon { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// `base` give or take half, so that clients failing together do not retry together.
+fn jittered(base: Duration) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // A fresh `RandomState` is randomly keyed: enough randomness for a back-off.
+    let noise = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let permille = u32::try_from(noise % 1000).unwrap_or(500);
+    base.mul_f64(0.5 + f64::from(permille) / 1000.0)
+}
+
+/// `stream`, failing with [`Error::Stalled`] (and ending) once it yields nothing for
+/// `limit`.
+pub(crate) fn stall_limited<T>(
+    stream: impl Stream<Item = Result<T>> + Send + 'static,
+    limit: Duration,
+    endpoint: String,
+    what: String,
+) -> impl Stream<Item = Result<T>> + Send
+where
+    T: Send + 'static,
+{
+    futures_util::stream::unfold((Box::pin(stream), false), move |(mut stream, ended)| {
+        let (endpoint, what) = (endpoint.clone(), what.clone());
+        async move {
+            if ended {
+                return None;
+            }
+            match tokio::time::timeout(limit, stream.next()).await {
+                Ok(Some(item)) => Some((item, (stream, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    let stalled = Error::Stalled {
+                        endpoint,
+                        what,
+                        after: limit,
+                    };
+                    Some((Err(stalled), (stream, true)))
+                }
+            }
+        }
+    })
 }
 
 /// Serialises a request body.
@@ -483,6 +638,13 @@ mod tests {
                     std::future::pending::<()>().await;
                 }
                 let (status, headers, body) = self.answers.lock().unwrap().remove(0);
+                if status == 0 {
+                    // The connection broke before an answer.
+                    return Err(Error::Transport {
+                        endpoint: "scripted://".to_owned(),
+                        source: "connection reset".into(),
+                    });
+                }
                 let mut map = HeaderMap::new();
                 for (k, v) in headers {
                     map.insert(http::HeaderName::from_static(k), v.parse().unwrap());
@@ -511,6 +673,140 @@ mod tests {
             Docker::with_transport(t.clone(), &ClientOptions::default()),
             t,
         )
+    }
+
+    /// Reads are tried again after a 5xx, up to three tries; writes and 4xx never are.
+    #[tokio::test(start_paused = true)]
+    async fn reads_are_retried_after_a_5xx_and_writes_never() {
+        let ping = (200, vec![("api-version", "1.43")], "OK");
+        let (docker, t) = client(vec![
+            ping.clone(),
+            (500, vec![], r#"{"message":"boom"}"#),
+            (503, vec![], r#"{"message":"busy"}"#),
+            (200, vec![], r#"{"ApiVersion":"1.43","Version":"24.0.0"}"#),
+        ]);
+        docker.version().await.unwrap();
+        assert_eq!(docker.retries(), 2);
+        assert_eq!(t.seen.lock().unwrap().len(), 4);
+
+        // Three 500s: the third is the answer.
+        let (docker, _) = client(vec![
+            ping.clone(),
+            (500, vec![], r#"{"message":"one"}"#),
+            (500, vec![], r#"{"message":"two"}"#),
+            (500, vec![], r#"{"message":"three"}"#),
+        ]);
+        let err = docker.version().await.unwrap_err();
+        assert!(err.to_string().contains("three"), "{err}");
+        assert_eq!(docker.retries(), 2);
+
+        // A 404 is an answer, not a fault.
+        let (docker, t) = client(vec![ping.clone(), (404, vec![], r#"{"message":"no"}"#)]);
+        assert!(docker.version().await.unwrap_err().is_not_found());
+        assert_eq!((docker.retries(), t.seen.lock().unwrap().len()), (0, 2));
+
+        // A write that failed is never sent again.
+        let (docker, t) = client(vec![ping, (500, vec![], r#"{"message":"x"}"#)]);
+        let err = docker
+            .json::<serde_json::Value>(Method::POST, "/x", Query::new(), None, HeaderMap::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Daemon { status: 500, .. }), "{err}");
+        assert_eq!((docker.retries(), t.seen.lock().unwrap().len()), (0, 2));
+    }
+
+    /// A delete whose answer was lost counts as done when the object is gone, and stays an
+    /// error when it is still there; a dropped read is tried again.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_delete_answer_is_checked_not_repeated() {
+        let ping = (200, vec![("api-version", "1.43")], "OK");
+        let (docker, t) = client(vec![
+            ping.clone(),
+            (0, vec![], ""),
+            (0, vec![], ""),
+            (404, vec![], r#"{"message":"No such container"}"#),
+        ]);
+        docker
+            .remove_container("web", crate::RemoveContainerOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            t.seen.lock().unwrap()[1..],
+            [
+                "DELETE /v1.43/containers/web?v=false&force=false",
+                "GET /v1.43/containers/web/json",
+                "GET /v1.43/containers/web/json",
+            ]
+        );
+        let (docker, t) = client(vec![
+            ping,
+            (0, vec![], ""),
+            (200, vec![], r#"{"Id":"web"}"#),
+        ]);
+        let err = docker
+            .remove_container("web", crate::RemoveContainerOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err}");
+        assert_eq!(
+            t.seen.lock().unwrap().len(),
+            3,
+            "the delete is not sent again"
+        );
+    }
+
+    /// A stream that stops moving fails as stalled once the limit passes, however long it
+    /// ran before; one that keeps moving is left alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_stream_is_stalled_and_a_moving_one_is_not() {
+        let moving = futures_util::stream::iter([Ok(1), Ok(2)]).then(|x| async move {
+            tokio::time::sleep(Duration::from_secs(50)).await;
+            x
+        });
+        let items: Vec<Result<i32>> = stall_limited(
+            moving,
+            Duration::from_secs(60),
+            "e".to_owned(),
+            "w".to_owned(),
+        )
+        .collect()
+        .await;
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok));
+
+        let silent = futures_util::stream::iter([Ok(1)]).chain(futures_util::stream::pending());
+        let items: Vec<Result<i32>> = stall_limited(
+            silent,
+            Duration::from_secs(60),
+            "unix:///d".to_owned(),
+            "POST /images/create".to_owned(),
+        )
+        .collect()
+        .await;
+        assert_eq!(items.len(), 2);
+        let err = items[1].as_ref().unwrap_err();
+        assert!(matches!(err, Error::Stalled { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "POST /images/create on the Docker daemon at unix:///d made no progress for 1m"
+        );
+        assert!(!err.is_unreachable());
+    }
+
+    #[test]
+    fn the_back_off_is_jittered_and_short() {
+        let waits: Vec<Duration> = (0..50).map(|_| jittered(READ_BACKOFF[1])).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_millis(500) && *w < Duration::from_millis(1500))
+        );
+        assert!(
+            waits.iter().any(|w| *w != waits[0]),
+            "not all equal: {waits:?}"
+        );
+        let worst: Duration = READ_BACKOFF.iter().map(|b| b.mul_f64(1.5)).sum();
+        assert!(worst < Duration::from_secs(10));
     }
 
     #[tokio::test]
@@ -558,7 +854,7 @@ mod tests {
             (200, vec![("api-version", "1.41")], "OK"),
             (404, vec![], r#"{"message":"No such container: x"}"#),
             (409, vec![], r#"{"message":"conflict: unable to delete"}"#),
-            (500, vec![], "plain text failure"),
+            (400, vec![], "plain text failure"),
         ]);
         let e = docker.version().await.unwrap_err();
         assert!(
@@ -569,7 +865,7 @@ mod tests {
         assert!(e.is_conflict(), "{e}");
         let e = docker.version().await.unwrap_err();
         assert!(
-            matches!(&e, Error::Daemon { status: 500, message, .. } if message == "plain text failure"),
+            matches!(&e, Error::Daemon { status: 400, message, .. } if message == "plain text failure"),
             "{e}"
         );
     }

@@ -217,17 +217,20 @@ impl Docker {
     /// `GET /containers/{id}/archive?path=`: a tar of the file or directory at `path` in the
     /// container, at most `limit` bytes (a larger one is an error, not a truncated tar).
     pub async fn get_archive(&self, id: &str, path: &str, limit: usize) -> Result<Bytes> {
-        self.timed(async {
-            let response = self
-                .request(
-                    Method::GET,
-                    &format!("/containers/{}/archive", segment(id)),
-                    Query::new().add("path", path),
-                    None,
-                    HeaderMap::new(),
-                )
-                .await?;
-            read_limited(response.body, limit).await
+        let what = format!("GET /containers/{id}/archive");
+        self.retrying(&what, || {
+            self.timed(async {
+                let response = self
+                    .request(
+                        Method::GET,
+                        &format!("/containers/{}/archive", segment(id)),
+                        Query::new().add("path", path),
+                        None,
+                        HeaderMap::new(),
+                    )
+                    .await?;
+                read_limited(response.body, limit).await
+            })
         })
         .await
     }
@@ -273,14 +276,13 @@ impl Docker {
         let query = Query::new()
             .add("v", options.volumes)
             .add("force", options.force);
-        self.empty(
-            Method::DELETE,
-            &format!("/containers/{}", segment(id)),
-            query,
-            None,
-        )
-        .await
-        .map(drop)
+        let path = format!("/containers/{}", segment(id));
+        let result = self
+            .empty(Method::DELETE, &path, query, None)
+            .await
+            .map(drop);
+        self.confirm_gone(result, &format!("{path}/json"), || ())
+            .await
     }
 
     /// `POST /containers/{id}/wait`. The daemon sends headers at once and the body when

@@ -43,6 +43,18 @@ pub enum Error {
         after: Duration,
     },
 
+    /// A streamed answer that must keep moving (a pull's progress) sent nothing for too
+    /// long: the work behind it is stuck, however long it might take in all.
+    #[error("{what} on the Docker daemon at {endpoint} made no progress for {}", humantime::format_duration(*.after))]
+    Stalled {
+        /// The socket path or URL.
+        endpoint: String,
+        /// The request, as `METHOD /path`.
+        what: String,
+        /// The silence that was too long.
+        after: Duration,
+    },
+
     /// HTTP 404: the container, image, network or volume does not exist (any more).
     #[error("not found: {message}")]
     NotFound {

@@ -137,14 +137,12 @@ impl Docker {
         let query = Query::new()
             .add("force", options.force)
             .add("noprune", options.noprune);
-        self.json(
-            Method::DELETE,
-            &format!("/images/{}", segment(name)),
-            query,
-            None,
-            HeaderMap::new(),
-        )
-        .await
+        let path = format!("/images/{}", segment(name));
+        let result = self
+            .json(Method::DELETE, &path, query, None, HeaderMap::new())
+            .await;
+        self.confirm_gone(result, &format!("{path}/json"), Vec::new)
+            .await
     }
 
     /// `POST /images/{name}/tag`: tags `source` as `repo:tag`.
@@ -182,6 +180,12 @@ impl Docker {
                 RegistryAuth::header(auth)?,
             )
             .await?;
+        let stream = crate::client::stall_limited(
+            stream,
+            self.stall_timeout(),
+            self.endpoint().to_owned(),
+            "POST /images/create".to_owned(),
+        );
         Ok(stream.map(|item| {
             let progress = item?;
             if let Some(message) = progress.error.clone().or_else(|| {

@@ -52,14 +52,12 @@ impl Docker {
 
     /// `DELETE /networks/{id}`.
     pub async fn remove_network(&self, id: &str) -> Result<()> {
-        self.empty(
-            Method::DELETE,
-            &format!("/networks/{}", segment(id)),
-            Query::new(),
-            None,
-        )
-        .await
-        .map(drop)
+        let path = format!("/networks/{}", segment(id));
+        let result = self
+            .empty(Method::DELETE, &path, Query::new(), None)
+            .await
+            .map(drop);
+        self.confirm_gone(result, &path, || ()).await
     }
 
     /// `POST /networks/{id}/connect`. `endpoint_config` carries aliases, static

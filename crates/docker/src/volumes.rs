@@ -41,13 +41,16 @@ impl Docker {
 
     /// `DELETE /volumes/{name}`. A volume in use is a conflict; swab never forces.
     pub async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
-        self.empty(
-            Method::DELETE,
-            &format!("/volumes/{}", segment(name)),
-            Query::new().add("force", force),
-            None,
-        )
-        .await
-        .map(drop)
+        let path = format!("/volumes/{}", segment(name));
+        let result = self
+            .empty(
+                Method::DELETE,
+                &path,
+                Query::new().add("force", force),
+                None,
+            )
+            .await
+            .map(drop);
+        self.confirm_gone(result, &path, || ()).await
     }
 }

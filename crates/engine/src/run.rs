@@ -110,6 +110,7 @@ pub async fn run_rules(
     }
     let mut state = State::load(state_path)?;
     let started = SystemTime::now();
+    let docker_retries = docker.retries();
     let (snapshot, gathered) = gather::gather(
         docker,
         selected,
@@ -122,14 +123,7 @@ pub async fn run_rules(
         endpoint: docker.endpoint().to_owned(),
         source,
     })?;
-    tracing::info!(
-        containers = snapshot.containers.len(),
-        images = snapshot.images.len(),
-        api_calls = gathered.api_calls,
-        container_inspects = gathered.container_inspects,
-        image_inspects = gathered.image_inspects,
-        "snapshot taken"
-    );
+    log_snapshot(&snapshot, &gathered);
     state.images.observe(&snapshot, started);
     let plan = plan::plan(&snapshot, selected, &rules.protect, &state.images, started);
     let update_rules: Vec<&Rule> = selected
@@ -195,10 +189,25 @@ pub async fn run_rules(
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         summary: Summary::of(&actions),
         rate_limits: update_plan.rate_limits.clone(),
+        retries: crate::report::Retries {
+            docker: docker.retries() - docker_retries,
+            registry: update_plan.registry_retries,
+        },
         actions,
         kept,
         notes,
     })
+}
+
+fn log_snapshot(snapshot: &Snapshot, gathered: &gather::GatherStats) {
+    tracing::info!(
+        containers = snapshot.containers.len(),
+        images = snapshot.images.len(),
+        api_calls = gathered.api_calls,
+        container_inspects = gathered.container_inspects,
+        image_inspects = gathered.image_inspects,
+        "snapshot taken"
+    );
 }
 
 /// Writes when new digests were first seen (the cooldowns' start) to the state file, before
@@ -432,6 +441,7 @@ async fn check_updates(
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
         .collect();
     let mut rate_limits = BTreeMap::new();
+    let mut registry_retries = 0;
     let (answers, credentials) = if asked.is_empty() {
         (Answers::default(), None)
     } else {
@@ -442,6 +452,7 @@ async fn check_updates(
         match lookup_digests(docker, &credentials, &mut asked).await {
             Ok(lookup) => {
                 rate_limits = lookup.rate_limits;
+                registry_retries = lookup.retries;
                 (lookup.answers, Some(credentials))
             }
             Err(err) => return (fail_all(&checks, err), None),
@@ -470,6 +481,7 @@ async fn check_updates(
         &memory,
     );
     hold_for_rate_limits(&mut plan, &rate_limits);
+    plan.registry_retries = registry_retries;
     plan.rate_limits = rate_limits
         .iter()
         .map(|(registry, l)| {
@@ -493,6 +505,8 @@ pub struct Lookup {
     pub answers: Answers,
     /// The pull rate limits registries reported (Docker Hub does), by registry host.
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// Registry requests tried again (a 5xx, a broken connection, a timeout).
+    pub retries: u64,
 }
 
 /// Below this many pulls left in its window, swab pulls nothing more from a registry: the
@@ -625,6 +639,7 @@ pub async fn lookup_digests(
     }
     let rate_limits = registry.rate_limits();
     Ok(Lookup {
+        retries: registry.retries(),
         platform,
         answers: Answers {
             digests: answers,

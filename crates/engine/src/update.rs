@@ -1133,10 +1133,16 @@ impl Updater<'_> {
                 );
             }
         };
-        self.engine
-            .pull_image(&pinned, auth.as_ref(), &progress)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A signal ends the pull at once: dropping the request closes the connection,
+        // which makes the daemon abandon the pull; the tags have not moved yet.
+        tokio::select! {
+            pulled = self.engine.pull_image(&pinned, auth.as_ref(), &progress) => {
+                pulled.map_err(|e| e.to_string())?;
+            }
+            () = self.cancel.cancelled() => {
+                return Err("interrupted by a signal during the pull".to_owned());
+            }
+        }
         let last = last
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

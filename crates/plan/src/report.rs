@@ -170,6 +170,25 @@ pub struct Report {
     /// registry host.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rate_limits: std::collections::BTreeMap<String, RegistryLimit>,
+    /// Reads tried again during the run after a 5xx, a broken connection or a timeout.
+    #[serde(skip_serializing_if = "Retries::is_none")]
+    pub retries: Retries,
+}
+
+/// How many requests a run tried again, by whom they went to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Retries {
+    /// To the Docker daemon.
+    pub docker: u64,
+    /// To registries.
+    pub registry: u64,
+}
+
+impl Retries {
+    /// No retries at all.
+    pub fn is_none(&self) -> bool {
+        self.docker == 0 && self.registry == 0
+    }
 }
 
 /// A registry's pull rate limit, as it reported it.

@@ -465,6 +465,8 @@ pub struct UpdatePlan {
     pub notices: Vec<Notice>,
     /// Pull rate limits the registries reported while checking, by registry host.
     pub rate_limits: BTreeMap<String, crate::report::RegistryLimit>,
+    /// Registry requests tried again while checking.
+    pub registry_retries: u64,
 }
 
 /// A new image a `notify_only` rule tells about.

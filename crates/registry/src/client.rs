@@ -33,16 +33,44 @@ const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_TAGS: usize = 100_000;
 
 /// The target of a `Link` header's `rel="next"` entry (RFC 8288, as the distribution spec
-/// uses it: `</v2/name/tags/list?last=x&n=100>; rel="next"`).
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|entry| {
-        let (target, params) = entry.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| target.to_owned())
-    })
+/// uses it: `</v2/name/tags/list?last=x&n=100>; rel="next"`). Targets are read between `<`
+/// and `>`, so one holding `,` or `;` (legal in a URL) is whole; parameters are split
+/// outside quotes; `rel` is matched without regard to case and may list several relations
+/// (`rel="next last"`).
+pub(crate) fn next_link(link: &str) -> Option<String> {
+    let mut rest = link;
+    loop {
+        let open = rest.find('<')?;
+        let close = open + rest[open..].find('>')?;
+        let target = &rest[open + 1..close];
+        // The parameters run to the next entry: a `,` outside quotes.
+        let after = &rest[close + 1..];
+        let mut quoted = false;
+        let end = after
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == ',' && !quoted
+            })
+            .map_or(after.len(), |(i, _)| i);
+        let is_next = after[..end].split(';').any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target.to_owned());
+        }
+        rest = &after[end..];
+    }
 }
 
 /// Token answers are a few kilobytes.
@@ -111,6 +139,8 @@ struct Inner {
     limiters: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// The last pull rate limit each registry reported (Docker Hub does).
     rate_limits: std::sync::Mutex<BTreeMap<String, RateLimit>>,
+    /// Requests tried again after a 5xx, a broken connection or a timeout.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -247,6 +277,24 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     )
 }
 
+/// Tries a registry request gets in all when it meets a 5xx, a broken connection or a
+/// timeout ([`RegistryClient::retries`] counts the extra ones).
+pub const FAULT_TRIES: usize = 3;
+/// The waits before the 2nd and 3rd try, before jitter.
+const FAULT_BACKOFF: [Duration; FAULT_TRIES - 1] =
+    [Duration::from_millis(250), Duration::from_secs(1)];
+
+/// `base` give or take half, so that clients failing together do not retry together.
+fn jittered(base: Duration) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // A fresh `RandomState` is randomly keyed: enough randomness for a back-off.
+    let noise = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let permille = u32::try_from(noise % 1000).unwrap_or(500);
+    base.mul_f64(0.5 + f64::from(permille) / 1000.0)
+}
+
 /// Exponential backoff without `Retry-After`: 1 s, 2 s, 4 s, ...
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.saturating_sub(1).min(10))
@@ -303,6 +351,7 @@ impl RegistryClient {
                 http,
                 limiters: std::sync::Mutex::default(),
                 rate_limits: std::sync::Mutex::default(),
+                retries: std::sync::atomic::AtomicU64::default(),
                 options,
                 credentials,
                 state: Mutex::default(),
@@ -532,6 +581,14 @@ impl RegistryClient {
             media_type,
             platform_digest,
         })
+    }
+
+    /// How many requests this client (and its clones) tried again after a 5xx, a broken
+    /// connection or a timeout (three tries in all, at most).
+    pub fn retries(&self) -> u64 {
+        self.inner
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The pull rate limit each registry last reported (only Docker Hub reports one), by
@@ -966,7 +1023,10 @@ impl RegistryClient {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends `build()`, retrying on 429 as [`RegistryOptions`] allow.
+    /// Sends `build()` (a read: every registry request swab makes is), retrying on 429 as
+    /// [`RegistryOptions`] allow, and up to [`FAULT_TRIES`] tries in all after a 5xx, a
+    /// connection that broke or a timeout, with a short jittered back-off. A connection that
+    /// cannot be made is not retried: the caller asks through the daemon instead.
     async fn send_with_retries(
         &self,
         registry: &str,
@@ -975,16 +1035,32 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let options = &self.inner.options;
         let mut attempt = 0u32;
+        let mut faults = 0usize;
         loop {
             attempt += 1;
-            let response = build()
-                .send()
-                .await
-                .map_err(|source| RegistryError::Transport {
-                    registry: registry.to_owned(),
-                    url: url.to_string(),
-                    source,
-                })?;
+            let sent = build().send().await;
+            let fault = match &sent {
+                Err(e) => (!e.is_connect()).then(|| e.to_string()),
+                Ok(r) if r.status().is_server_error() => Some(format!("HTTP {}", r.status())),
+                Ok(_) => None,
+            };
+            if let Some(fault) = fault
+                && faults + 1 < FAULT_TRIES
+            {
+                faults += 1;
+                let wait = jittered(FAULT_BACKOFF[faults - 1]);
+                tracing::debug!(registry, url = %url, fault, tries = faults, wait_ms = wait.as_millis(), "registry request failed; trying again");
+                self.inner
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let response = sent.map_err(|source| RegistryError::Transport {
+                registry: registry.to_owned(),
+                url: url.to_string(),
+                source,
+            })?;
             if response.status() != StatusCode::TOO_MANY_REQUESTS {
                 return Ok(response);
             }
@@ -1142,6 +1218,20 @@ mod tests {
             next_link("<https://r/p>; rel=\"prev\", <https://r/n>; rel=\"next\"").as_deref(),
             Some("https://r/n")
         );
+        // `,` and `;` inside the target, several relations, any case, quoted commas.
+        assert_eq!(
+            next_link("<https://r/t?last=a,b;c&n=1>; rel=\"next\"").as_deref(),
+            Some("https://r/t?last=a,b;c&n=1")
+        );
+        assert_eq!(
+            next_link(
+                "<https://r/1>; title=\"x, y\"; rel=\"prev\", <https://r/2>; REL=\"Next Last\""
+            )
+            .as_deref(),
+            Some("https://r/2")
+        );
+        assert_eq!(next_link("<https://r/3>; rel=nextpage"), None);
+        assert_eq!(next_link("https://r/4; rel=next"), None);
     }
 
     use super::*;

@@ -536,6 +536,44 @@ async fn rate_limit_honours_retry_after_then_succeeds() {
     );
 }
 
+/// A registry that answers 5xx is asked again (three tries in all, a short back-off); one
+/// that keeps failing gives its error; a 404 is an answer and is not asked again.
+#[tokio::test]
+async fn server_errors_are_retried_three_times_in_all() {
+    let server = Server::start(|_, n| if n < 2 { reply(503) } else { manifest_reply() }).await;
+    let registry = client(CredentialStore::anonymous());
+    let started = Instant::now();
+    let remote = registry
+        .manifest_digest(&server.reference("app:v1"), &linux_amd64())
+        .await
+        .unwrap();
+    assert_eq!(remote.digest, sha256(MANIFEST));
+    assert_eq!(server.lines().len(), 3);
+    assert_eq!(registry.retries(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let server = Server::start(|_, _| reply(500)).await;
+    let registry = client(CredentialStore::anonymous());
+    let err = registry
+        .manifest_digest(&server.reference("app:v1"), &linux_amd64())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("500"), "{err}");
+    assert_eq!(server.lines().len(), 3);
+
+    let server = Server::start(|_, _| reply(404)).await;
+    let registry = client(CredentialStore::anonymous());
+    registry
+        .manifest_digest(&server.reference("app:v1"), &linux_amd64())
+        .await
+        .unwrap_err();
+    assert_eq!((server.lines().len(), registry.retries()), (1, 0));
+}
+
 #[tokio::test]
 async fn rate_limit_gives_up_after_bounded_retries() {
     let server = Server::start(|_, _| reply(429).header("Retry-After", "0")).await;

@@ -1,6 +1,7 @@
 //! A fault-injecting proxy in front of the private daemon's socket: it forwards every
-//! request to dockerd, except those a fault matches, which it answers itself with an HTTP
-//! error, each fault once. Tests point swab at it (`-H unix://<socket>`) to see what a
+//! request to dockerd, except those a fault matches, each fault once: answered with an HTTP
+//! error, dropped unanswered, forwarded with the answer lost, delayed, or left hanging
+//! ([`Mode`]). Tests point swab at it (`-H unix://<socket>`) to see what a
 //! daemon error at one exact call does.
 //!
 //! One request per connection: the proxy adds `Connection: close` to each forwarded
@@ -12,18 +13,70 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
-/// A request to answer with an error, once.
+/// A request to interfere with, once: the `skip`-th+1 request that matches `method` and
+/// `path_contains`.
 #[derive(Debug, Clone)]
 pub struct Fault {
     /// The HTTP method (`POST`).
     pub method: String,
     /// A part of the request path the fault matches (`/start`).
     pub path_contains: String,
-    /// The status to answer.
-    pub status: u16,
-    /// The daemon-style error message (`{"message": ...}`).
-    pub message: String,
+    /// Matching requests let through before this one (0: the first match).
+    pub skip: usize,
+    /// What happens to it.
+    pub mode: Mode,
+}
+
+/// What a fault does to its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Answers it with this status and a daemon-style `{"message": ...}`; the daemon never
+    /// sees it.
+    Answer {
+        /// The status.
+        status: u16,
+        /// The message.
+        message: String,
+    },
+    /// Closes the connection without answering; the daemon never sees it.
+    Drop,
+    /// Forwards it, lets the daemon act, and closes the connection before the answer: the
+    /// client cannot tell whether it happened.
+    LoseAnswer,
+    /// Forwards it after this long.
+    Delay(Duration),
+    /// Never answers, and never forwards: a daemon that accepted and went silent.
+    Hang,
+}
+
+impl Fault {
+    /// A fault on the first `method` request whose path contains `path`.
+    pub fn new(method: &str, path: &str, mode: Mode) -> Fault {
+        Fault {
+            method: method.to_owned(),
+            path_contains: path.to_owned(),
+            skip: 0,
+            mode,
+        }
+    }
+
+    /// The first `method` request whose path contains `path` answered with `status`.
+    pub fn answer(method: &str, path: &str, status: u16, message: &str) -> Fault {
+        let mode = Mode::Answer {
+            status,
+            message: message.to_owned(),
+        };
+        Fault::new(method, path, mode)
+    }
+
+    /// The same fault on a later match: `n` matching requests go through first.
+    #[must_use]
+    pub fn after(mut self, n: usize) -> Fault {
+        self.skip = n;
+        self
+    }
 }
 
 /// A running proxy; it stops taking connections when dropped.
@@ -111,20 +164,41 @@ fn serve(
         .push(format!("{method} {path}"));
     let fault = {
         let mut faults = faults.lock().unwrap_or_else(PoisonError::into_inner);
-        faults
-            .iter()
-            .position(|f| f.method == method && path.contains(&f.path_contains))
-            .map(|i| faults.remove(i))
+        let mut fired = None;
+        for (i, f) in faults.iter_mut().enumerate() {
+            if f.method == method && path.contains(&f.path_contains) {
+                if f.skip == 0 {
+                    fired = Some(i);
+                    break;
+                }
+                f.skip -= 1;
+            }
+        }
+        fired.map(|i| faults.remove(i).mode)
     };
-    if let Some(fault) = fault {
-        let body = format!("{{\"message\":{:?}}}", fault.message);
-        let answer = format!(
-            "HTTP/1.1 {} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            fault.status,
-            body.len()
-        );
-        return client.write_all(answer.as_bytes());
-    }
+    let lose_answer = match fault {
+        Some(Mode::Answer { status, message }) => {
+            let body = format!("{{\"message\":{message:?}}}");
+            let answer = format!(
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return client.write_all(answer.as_bytes());
+        }
+        Some(Mode::Drop) => return client.shutdown(std::net::Shutdown::Both),
+        Some(Mode::Hang) => {
+            // Holds the connection open, answering nothing, until the client gives up.
+            let mut sink = Vec::new();
+            let _ = client.read_to_end(&mut sink);
+            return Ok(());
+        }
+        Some(Mode::Delay(delay)) => {
+            thread::sleep(delay);
+            false
+        }
+        Some(Mode::LoseAnswer) => true,
+        None => false,
+    };
     let mut daemon = UnixStream::connect(upstream)?;
     let mut forwarded = String::new();
     for line in text.split("\r\n") {
@@ -141,6 +215,11 @@ fn serve(
     thread::spawn(move || {
         let _ = std::io::copy(&mut from_client, &mut to_daemon);
     });
+    if lose_answer {
+        // The daemon acts on it; its answer goes nowhere.
+        std::io::copy(&mut daemon, &mut std::io::sink())?;
+        return client.shutdown(std::net::Shutdown::Both);
+    }
     std::io::copy(&mut daemon, &mut client)?;
     client.shutdown(std::net::Shutdown::Both)
 }
