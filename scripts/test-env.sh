@@ -160,6 +160,8 @@ make_busybox_rootfs "$DIR"
 dcli "$DIR" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null || die "could not import the test image"
 
 export SWAB_TEST_DIR="$DIR"
+# In-process tests never read the machine's own shared state (/var/lib/swab).
+export SWAB_SHARED_STATE="$DIR/shared-state.json"
 export SWAB_TEST_DOCKER_HOST="unix://$DIR/docker.sock"
 export SWAB_TEST_TLS_HOST="tcp://127.0.0.1:$TLS_PORT"
 export SWAB_TEST_TLS_DIR="$TLS"

@@ -94,6 +94,11 @@ impl Swab {
             // that forgets -H reaches no daemon rather than the developer's.
             .env("SWAB_LOCK", self.home.path().join("swab.lock"))
             .env("DOCKER_HOST", "unix:///nonexistent/swab-e2e-default.sock")
+            // Never the machine's own /var/lib/swab.
+            .env(
+                "SWAB_SHARED_STATE",
+                self.home.path().join("shared-state.json"),
+            )
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -159,6 +164,11 @@ impl Swab {
             .env("HOME", self.home.path())
             .env("SWAB_LOCK", self.home.path().join("swab.lock"))
             .env("DOCKER_HOST", "unix:///nonexistent/swab-e2e-default.sock")
+            // Never the machine's own /var/lib/swab.
+            .env(
+                "SWAB_SHARED_STATE",
+                self.home.path().join("shared-state.json"),
+            )
             .current_dir(self.home.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -43,6 +43,117 @@ mod with_daemon {
         )
     }
 
+    /// The daemon (root) records what it saw used in the shared state file, 0640; a user in
+    /// the file's group reads those records in its `swab plan`; a user outside it reads
+    /// none; neither writes the file. (`nogroup` stands in for the `swab` group.)
+    #[test]
+    fn a_non_root_plan_reads_the_daemons_last_used_records() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let test_id = unique("e2e-shared");
+        let name = unique("swab-e2e-shared");
+        let label = format!("swab-test={test_id}");
+        env().cli(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &label,
+            "--network",
+            "none",
+            &env().image,
+            "sleep",
+            "300",
+        ]);
+        let rules = format!(
+            "version: 1\nrules:\n  - name: images\n    action: prune-images\n    match:\n      labels: [\"{label}\"]\n      unused_for: 1h\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let shared = dir.path().join("shared.json");
+        let rules_file = dir.path().join("r.yaml");
+        std::fs::write(&rules_file, &rules).unwrap();
+        // The daemon's run, as root: it records the running container's image as used.
+        swab()
+            .env("SWAB_STATE", shared.display().to_string())
+            .env("SWAB_SHARED_STATE", shared.display().to_string())
+            .args([
+                "-H",
+                &env().docker_host,
+                "run",
+                "--rules",
+                rules_file.to_str().unwrap(),
+            ])
+            .run()
+            .code(0);
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let written = std::fs::read(&shared).unwrap();
+
+        // `nobody` reaches the private daemon over its TLS listener, with a copy of the
+        // client certificate it can read.
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::copy(env().tls_dir.join(file), certs.join(file)).unwrap();
+            std::fs::set_permissions(certs.join(file), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
+        let plan_as_nobody = || {
+            let out = std::process::Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "env",
+                    "-i",
+                ])
+                .arg(format!("HOME={}", dir.path().display()))
+                .arg(format!("SWAB_SHARED_STATE={}", shared.display()))
+                .arg(format!("DOCKER_HOST={}", env().tls_host))
+                .arg("DOCKER_TLS_VERIFY=1")
+                .arg(format!("DOCKER_CERT_PATH={}", certs.display()))
+                .arg(env!("CARGO_BIN_EXE_swab"))
+                .args(["-vv", "plan", "--rules", rules_file.to_str().unwrap()])
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let chgrp = |group: &str| {
+            let ok = std::process::Command::new("chgrp")
+                .args([group, shared.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        };
+        chgrp("nogroup");
+        let (in_group, in_group_log) = plan_as_nobody();
+        chgrp("root");
+        let (outside, outside_log) = plan_as_nobody();
+        env().try_cli(&["rm", "-f", &name]);
+
+        assert_eq!(in_group, Some(0), "{in_group_log}");
+        assert!(
+            in_group_log.contains("read the shared last-used records"),
+            "{in_group_log}"
+        );
+        assert!(!in_group_log.contains("images=0"), "{in_group_log}");
+        assert_eq!(outside, Some(0), "{outside_log}");
+        assert!(
+            outside_log.contains("no shared last-used records")
+                && outside_log.contains("ermission denied"),
+            "{outside_log}"
+        );
+        assert_eq!(
+            std::fs::read(&shared).unwrap(),
+            written,
+            "never written by them"
+        );
+    }
+
     #[test]
     fn plan_changes_nothing_and_run_removes_with_a_json_report() {
         let test_id = unique("e2e-run");

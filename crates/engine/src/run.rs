@@ -109,6 +109,7 @@ pub async fn run_rules(
         return Err(RunError::recovery(&recovered, state_path));
     }
     let mut state = State::load(state_path)?;
+    state.read_shared(state_path, &crate::state::shared_path());
     let started = SystemTime::now();
     let docker_retries = docker.retries();
     let (snapshot, gathered) = gather::gather(

@@ -265,6 +265,19 @@ impl State {
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create", e))?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::Permissions::from_mode(STATE_MODE);
+            tmp.as_file()
+                .set_permissions(mode)
+                .map_err(|e| io("set the mode of", e))?;
+        }
+        if rustix::process::geteuid().is_root()
+            && let Some(gid) = swab_group()
+        {
+            // Best effort: the file stays root's alone if this fails.
+            let _ = rustix::fs::fchown(tmp.as_file(), None, Some(rustix::fs::Gid::from_raw(gid)));
+        }
         let json = serde_json::to_vec_pretty(self).map_err(|e| io("encode", e.into()))?;
         tmp.write_all(&json).map_err(|e| io("write", e))?;
         tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
@@ -278,8 +291,59 @@ impl State {
     }
 }
 
-/// The default state file: `$SWAB_STATE` if set; for root `/var/lib/swab/state.json`;
-/// otherwise `$XDG_STATE_HOME/swab/state.json` (default `~/.local/state/swab/state.json`).
+/// The host's shared state file: the daemon's record (it runs as root), which every swab
+/// on the host reads. Written only by root, mode 0640, group `swab` when that group exists:
+/// members read it, nobody else does.
+pub const SHARED_PATH: &str = "/var/lib/swab/state.json";
+
+/// The shared state file: `$SWAB_SHARED_STATE` if set (tests), else [`SHARED_PATH`].
+pub fn shared_path() -> PathBuf {
+    std::env::var_os("SWAB_SHARED_STATE")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(SHARED_PATH), PathBuf::from)
+}
+
+impl State {
+    /// Folds the last-used records of the shared state file at `shared` into this state,
+    /// when this state is another file (`own`): a CI user's `swab plan` then knows what the
+    /// daemon saw used, and is as careful as the daemon. Read only: the shared file is never
+    /// written here. One that cannot be read (missing, no permission, corrupt) adds nothing.
+    pub fn read_shared(&mut self, own: &Path, shared: &Path) {
+        if own == shared {
+            return;
+        }
+        match State::load(shared) {
+            Ok(shared_state) => {
+                tracing::debug!(file = %shared.display(), images = shared_state.images.len(), "read the shared last-used records");
+                self.images.merge(&shared_state.images);
+            }
+            Err(err) => {
+                let why = std::error::Error::source(&err)
+                    .map_or_else(|| err.to_string(), |cause| format!("{err}: {cause}"));
+                tracing::debug!(error = %why, "no shared last-used records");
+            }
+        }
+    }
+}
+
+/// The mode of state files: the owner writes, the group (`swab`) reads.
+const STATE_MODE: u32 = 0o640;
+
+/// The group state files get when root writes them and a group `swab` exists (from
+/// `/etc/group`).
+fn swab_group() -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == "swab").then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}
+
+/// The default state file: `$SWAB_STATE` if set; for root `/var/lib/swab/state.json` (the
+/// shared one); otherwise `$XDG_STATE_HOME/swab/state.json` (default
+/// `~/.local/state/swab/state.json`), which a run reads together with the shared file's
+/// last-used records.
 pub fn default_path() -> PathBuf {
     if let Some(path) = std::env::var_os("SWAB_STATE").filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
@@ -316,6 +380,35 @@ mod tests {
         // Only the state file is left in the directory: no temp files.
         let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn state_files_are_0640_and_the_shared_records_are_read_not_written() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared.json");
+        let own = dir.path().join("own.json");
+        let mut daemon = State::new();
+        daemon.images.mark("sha256:used", at(1_000));
+        daemon.save(&shared).unwrap();
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+
+        let mut mine = State::new();
+        mine.images.mark("sha256:mine", at(5));
+        mine.read_shared(&own, &shared);
+        assert_eq!(mine.images.get("sha256:used"), Some(at(1_000)));
+        assert_eq!(mine.images.get("sha256:mine"), Some(at(5)));
+        assert_eq!(
+            State::load(&shared).unwrap(),
+            daemon,
+            "the shared file is not written"
+        );
+        // The same file, or none at all: nothing changes.
+        let before = mine.clone();
+        mine.read_shared(&shared, &shared);
+        mine.read_shared(&own, &dir.path().join("missing.json"));
+        assert_eq!(mine, before);
     }
 
     #[test]
