@@ -11,6 +11,7 @@ mod harness;
 mod image_store;
 mod migrate;
 mod run;
+mod secrets;
 mod update_apply;
 mod updates;
 mod validate;

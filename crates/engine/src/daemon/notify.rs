@@ -42,6 +42,8 @@ pub async fn send_all(client: &reqwest::Client, notifies: &[Notify], report: &Re
                 tracing::warn!(url = %redact(&notify.url), status = %response.status(), "notification refused");
             }
             Err(err) => {
+                // reqwest's message ends with the whole URL, path and query included.
+                let err = err.without_url();
                 tracing::warn!(url = %redact(&notify.url), error = %err, "notification failed");
             }
         }
@@ -80,7 +82,7 @@ pub async fn send_notice(
                 tracing::info!(%url, reference = %notice.reference, "notice sent");
             }
             Ok(response) => problems.push(format!("{url} answered {}", response.status())),
-            Err(err) => problems.push(format!("{url}: {err}")),
+            Err(err) => problems.push(format!("{url}: {}", err.without_url())),
         }
     }
     problems
@@ -90,7 +92,11 @@ pub async fn send_notice(
 fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let host = rest.split('/').next().unwrap_or(rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            // `user:token@host`: only the host is shown.
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
             format!("{scheme}://{host}/...")
         }
         None => "<invalid url>".to_owned(),
@@ -106,6 +112,10 @@ mod tests {
         assert_eq!(
             redact("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
             "https://hooks.slack.com/..."
+        );
+        assert_eq!(
+            redact("https://user:t0ken@example.com:8443?key=SECRET"),
+            "https://example.com:8443/..."
         );
     }
 }
