@@ -210,6 +210,15 @@ impl Running {
         rustix::process::kill_process(pid, signal).unwrap();
     }
 
+    /// The exit code if the process has exited (`-1` for a signal), without waiting.
+    #[cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
+    pub fn child_exit(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .unwrap()
+            .map(|status| status.code().unwrap_or(-1))
+    }
+
     /// Waits for the process to exit, up to `timeout`; returns its exit code.
     #[track_caller]
     pub fn wait_exit(&mut self, timeout: std::time::Duration) -> i32 {

@@ -156,6 +156,11 @@ pub struct Swap {
     /// was not created shortly after is not the replacement.
     #[serde(default)]
     pub journalled_at: u64,
+    /// The grace period of the stop that follows the entry, in seconds: a stop a killed
+    /// run sent may still be under way for that long (dockerd finishes it without the
+    /// client). `0` in journals from before it was recorded (then Docker's 10 s counts).
+    #[serde(default)]
+    pub stop_timeout: u64,
 }
 
 /// Why the state file could not be read or written.

@@ -1035,11 +1035,16 @@ impl Updater<'_> {
             return false;
         }
         let mut leftovers = Vec::new();
+        let mut still_parked = Vec::new();
         for s in swapped.iter().rev() {
             if let Err(err) = remove_parked(self.engine, &s.target.id).await {
                 tracing::warn!(container = %s.parked_name, error = %err,
-                    "cannot remove the replaced container; remove it by hand");
-                leftovers.push(format!("{} could not be removed: {err}", s.parked_name));
+                    "cannot remove the replaced container; the next run tries again");
+                leftovers.push(format!(
+                    "{} could not be removed ({err}); the next run tries again",
+                    s.parked_name
+                ));
+                still_parked.push(s.target.id.clone());
             }
         }
         for a in &mut report.recreates {
@@ -1074,10 +1079,18 @@ impl Updater<'_> {
                 }
             }
         }
-        // Leftovers are reported with the actions; the update itself is done, so the
-        // entry goes (a committed parked container is meant to go, nothing to protect).
+        // The update itself is done. A parked container that could not be removed stays
+        // in a committed journal entry of its own: the next run's recovery removes it.
+        journal
+            .containers
+            .retain(|c| still_parked.contains(&c.old_id));
+        journal.stopped.clear();
+        journal.compose_edits.clear();
         self.edit_state(|state| {
             state.in_flight.retain(|f| f.reference != reference);
+            if !journal.containers.is_empty() {
+                state.in_flight.push(journal.clone());
+            }
             state.rolled_back.remove(&reference);
         });
         true

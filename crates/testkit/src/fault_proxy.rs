@@ -95,6 +95,21 @@ impl FaultProxy {
     ///
     /// If the socket cannot be bound.
     pub fn start(socket: &Path, upstream: &Path, faults: Vec<Fault>) -> FaultProxy {
+        FaultProxy::start_slow(socket, upstream, faults, Duration::ZERO)
+    }
+
+    /// [`FaultProxy::start`], with every forwarded request held for `each` first: a slow
+    /// daemon, for tests that must catch swab in the middle of something.
+    ///
+    /// # Panics
+    ///
+    /// If the socket cannot be bound.
+    pub fn start_slow(
+        socket: &Path,
+        upstream: &Path,
+        faults: Vec<Fault>,
+        each: Duration,
+    ) -> FaultProxy {
         let _ = std::fs::remove_file(socket);
         let listener = UnixListener::bind(socket).expect("bind the fault proxy's socket");
         let faults = Arc::new(Mutex::new(faults));
@@ -105,6 +120,7 @@ impl FaultProxy {
                 let Ok(client) = client else { return };
                 let (f, s, upstream) = (f.clone(), s.clone(), upstream.clone());
                 thread::spawn(move || {
+                    thread::sleep(each);
                     let _ = serve(client, &upstream, &f, &s);
                 });
             }

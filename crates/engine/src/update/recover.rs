@@ -135,6 +135,35 @@ async fn undo(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<Strin
     (note, problems)
 }
 
+/// Whether the old container, running at recovery, stops by itself soon after: the killed
+/// run may have sent its stop, which dockerd carries out without the client, so a container
+/// seen running now can be stopped a moment later and would stay stopped. Watched until the
+/// stop's grace period (from the journal time, plus a margin) is over; at once `false` for
+/// an entry older than that.
+async fn stops_meanwhile(engine: &dyn UpdateEngine, swap: &Swap) -> bool {
+    const MARGIN: u64 = 5;
+    const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+    let grace = if swap.stop_timeout == 0 {
+        10
+    } else {
+        swap.stop_timeout
+    };
+    let until = swap.journalled_at.saturating_add(grace + MARGIN);
+    let left = until.saturating_sub(super::unix_now());
+    // Counted in polls, not read from the clock: a paused test clock moves on.
+    for _ in 0..(left * 1000).div_ceil(250) {
+        match engine.inspect_container(&swap.old_id).await {
+            Ok(c) if !c.state.running => {
+                tracing::info!(container = %swap.name, "stopped by the interrupted run's stop; starting it again");
+                return true;
+            }
+            Ok(_) => tokio::time::sleep(POLL).await,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// What undoing one journalled swap needs, whatever step the crash hit: `None` when the old
 /// container was never parked (it gets its restart policy back and is started again here
 /// if it ran) or is gone (nothing to restore; the replacement, if any, stays).
@@ -150,7 +179,8 @@ async fn recover_swap(engine: &dyn UpdateEngine, swap: &Swap) -> Result<Option<S
     };
     if old.name() == swap.name {
         restore_policy(engine, &s).await?;
-        if swap.was_running && !old.state.running {
+        let running = old.state.running && !stops_meanwhile(engine, swap).await;
+        if swap.was_running && !running {
             engine
                 .start_container(&swap.old_id)
                 .await

@@ -134,6 +134,7 @@ pub(super) fn derive_replacement(
         image,
         restart_policy: Some(policy.clone()),
         journalled_at: now,
+        stop_timeout: stop_timeout.as_secs(),
     };
     Ok(Replacement {
         spec,

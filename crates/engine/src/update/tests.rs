@@ -672,6 +672,64 @@ async fn a_failed_cleanup_keeps_the_update_and_says_why() {
     assert!(scene.world(|w| w.images.iter().any(|i| i.id == PREV)));
 }
 
+/// A parked container that cannot be removed at the commit stays in a committed journal
+/// entry, and the next run's recovery removes it: nothing `-swab-old-` is left for good.
+#[tokio::test(start_paused = true)]
+async fn a_parked_container_that_cannot_be_removed_is_removed_by_the_next_recovery() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.docker.fail_once("remove", None, 0);
+    let actions = scene.apply(&group).await;
+    assert_eq!(actions[2].status, Status::Done, "{actions:?}");
+    assert_error(&actions[2], "the next run tries again");
+    let journal = scene.state.get().in_flight;
+    assert!(journal.len() == 1 && journal[0].committed, "{journal:?}");
+    assert_eq!(journal[0].containers.len(), 1);
+    assert!(scene.world(|w| {
+        w.containers
+            .iter()
+            .any(|c| name_of(c).contains("-swab-old-"))
+    }));
+
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    assert!(scene.journal_is_empty());
+    scene.assert_updated();
+}
+
+/// A run killed right after it sent the stop: dockerd finishes that stop on its own, a
+/// moment after recovery looked. Recovery waits out the stop's grace period and starts the
+/// container again, instead of leaving it stopped (found by `scripts/chaos.sh`).
+#[tokio::test(start_paused = true)]
+async fn a_stop_still_under_way_at_recovery_is_waited_for_and_the_container_runs_again() {
+    let probe = Scene::new(Behaviour::Runs);
+    probe.apply(&probe.group(&["web"]).await).await;
+    let stop = probe
+        .mutations()
+        .iter()
+        .position(|c| c == "stop web")
+        .unwrap()
+        + 1;
+    let scene = Scene::new(Behaviour::Runs);
+    assert!(scene.apply_killed_at(stop).await);
+    assert!(scene.world(|w| w.container("web").unwrap()["State"]["Running"] == true));
+    // dockerd carries out the stop 2 s after recovery began.
+    let dockerd_stops = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        scene.docker.with(|w| {
+            let i = w
+                .containers
+                .iter()
+                .position(|c| name_of(c) == "web")
+                .unwrap();
+            w.containers[i]["State"]["Running"] = json!(false);
+        });
+    };
+    let (recovery, ()) = tokio::join!(recover(&scene.docker, &scene.state), dockerd_stops);
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    scene.assert_restored();
+}
+
 /// When the undo itself fails, the journal stays, and the next run's recovery finishes it.
 #[tokio::test(start_paused = true)]
 async fn an_undo_that_fails_leaves_the_journal_for_recovery() {
