@@ -53,7 +53,7 @@ pub(crate) enum FaultKind {
 }
 
 #[derive(Debug, Clone)]
-struct Fault {
+pub(crate) struct Fault {
     method: &'static str,
     /// Matches the call's argument or the name of the container it resolves to.
     target: Option<String>,
@@ -72,7 +72,7 @@ pub(crate) struct World {
     pub registry: HashMap<String, FakeImage>,
     /// Every call, as `method target`.
     pub calls: Vec<String>,
-    faults: Vec<Fault>,
+    pub(crate) faults: Vec<Fault>,
     /// Mutating calls so far (for [`FakeDocker::hang_at_mutation`]).
     mutations: usize,
     hang_at: Option<usize>,

@@ -178,8 +178,10 @@ async fn recover_swap(engine: &dyn UpdateEngine, swap: &Swap) -> Result<Option<S
         Err(err) => return Err(format!("cannot inspect the old {}: {err}", swap.name)),
     };
     if old.name() == swap.name {
-        restore_policy(engine, &s).await?;
+        // A stop still under way first: dockerd refuses to update a container whose task
+        // is going away ("cannot update a stopped container"), found by scripts/chaos.sh.
         let running = old.state.running && !stops_meanwhile(engine, swap).await;
+        restore_policy(engine, &s).await?;
         if swap.was_running && !running {
             engine
                 .start_container(&swap.old_id)

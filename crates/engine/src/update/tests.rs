@@ -713,7 +713,11 @@ async fn a_stop_still_under_way_at_recovery_is_waited_for_and_the_container_runs
     let scene = Scene::new(Behaviour::Runs);
     assert!(scene.apply_killed_at(stop).await);
     assert!(scene.world(|w| w.container("web").unwrap()["State"]["Running"] == true));
-    // dockerd carries out the stop 2 s after recovery began.
+    // dockerd carries out the stop 2 s after recovery began; until then it refuses to
+    // update the container, as Docker 28 does while a container's task is going away.
+    scene
+        .docker
+        .fail_once_with("update", "web", 500, "cannot update a stopped container");
     let dockerd_stops = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         scene.docker.with(|w| {
@@ -723,6 +727,7 @@ async fn a_stop_still_under_way_at_recovery_is_waited_for_and_the_container_runs
                 .position(|c| name_of(c) == "web")
                 .unwrap();
             w.containers[i]["State"]["Running"] = json!(false);
+            w.faults.clear();
         });
     };
     let (recovery, ()) = tokio::join!(recover(&scene.docker, &scene.state), dockerd_stops);
