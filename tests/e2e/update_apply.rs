@@ -266,6 +266,33 @@ mod with_daemon {
             self.swab_with(args, &[])
         }
 
+        /// A fault proxy in front of the private daemon, for this test, holding every call
+        /// for `each` and applying `faults`.
+        fn fault_proxy(
+            &self,
+            faults: Vec<swab_testkit::fault_proxy::Fault>,
+            each: Duration,
+        ) -> swab_testkit::fault_proxy::FaultProxy {
+            let upstream = env().docker_host.trim_start_matches("unix://").to_owned();
+            swab_testkit::fault_proxy::FaultProxy::start_slow(
+                &env().dir.join(format!("{}.sock", self.test_id)),
+                Path::new(&upstream),
+                faults,
+                each,
+            )
+        }
+
+        /// [`Update::run`] against `host` (a fault proxy) instead of the daemon.
+        fn run_via(&self, host: &str) -> Outcome {
+            let state = self.state.path().join("state.json");
+            swab()
+                .home_file("r.yaml", &self.rules)
+                .in_home()
+                .args(["-H", host, "run", "--rules", "r.yaml", "--format", "json"])
+                .args(["--state", state.to_str().unwrap()])
+                .run()
+        }
+
         /// `swab run --rules r.yaml --format json`.
         fn run(&self) -> Outcome {
             self.swab(&["run", "--rules", "r.yaml", "--format", "json"])
@@ -2172,39 +2199,24 @@ volumes:
 
     #[test]
     fn a_daemon_500_on_the_replacements_start_records_nothing_and_the_next_run_updates() {
-        use swab_testkit::fault_proxy::{Fault, FaultProxy};
+        use swab_testkit::fault_proxy::Fault;
         let mut t = Update::new("upd-fault", &env().registry, "");
         let v1 = t.publish(V1);
         let name = t.run_container("swab-upd-fault", &[]);
         let old_id = inspect(&name)["Id"].as_str().unwrap().to_owned();
         let v2 = t.publish_upstream(V2, &v1);
-        let upstream = env().docker_host.trim_start_matches("unix://").to_owned();
+        let state = t.state.path().join("state.json");
         // The first start of the run is the replacement's (the old container is stopped).
-        let proxy = FaultProxy::start(
-            &env().dir.join(format!("{}.sock", t.test_id)),
-            Path::new(&upstream),
+        let proxy = t.fault_proxy(
             vec![Fault::answer(
                 "POST",
                 "/start",
                 500,
                 "injected fault: the daemon is having a bad day",
             )],
+            Duration::ZERO,
         );
-        let state = t.state.path().join("state.json");
-        let out = swab()
-            .home_file("r.yaml", &t.rules)
-            .in_home()
-            .args([
-                "-H",
-                &proxy.host(),
-                "run",
-                "--rules",
-                "r.yaml",
-                "--format",
-                "json",
-            ])
-            .args(["--state", state.to_str().unwrap()])
-            .run();
+        let out = t.run_via(&proxy.host());
         out.code(1);
         let report = out.json();
         let recreate = single(&report, "recreate_container");
@@ -2236,7 +2248,7 @@ volumes:
     /// parked once the next run recovered), and a clean rerun ends updated.
     #[test]
     fn faults_during_an_update_never_lose_the_container_and_a_rerun_converges() {
-        use swab_testkit::fault_proxy::{Fault, FaultProxy, Mode};
+        use swab_testkit::fault_proxy::{Fault, Mode};
         let calls = [
             ("POST", "/images/create"),
             ("POST", "/tag"),
@@ -2255,7 +2267,6 @@ volumes:
             Mode::Drop,
             Mode::LoseAnswer,
         ];
-        let upstream = env().docker_host.trim_start_matches("unix://").to_owned();
         for (method, path) in calls {
             for mode in modes.clone() {
                 let case = format!("{mode:?} on {method} {path}");
@@ -2266,26 +2277,9 @@ volumes:
                 env().cli(&["exec", &name, "sh", "-c", "echo kept > /data/f"]);
                 t.cleanup.volumes.push(data_volume(&inspect(&name)));
                 let v2 = t.publish_upstream(V2, &v1);
-                let proxy = FaultProxy::start(
-                    &env().dir.join(format!("{}.sock", t.test_id)),
-                    Path::new(&upstream),
-                    vec![Fault::new(method, path, mode.clone())],
-                );
-                let state = t.state.path().join("state.json");
-                let out = swab()
-                    .home_file("r.yaml", &t.rules)
-                    .in_home()
-                    .args([
-                        "-H",
-                        &proxy.host(),
-                        "run",
-                        "--rules",
-                        "r.yaml",
-                        "--format",
-                        "json",
-                    ])
-                    .args(["--state", state.to_str().unwrap()])
-                    .run();
+                let fault = Fault::new(method, path, mode.clone());
+                let proxy = t.fault_proxy(vec![fault], Duration::ZERO);
+                let out = t.run_via(&proxy.host());
                 assert_eq!(
                     proxy.pending(),
                     0,
