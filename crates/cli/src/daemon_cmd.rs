@@ -67,6 +67,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         memory.clone(),
         shutdown_rx.clone(),
         up_tx,
+        events::Liveness::default(),
     ));
     let docker_up = tokio::spawn(follow_docker_up(up_rx, metrics.clone()));
     let (reload_tx, reload_rx) = mpsc::channel(4);
