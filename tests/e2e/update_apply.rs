@@ -282,13 +282,16 @@ mod with_daemon {
             )
         }
 
-        /// [`Update::run`] against `host` (a fault proxy) instead of the daemon.
-        fn run_via(&self, host: &str) -> Outcome {
+        /// [`Update::run`] against `host` (a fault proxy) instead of the daemon, with
+        /// `global` flags (e.g. `--timeout`).
+        fn run_via(&self, host: &str, global: &[&str]) -> Outcome {
             let state = self.state.path().join("state.json");
             swab()
                 .home_file("r.yaml", &self.rules)
                 .in_home()
-                .args(["-H", host, "run", "--rules", "r.yaml", "--format", "json"])
+                .args(["-H", host])
+                .args(global)
+                .args(["run", "--rules", "r.yaml", "--format", "json"])
                 .args(["--state", state.to_str().unwrap()])
                 .run()
         }
@@ -2216,7 +2219,7 @@ volumes:
             )],
             Duration::ZERO,
         );
-        let out = t.run_via(&proxy.host());
+        let out = t.run_via(&proxy.host(), &[]);
         out.code(1);
         let report = out.json();
         let recreate = single(&report, "recreate_container");
@@ -2243,12 +2246,13 @@ volumes:
     }
 
     /// Each call an update makes meets each fault in turn (answered 500, dropped before the
-    /// daemon saw it, done by the daemon with the answer lost): the JSON report parses, the
-    /// container is never lost (it runs, old or new, with its data, and nothing is left
+    /// daemon saw it, done by the daemon with the answer lost, done by the daemon after swab
+    /// timed out): the JSON report parses, the container is never lost (it runs, old or new, with its data, and nothing is left
     /// parked once the next run recovered), and a clean rerun ends updated.
     #[test]
     fn faults_during_an_update_never_lose_the_container_and_a_rerun_converges() {
         use swab_testkit::fault_proxy::{Fault, Mode};
+        const LATE: Duration = Duration::from_secs(3);
         let calls = [
             ("POST", "/images/create"),
             ("POST", "/tag"),
@@ -2266,20 +2270,32 @@ volumes:
             },
             Mode::Drop,
             Mode::LoseAnswer,
+            // Past swab's `--timeout` below: swab gives up, and the daemon acts a second
+            // later, while swab rolls back or after it has exited.
+            Mode::Delay(LATE),
         ];
         for (method, path) in calls {
             for mode in modes.clone() {
                 let case = format!("{mode:?} on {method} {path}");
+                eprintln!("case: {case}");
                 let mut t = Update::new("upd-faults", &env().registry, "");
                 let v1 = t.publish(V1);
                 let name =
                     t.run_container("swab-upd-faults", &["-v", "/data", "--restart", "always"]);
                 env().cli(&["exec", &name, "sh", "-c", "echo kept > /data/f"]);
-                t.cleanup.volumes.push(data_volume(&inspect(&name)));
+                let old = inspect(&name);
+                let old_id = old["Id"].as_str().unwrap().to_owned();
+                t.cleanup.volumes.push(data_volume(&old));
                 let v2 = t.publish_upstream(V2, &v1);
                 let fault = Fault::new(method, path, mode.clone());
                 let proxy = t.fault_proxy(vec![fault], Duration::ZERO);
-                let out = t.run_via(&proxy.host());
+                let late = matches!(mode, Mode::Delay(_));
+                let global: &[&str] = if late { &["--timeout", "2s"] } else { &[] };
+                let out = t.run_via(&proxy.host(), global);
+                if late {
+                    // Let the late call land before judging what it left.
+                    std::thread::sleep(LATE);
+                }
                 assert_eq!(
                     proxy.pending(),
                     0,
@@ -2291,21 +2307,31 @@ volumes:
                     report.get("actions").is_some() || report.get("error").is_some(),
                     "{case}: {report}"
                 );
-                // Whatever happened, the container is there and runs, with its data.
-                let now = inspect(&name);
+                // Whatever happened, the container is there and runs, with its data: under
+                // its name, or, when a rename landed after swab gave up on it, as the old
+                // container under the name it was to be parked under (the next run's
+                // recovery renames it back: the journal stays after an unanswered change).
+                let by_name = env().try_cli(&["container", "inspect", &name]).success;
+                let holder = if by_name || !late { &name } else { &old_id };
+                let now = inspect(holder);
                 assert_eq!(now["State"]["Running"], true, "{case}: {report}");
                 assert_eq!(
-                    env().cli(&["exec", &name, "cat", "/data/f"]),
+                    env().cli(&["exec", holder, "cat", "/data/f"]),
                     "kept",
                     "{case}"
                 );
 
-                // A clean rerun recovers what is left and ends updated.
+                // A clean rerun recovers what is left and ends updated, with the restart
+                // policy it had (a late policy change undone too).
                 let out = t.run();
                 out.code(0);
                 let now = inspect(&name);
                 assert_eq!(now["Image"], v2.as_str(), "{case}: {}", out.json());
                 assert_eq!(now["State"]["Running"], true, "{case}");
+                assert_eq!(
+                    now["HostConfig"]["RestartPolicy"]["Name"], "always",
+                    "{case}"
+                );
                 assert_eq!(
                     env().cli(&["exec", &name, "cat", "/data/f"]),
                     "kept",

@@ -155,6 +155,13 @@ impl Error {
         matches!(self, Error::Conflict { .. })
     }
 
+    /// True when a request may have reached the daemon and may still take effect, though no
+    /// answer came: it timed out, or the connection broke after it was sent. A change sent
+    /// like that must be checked, not assumed done or undone.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::Transport { .. })
+    }
+
     /// True when the daemon could not be reached, did not answer in time, or the connection
     /// broke (a daemon restarting mid-request), as opposed to answering with an error. The
     /// CLI maps this to exit code 3 and the daemon retries.

@@ -75,6 +75,9 @@ use crate::snapshot::{Snapshot, short_id};
 use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup};
 
+/// Docker's stop grace period for a container that sets none (`StopTimeout`).
+const DEFAULT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the updater needs besides the group.
 #[allow(missing_debug_implementations)] // holds callbacks
 pub struct Updater<'a> {
@@ -680,8 +683,9 @@ impl Updater<'_> {
         if let Err(mut failure) = result {
             let mut problems = self.undo(&mine).await;
             problems.extend(self.start_stopped(journal).await);
-            // Kept when the undo had problems: recovery tries again.
-            if problems.is_empty() {
+            // Kept when the undo had problems: recovery tries again. Kept too after a
+            // change that got no answer: it may land after this undo (see `roll_back`).
+            if problems.is_empty() && !failure.error.is_outcome_unknown() {
                 journal
                     .containers
                     .retain(|s| !mine.iter().any(|m| m.target.id == s.old_id));
@@ -865,7 +869,13 @@ impl Updater<'_> {
                 journal.stopped.retain(|s| s.id != d.id);
                 Ok(false)
             }
-            Err(err) => Err(Failure::new(&d.name, UpdateError::docker(Step::Stop)(err))),
+            Err(err) => {
+                if err.is_outcome_unknown() {
+                    let grace = group.stop_timeout.unwrap_or(DEFAULT_STOP_GRACE);
+                    undo::settle_stop(self.engine, &d.id, &d.name, grace).await;
+                }
+                Err(Failure::new(&d.name, UpdateError::docker(Step::Stop)(err)))
+            }
         }
     }
 
@@ -940,10 +950,19 @@ impl Updater<'_> {
             problems.extend(self.restore_compose_files(journal, report));
         }
         let _ = remove_if_unused(self.engine, new_image).await;
-        let reason = format!("{}: {}", failure.who, failure.error);
+        let mut reason = format!("{}: {}", failure.who, failure.error);
+        // A change that got no answer may land after the undo (dockerd acts on what it
+        // received, however late): the journal stays, so the next run's recovery checks
+        // the containers again and undoes whatever landed.
+        let unsettled = failure.error.is_outcome_unknown();
+        if unsettled && problems.is_empty() {
+            reason.push_str(
+                " (the change got no answer and may still land: the next run checks that it is undone)",
+            );
+        }
         self.edit_state(|state| {
             // With problems the journal stays: the next run's recovery tries again.
-            if problems.is_empty() {
+            if problems.is_empty() && !unsettled {
                 state.in_flight.retain(|f| f.reference != reference);
             }
             if failure.blame_image {

@@ -108,6 +108,13 @@ impl UpdateError {
         matches!(self, UpdateError::Docker { source, .. } if source.is_unreachable())
     }
 
+    /// Whether the change that failed may still take effect: its request got no answer
+    /// ([`swab_docker::Error::is_outcome_unknown`]). A rollback after it cannot know it
+    /// undid everything.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, UpdateError::Docker { source, .. } if source.is_outcome_unknown())
+    }
+
     /// The step that failed, for a Docker error.
     pub fn step(&self) -> Option<Step> {
         match self {

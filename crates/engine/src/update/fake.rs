@@ -310,6 +310,20 @@ impl FakeDocker {
         });
     }
 
+    /// Lets `method` on `target` time out once, without carrying it out (the test decides
+    /// whether and when it happens after all).
+    pub(crate) fn time_out_once(&self, method: &'static str, target: &str) {
+        self.with(|w| {
+            w.faults.push(Fault {
+                method,
+                target: Some(target.to_owned()),
+                skip: 0,
+                // Status 0: no answer at all.
+                answer: Some((0, String::new())),
+            });
+        });
+    }
+
     /// Fails `method` on `target` once, answering `status` with `message`.
     pub(crate) fn fail_once_with(
         &self,
@@ -382,6 +396,11 @@ macro_rules! call {
         match fault {
             Some(FaultKind::Hang) => FakeDocker::hang().await,
             Some(FaultKind::Fail(None)) => Err(err500($method)),
+            Some(FaultKind::Fail(Some((0, _)))) => Err(Error::Timeout {
+                endpoint: "fake://".to_owned(),
+                what: $method.to_owned(),
+                after: std::time::Duration::from_secs(60),
+            }),
             Some(FaultKind::Fail(Some((status, message)))) => Err(Error::Daemon {
                 status,
                 what: $method.to_owned(),

@@ -2,7 +2,11 @@
 
 use std::fmt::Write as _;
 
-use super::undo::{remove_parked, restore_policy, restore_tag, start_stopped, undo_all};
+use std::time::Duration;
+
+use super::undo::{
+    remove_parked, restore_policy, restore_tag, start_stopped, stops_within, undo_all,
+};
 use super::{StateStore, Swapped, UpdateEngine};
 use crate::state::{InFlight, Swap};
 
@@ -142,7 +146,6 @@ async fn undo(engine: &dyn UpdateEngine, entry: &InFlight) -> (String, Vec<Strin
 /// an entry older than that.
 async fn stops_meanwhile(engine: &dyn UpdateEngine, swap: &Swap) -> bool {
     const MARGIN: u64 = 5;
-    const POLL: std::time::Duration = std::time::Duration::from_millis(250);
     let grace = if swap.stop_timeout == 0 {
         10
     } else {
@@ -150,18 +153,11 @@ async fn stops_meanwhile(engine: &dyn UpdateEngine, swap: &Swap) -> bool {
     };
     let until = swap.journalled_at.saturating_add(grace + MARGIN);
     let left = until.saturating_sub(super::unix_now());
-    // Counted in polls, not read from the clock: a paused test clock moves on.
-    for _ in 0..(left * 1000).div_ceil(250) {
-        match engine.inspect_container(&swap.old_id).await {
-            Ok(c) if !c.state.running => {
-                tracing::info!(container = %swap.name, "stopped by the interrupted run's stop; starting it again");
-                return true;
-            }
-            Ok(_) => tokio::time::sleep(POLL).await,
-            Err(_) => return false,
-        }
+    let stopped = stops_within(engine, &swap.old_id, Duration::from_secs(left)).await;
+    if stopped {
+        tracing::info!(container = %swap.name, "stopped by the interrupted run's stop; starting it again");
     }
-    false
+    stopped
 }
 
 /// What undoing one journalled swap needs, whatever step the crash hit: `None` when the old

@@ -122,7 +122,9 @@ pub(super) fn derive_replacement(
     // The container's own grace period unless the rule sets one; given explicitly, so the
     // client waits long enough for it.
     let stop_timeout = stop_timeout.unwrap_or_else(|| {
-        Duration::from_secs(raw["Config"]["StopTimeout"].as_u64().unwrap_or(10))
+        raw["Config"]["StopTimeout"]
+            .as_u64()
+            .map_or(super::DEFAULT_STOP_GRACE, Duration::from_secs)
     });
     let policy = raw["HostConfig"]["RestartPolicy"].clone();
     let swap = Swap {
@@ -337,10 +339,16 @@ impl Updater<'_> {
         (stop_timeout, signal): (Duration, Option<&str>),
         policy: &Value,
     ) -> Result<(), UpdateError> {
-        self.engine
+        if let Err(err) = self
+            .engine
             .stop_container(id, Some(stop_timeout), signal)
             .await
-            .map_err(UpdateError::docker(Step::Stop))?;
+        {
+            if err.is_outcome_unknown() {
+                super::undo::settle_stop(self.engine, id, parked_name, stop_timeout).await;
+            }
+            return Err(UpdateError::docker(Step::Stop)(err));
+        }
         if super::restarts(policy) {
             let off = json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}});
             self.engine

@@ -735,6 +735,68 @@ async fn a_stop_still_under_way_at_recovery_is_waited_for_and_the_container_runs
     scene.assert_restored();
 }
 
+/// A stop that times out and is carried out by dockerd a moment later (a daemon slow to
+/// answer, or a request that arrived late) does not leave the container stopped: the update
+/// waits to see whether the stop happens before its rollback starts the container again.
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_times_out_and_happens_later_is_waited_for_before_the_rollback() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.docker.time_out_once("stop", "web");
+    let dockerd_stops = async {
+        // The executor's stop call returns at once with the timeout; dockerd acts 2 s later.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        scene.docker.with(|w| {
+            let i = w
+                .containers
+                .iter()
+                .position(|c| name_of(c) == "web")
+                .unwrap();
+            w.containers[i]["State"]["Running"] = json!(false);
+        });
+    };
+    let (actions, ()) = tokio::join!(scene.apply(&group), dockerd_stops);
+    let error = actions.last().unwrap().error.as_deref().unwrap_or_default();
+    assert!(error.contains("did not answer"), "{actions:?}");
+    scene.assert_restored();
+    // Unanswered, so the journal stays for the next run to check; it finds nothing to do.
+    assert!(error.contains("the next run checks"), "{error}");
+    assert!(!scene.journal_is_empty());
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    scene.assert_restored();
+    assert!(scene.journal_is_empty());
+}
+
+/// A rename that times out and lands only after the rollback (so the rollback saw nothing
+/// to rename back) is undone by the next run: the journal stayed for that.
+#[tokio::test(start_paused = true)]
+async fn a_change_that_lands_after_the_rollback_is_undone_by_the_next_run() {
+    let scene = Scene::new(Behaviour::Runs);
+    let group = scene.group(&["web"]).await;
+    scene.docker.time_out_once("rename", "web");
+    let actions = scene.apply(&group).await;
+    assert_eq!(
+        actions.last().unwrap().status,
+        Status::RolledBack,
+        "{actions:?}"
+    );
+    scene.assert_restored();
+    // dockerd carries out the rename now, after swab gave up on it and rolled back.
+    scene.docker.with(|w| {
+        let i = w
+            .containers
+            .iter()
+            .position(|c| name_of(c) == "web")
+            .unwrap();
+        w.containers[i]["Name"] = json!("/web-swab-old-late");
+    });
+    let recovery = recover(&scene.docker, &scene.state).await;
+    assert!(recovery.problems.is_empty(), "{recovery:?}");
+    scene.assert_restored();
+    assert!(scene.journal_is_empty());
+}
+
 /// When the undo itself fails, the journal stays, and the next run's recovery finishes it.
 #[tokio::test(start_paused = true)]
 async fn an_undo_that_fails_leaves_the_journal_for_recovery() {

@@ -3,6 +3,8 @@
 //! back. Shared by the executor's rollback and crash recovery; each returns what it could
 //! not do, so the journal entry stays until everything is undone.
 
+use std::time::Duration;
+
 use serde_json::json;
 use swab_docker::Error;
 
@@ -110,6 +112,36 @@ async fn undo_one(engine: &dyn UpdateEngine, s: &Swapped) -> Result<(), String> 
             })?;
     }
     restore_policy(engine, s).await
+}
+
+/// Watches a container for up to `within` and says whether it was seen stopped (`false`
+/// also when it cannot be inspected).
+/// dockerd carries out a stop it received even when its client gave up on the answer or was
+/// killed, so a container seen running just after such a stop may be stopped a moment
+/// later, and anything that starts it again before then is undone by that stop.
+pub(super) async fn stops_within(engine: &dyn UpdateEngine, id: &str, within: Duration) -> bool {
+    const POLL: Duration = Duration::from_millis(250);
+    // Counted in polls, not read from the clock: a paused test clock moves on.
+    let polls = within.as_millis().div_ceil(POLL.as_millis());
+    for _ in 0..polls {
+        match engine.inspect_container(id).await {
+            Ok(c) if c.state.running => tokio::time::sleep(POLL).await,
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// After a stop whose answer never came ([`Error::is_outcome_unknown`]), waits until it has
+/// either happened or can no longer happen (its grace period and a margin are over), so the
+/// rollback that follows does not start the container just before that stop lands.
+pub(super) async fn settle_stop(engine: &dyn UpdateEngine, id: &str, name: &str, grace: Duration) {
+    const MARGIN: Duration = Duration::from_secs(5);
+    tracing::info!(container = %name, "the stop got no answer; waiting to see whether it happens");
+    if stops_within(engine, id, grace + MARGIN).await {
+        tracing::info!(container = %name, "the unanswered stop happened");
+    }
 }
 
 /// Starts containers swab stopped; one gone meanwhile is not a problem.
