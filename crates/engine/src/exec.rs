@@ -736,6 +736,46 @@ mod tests {
         execute(&plan, engine, 4, &Cancel::new(), &|_| {}).await
     }
 
+    /// A signal between actions: what ran stays done, everything not yet begun (in this
+    /// wave and the later ones) is skipped without a call, and says why.
+    #[tokio::test]
+    async fn a_signal_skips_every_action_not_yet_begun() {
+        let engine = Recording::new(Scripted::default());
+        let plan = Plan {
+            actions: vec![
+                container("c1"),
+                container("c2"),
+                container("c3"),
+                image("sha256:i", &[], None),
+            ],
+            ..Plan::default()
+        };
+        let cancel = Cancel::new();
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        // The signal arrives as the second action reports.
+        let progress = |_: &ActionReport| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                cancel.cancel();
+            }
+        };
+        let reports = execute(&plan, &engine, 1, &cancel, &progress).await;
+        let statuses: Vec<Status> = reports.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Done, Status::Done, Status::Skipped, Status::Skipped]
+        );
+        for r in &reports[2..] {
+            assert_eq!(
+                r.error.as_deref(),
+                Some("interrupted by a signal before it began")
+            );
+        }
+        assert_eq!(
+            engine.calls(),
+            ["remove_container c1", "remove_container c2"]
+        );
+    }
+
     #[tokio::test]
     async fn a_late_conflict_on_the_last_tag_restores_the_removed_tags() {
         let engine = Recording::new(Scripted {
