@@ -67,7 +67,7 @@ impl std::fmt::Debug for RegistryAuth {
 }
 
 impl RegistryAuth {
-    fn header(auth: Option<&RegistryAuth>) -> Result<HeaderMap> {
+    pub(crate) fn header(auth: Option<&RegistryAuth>) -> Result<HeaderMap> {
         let mut headers = HeaderMap::new();
         if let Some(auth) = auth {
             let json = serde_json::to_vec(auth)

@@ -33,6 +33,7 @@ mod fuzz;
 mod images;
 pub mod models;
 mod networks;
+mod services;
 pub mod stream;
 mod system;
 pub mod transport;

@@ -139,6 +139,21 @@ pub struct Info {
     pub ncpu: u64,
     /// Memory in bytes.
     pub mem_total: u64,
+    /// The node's Swarm membership.
+    pub swarm: SwarmInfo,
+}
+
+/// `Info.Swarm`: whether the daemon is in a Swarm, and as what.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct SwarmInfo {
+    /// This node's ID in the Swarm; empty outside one.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// `inactive`, `pending`, `active`, `error`, `locked`.
+    pub local_node_state: String,
+    /// Whether this node is a manager (can answer the service API).
+    pub control_available: bool,
 }
 
 /// Where the daemon keeps images. The API has no field for it; the storage driver's status says

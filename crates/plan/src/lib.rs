@@ -29,6 +29,7 @@ pub mod memory;
 pub mod own;
 pub mod plan;
 pub mod report;
+pub mod services;
 pub mod snapshot;
 pub mod timetable;
 pub mod track;

@@ -133,6 +133,10 @@ impl Op {
     }
 }
 
+/// Why container rules leave a Swarm task alone.
+pub const SWARM_TASK: &str =
+    "a Swarm task: its service decides what it runs, and Swarm keeps or removes its history";
+
 /// What an action does. The report, the logs, the metrics and the summary all name it by
 /// [`ActionKind::as_str`], the snake_case form in the JSON report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -439,6 +443,10 @@ impl<'a> Planner<'a> {
             if self.acted.contains(c.id.as_str()) || !container_selected(rule, c, &self.index) {
                 continue;
             }
+            if c.is_swarm_task() {
+                self.keep(rule, &c.id, &c.name, SWARM_TASK.to_owned());
+                continue;
+            }
             if container_protected(self.protect, c, &self.index) {
                 let why = container_protection(self.protect, c, &self.index);
                 self.keep(rule, &c.id, &c.name, why);
@@ -497,6 +505,10 @@ impl<'a> Planner<'a> {
         let closed = crate::window::closed_reason(&rule.windows, self.now);
         for c in &self.snapshot.containers {
             if self.acted.contains(c.id.as_str()) || !restart_selected(rule, c, &self.index) {
+                continue;
+            }
+            if c.is_swarm_task() {
+                self.keep(rule, &c.id, &c.name, SWARM_TASK.to_owned());
                 continue;
             }
             if let Some(why) = &closed {

@@ -26,6 +26,10 @@ pub struct Snapshot {
     /// The containers swab itself may run in (see [`crate::own`]): never stopped,
     /// restarted or recreated by a run. Usually none or one.
     pub own_containers: Vec<String>,
+    /// Swarm services, when a rule updates services and this node is the Swarm leader.
+    pub services: Vec<crate::services::Service>,
+    /// This node's place in a Swarm (all `false` outside one).
+    pub swarm: crate::services::SwarmRole,
 }
 
 impl Snapshot {
@@ -80,6 +84,13 @@ pub struct Container {
 }
 
 impl Container {
+    /// Whether it is a Swarm task: its service decides what it runs and when it goes, so
+    /// container rules never act on it.
+    pub fn is_swarm_task(&self) -> bool {
+        self.labels
+            .contains_key(crate::services::TASK_SERVICE_LABEL)
+    }
+
     /// Sets the image reference the container was created with, parsed.
     pub fn set_image(&mut self, reference: &str) {
         reference.clone_into(&mut self.image);

@@ -71,8 +71,17 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule], protect: &Protect) -> Updat
     let mut pinned: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let images_by_id: std::collections::HashMap<&str, &Image> =
         snapshot.images.iter().map(|i| (i.id.as_str(), i)).collect();
-    for rule in rules.iter().filter(|r| r.action == Action::Update) {
-        for c in snapshot.containers.iter().filter(|c| c.is_active()) {
+    // Rules with `services:` update Swarm services (crate::services), never containers;
+    // and no container rule touches a Swarm task.
+    let container_rules = rules.iter().filter(|r| {
+        r.action == Action::Update && r.update.as_ref().is_none_or(|u| u.services.is_none())
+    });
+    for rule in container_rules {
+        for c in snapshot
+            .containers
+            .iter()
+            .filter(|c| c.is_active() && !c.is_swarm_task())
+        {
             let Some(reference) = &c.image_ref else {
                 continue;
             };
@@ -815,6 +824,7 @@ pub fn options_of(rule: &Rule) -> swab_rules::UpdateOptions {
         notify_only: false,
         track: None,
         compose_file: swab_rules::ComposeFile::Refuse,
+        services: None,
     })
 }
 

@@ -185,6 +185,14 @@ pub enum ErrorKind {
         /// "did you mean ...?" or the list of actions.
         hint: String,
     },
+    /// A key for containers on a rule that updates Swarm services.
+    #[error(
+        "`{key}` does not apply to a rule with `services:`, which updates Swarm services (Swarm rolls them out and back); put container updates in a rule of their own"
+    )]
+    NotForServices {
+        /// The key.
+        key: String,
+    },
     /// A valid key that makes no sense for the rule's action.
     #[error("`{key}` does not apply to action `{action}`; it applies to {applies_to}")]
     NotApplicable {

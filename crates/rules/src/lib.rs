@@ -40,11 +40,11 @@ pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
-    Action, ComposeFile, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify,
-    NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger,
-    UpdateOptions, VolumeScope, Window, default_retry_after,
+    Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Match,
+    Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector, TagPattern,
+    Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window, default_retry_after,
 };
-pub use resolve::{DEFAULT_HEALTH_TIMEOUT, MAX_HOOK_TIMEOUT};
+pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT};
 pub use schedule::{Schedule, ScheduleError};
 pub use select::{LabelSelector, NamePattern, PROTECT_LABEL, Protect, has_protect_label};
 pub use units::Percent;

@@ -279,6 +279,48 @@ pub struct UpdateOptions {
     /// write`); by default such a service is left on its tag, since the next `compose up`
     /// would go back to the tag its file names.
     pub compose_file: ComposeFile,
+    /// `services:`: the rule updates Swarm services (through Swarm's own rolling update and
+    /// rollback) instead of containers.
+    pub services: Option<ServiceSelector>,
+}
+
+/// Which Swarm services an `update` rule selects, and how Swarm is to roll them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSelector {
+    /// Service name globs (any may match; empty: every service).
+    pub names: Vec<NamePattern>,
+    /// Service label selectors (all must match).
+    pub labels: Vec<LabelSelector>,
+    /// Stack names (`com.docker.stack.namespace`; any may match; empty: any).
+    pub stacks: Vec<String>,
+    /// `UpdateConfig.FailureAction` to set; `None` leaves the service's own.
+    pub failure_action: Option<FailureAction>,
+    /// `UpdateConfig.Monitor` to set; `None` leaves the service's own.
+    pub monitor: Option<Duration>,
+    /// How long swab waits for Swarm to finish (or roll back) an update.
+    pub timeout: Duration,
+}
+
+/// What Swarm does when a task of an update fails (`UpdateConfig.FailureAction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// Go back to the previous spec (Swarm's own rollback).
+    Rollback,
+    /// Stop the update where it is.
+    Pause,
+    /// Go on with the next tasks.
+    Continue,
+}
+
+impl FailureAction {
+    /// The API's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureAction::Rollback => "rollback",
+            FailureAction::Pause => "pause",
+            FailureAction::Continue => "continue",
+        }
+    }
 }
 
 /// What tag tracking does with a Compose service's compose file.

@@ -15,9 +15,9 @@ use chrono_tz::Tz;
 use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
-    Action, ComposeFile, ContainerStatus, HookFailure, HookLabels, Hooks, Match, Notify,
-    NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, TagPattern, Target, Tracking, Trigger,
-    UpdateOptions, VolumeScope, Window,
+    Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Match,
+    Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector, TagPattern,
+    Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -48,6 +48,7 @@ const RULE_KEYS: &[&str] = &[
     "constraint",
     "tag_pattern",
     "compose_file",
+    "services",
     "max_removals",
     "jitter",
 ];
@@ -59,6 +60,30 @@ const MATCH_KEYS: &[&str] = &[
     "names",
     "images",
     "labels",
+];
+const SERVICE_KEYS: &[&str] = &[
+    "names",
+    "labels",
+    "stacks",
+    "failure_action",
+    "monitor",
+    "timeout",
+];
+/// How long swab waits for Swarm to finish a service update unless `services.timeout` says.
+pub const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Keys of an `update` rule that are about containers, refused next to `services:`.
+const CONTAINER_UPDATE_KEYS: &[&str] = &[
+    "match",
+    "rollback_tag",
+    "health_timeout",
+    "stop_timeout",
+    "cleanup",
+    "hooks",
+    "notify_only",
+    "track",
+    "constraint",
+    "tag_pattern",
+    "compose_file",
 ];
 const WHEN_KEYS: &[&str] = &["disk_usage_above", "images_size_above"];
 const TARGET_KEYS: &[&str] = &["disk_usage_below", "images_size_below"];
@@ -121,7 +146,7 @@ fn applicable_actions(key: &str) -> Option<&'static [Action]> {
         "when" => &[PruneContainers, PruneImages, PruneVolumes, PruneBuildCache],
         "rollback_tag" | "health_timeout" | "cleanup" | "hooks" | "min_age" | "retry_after"
         | "max_attempts" | "notify_only" | "track" | "constraint" | "tag_pattern"
-        | "compose_file" => &[Update],
+        | "compose_file" | "services" => &[Update],
         "stop_timeout" | "window" => &[Update, Restart],
         _ => return None,
     })
@@ -760,6 +785,82 @@ impl Resolver<'_> {
         })
     }
 
+    /// `services:` of an `update` rule: which Swarm services, and how Swarm rolls them out.
+    /// The container keys make no sense next to it and are refused, located.
+    fn rule_services(&mut self, entries: &Entries<'_>) -> Option<ServiceSelector> {
+        let entry = entries.get("services")?;
+        for key in CONTAINER_UPDATE_KEYS {
+            if let Some(other) = entries.get(key) {
+                self.error(
+                    other.key_pos,
+                    ErrorKind::NotForServices {
+                        key: (*key).to_owned(),
+                    },
+                );
+            }
+        }
+        let before = self.errors.len();
+        let mut selector = ServiceSelector {
+            names: Vec::new(),
+            labels: Vec::new(),
+            stacks: Vec::new(),
+            failure_action: None,
+            monitor: None,
+            timeout: DEFAULT_SERVICE_TIMEOUT,
+        };
+        // `services: {}` (or `services: all`) selects every service.
+        if let Kind::Str(text) = &entry.value.kind
+            && text == "all"
+        {
+            return Some(selector);
+        }
+        let items = self.entries("services", entry.value, SERVICE_KEYS, "`services`")?;
+        for item in &items.items {
+            let value = item.value;
+            match item.key {
+                "names" => selector.names = self.name_patterns("names", value).unwrap_or_default(),
+                "labels" => {
+                    selector.labels = self.label_selectors("labels", value).unwrap_or_default();
+                }
+                "stacks" => {
+                    selector.stacks = self
+                        .strings("stacks", value, "stack names")
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(s, _)| s.to_owned())
+                        .collect();
+                }
+                "failure_action" => {
+                    let expected = "`rollback`, `pause` or `continue`";
+                    selector.failure_action =
+                        match self.string("failure_action", value, expected)? {
+                            "rollback" => Some(FailureAction::Rollback),
+                            "pause" => Some(FailureAction::Pause),
+                            "continue" => Some(FailureAction::Continue),
+                            other => {
+                                self.error(
+                                    value.pos,
+                                    ErrorKind::UnknownValue {
+                                        key: "failure_action".to_owned(),
+                                        value: other.to_owned(),
+                                        expected: expected.to_owned(),
+                                    },
+                                );
+                                None
+                            }
+                        };
+                }
+                "monitor" => selector.monitor = self.duration("monitor", value),
+                _ => {
+                    if let Some(timeout) = self.duration("timeout", value) {
+                        selector.timeout = timeout;
+                    }
+                }
+            }
+        }
+        (self.errors.len() == before).then_some(selector)
+    }
+
     /// `compose_file: refuse | write`: whether tag tracking may edit the compose file of a
     /// Compose service it moves to another tag. Only with `track`.
     fn rule_compose_file(&mut self, entries: &Entries<'_>, tracked: bool) -> Option<ComposeFile> {
@@ -1086,6 +1187,7 @@ impl Resolver<'_> {
             .and_then(|value| u32::try_from(value).ok());
         let track = self.rule_track(&entries);
         let compose_file = self.rule_compose_file(&entries, track.is_some());
+        let services = self.rule_services(&entries);
         let notify_only = entries
             .get("notify_only")
             .and_then(|entry| self.boolean("notify_only", entry.value));
@@ -1129,6 +1231,7 @@ impl Resolver<'_> {
             notify_only: notify_only.unwrap_or(false),
             track,
             compose_file: compose_file.unwrap_or(ComposeFile::Refuse),
+            services,
         });
         let volumes = (action == Action::PruneVolumes).then_some(
             if matcher.names.is_empty() && matcher.labels.is_empty() {

@@ -286,6 +286,21 @@ fn one_error_each() {
             "t.yaml:5:5: rule 'r': missing required key `track`; expected `track: semver` for `compose_file` to mean anything",
         ),
         (
+            "container keys next to services",
+            one_rule("action: update\nservices: all\nmatch:\n  names: [web]"),
+            "t.yaml:6:5: rule 'r': `match` does not apply to a rule with `services:`, which updates Swarm services (Swarm rolls them out and back); put container updates in a rule of their own",
+        ),
+        (
+            "services failure_action unknown",
+            one_rule("action: update\nservices:\n  failure_action: retry"),
+            "t.yaml:6:23: rule 'r': `failure_action`: unknown value `retry`; expected `rollback`, `pause` or `continue`",
+        ),
+        (
+            "services on a prune rule",
+            one_rule("action: prune-images\nservices: all"),
+            "t.yaml:5:5: rule 'r': `services` does not apply to action `prune-images`; it applies to `update` only",
+        ),
+        (
             "compose_file unknown",
             one_rule("action: update\ntrack: semver\nconstraint: \"^1\"\ncompose_file: edit"),
             "t.yaml:7:19: rule 'r': `compose_file`: unknown value `edit`; expected `refuse` or `write`",
