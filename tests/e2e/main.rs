@@ -12,6 +12,7 @@ mod image_store;
 mod migrate;
 mod run;
 mod secrets;
+mod swarm;
 mod update_apply;
 mod updates;
 mod validate;

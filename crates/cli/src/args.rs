@@ -237,7 +237,8 @@ pub struct UpdatesArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// The container (name or ID).
+    /// The container (name or ID), or on a Swarm manager a service: Swarm puts the service
+    /// back on its previous spec.
     pub container: String,
 
     /// Rule file: the first `update` rule selecting the container gives the rollback tag,

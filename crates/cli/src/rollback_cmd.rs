@@ -40,6 +40,17 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(|| format!("cannot read the state of the Docker host at {host}"))?;
+    let name = args.container.trim_start_matches('/');
+    if !snapshot
+        .containers
+        .iter()
+        .any(|c| c.name == name || c.id.starts_with(name))
+        && let Ok(service) = docker.inspect_service(name).await
+    {
+        let code = roll_back_service(&docker, &service, args, &rules, &state_path, &host).await;
+        drop(lock);
+        return code;
+    }
 
     // The options of the first update rule that selects the container.
     let update_rules: Vec<&Rule> = rules
@@ -47,7 +58,6 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         .iter()
         .filter(|r| r.action == Action::Update)
         .collect();
-    let name = args.container.trim_start_matches('/');
     let rule = update_rules.iter().find(|r| {
         updates::collect(&snapshot, &[**r], &rules.protect)
             .checks
@@ -109,6 +119,94 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         OutputFormat::Text => print(&render(&actions))?,
     }
     Ok(if failed { exit::FAILURE } else { exit::SUCCESS })
+}
+
+/// `swab rollback SERVICE`: Swarm goes back to the service's previous spec; swab waits
+/// (the timeout of the first `services:` rule, else 10 minutes) and records the digest
+/// rolled away from, like a container's, so the next update run does not bring it back.
+async fn roll_back_service(
+    docker: &swab_docker::Docker,
+    service: &serde_json::Value,
+    args: &RollbackArgs,
+    rules: &swab_rules::RuleSet,
+    state_path: &std::path::Path,
+    host: &str,
+) -> anyhow::Result<u8> {
+    let name = service["Spec"]["Name"]
+        .as_str()
+        .unwrap_or(&args.container)
+        .to_owned();
+    let image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let timeout = rules
+        .rules
+        .iter()
+        .find_map(|r| r.update.as_ref()?.services.as_ref())
+        .map_or(swab_rules::DEFAULT_SERVICE_TIMEOUT, |s| s.timeout);
+    let cancel = Cancel::new();
+    let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
+    let ended = swab_engine::swarm::roll_back(docker, &name, timeout, &cancel).await;
+    signals.abort();
+    let (status, error) = match ended {
+        Ok(swab_engine::swarm::Ended::Completed) => (Status::Done, None),
+        Ok(swab_engine::swarm::Ended::RolledBack(why) | swab_engine::swarm::Ended::Failed(why))
+        | Err(why) => (Status::Failed, Some(why)),
+    };
+    if status == Status::Done
+        && let Ok(reference) = swab_rules::ImageRef::parse(&image)
+        && let (Some(digest), Some(tagged)) = (
+            reference.digest(),
+            reference.tag().and_then(|t| reference.with_tag(t)),
+        )
+    {
+        let record = |state: &mut state::State| {
+            state.rolled_back.insert(
+                tagged.familiar(),
+                swab_engine::memory::RolledBack {
+                    digest: digest.to_owned(),
+                    at: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    reason: format!("service {name} rolled back by hand"),
+                    attempts: 1,
+                    by_hand: true,
+                },
+            );
+        };
+        if let Err(err) = state::State::edit_file(state_path, record) {
+            tracing::warn!(error = %err, "cannot record the rolled-back digest");
+        }
+    }
+    let action = ActionReport {
+        rule: "rollback".to_owned(),
+        action: swab_engine::report::ActionKind::UpdateService,
+        id: service["ID"].as_str().unwrap_or_default().to_owned(),
+        name: name.clone(),
+        reason: format!("back to the previous spec (from {image})"),
+        status,
+        error,
+        bytes: None,
+    };
+    crate::run_cmd::log_action(&action);
+    let actions = [action];
+    match args.format {
+        OutputFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "host": host,
+                "service": name,
+                "actions": actions,
+            }))?
+        ))?,
+        OutputFormat::Text => print(&render(&actions))?,
+    }
+    Ok(if status == Status::Done {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    })
 }
 
 fn render(actions: &[ActionReport]) -> String {

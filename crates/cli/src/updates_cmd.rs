@@ -30,6 +30,30 @@ struct Report {
     rate_limits: std::collections::BTreeMap<String, swab_registry::RateLimit>,
     references: Vec<Row>,
     pinned: Vec<Pinned>,
+    /// Swarm services (rules with `services:`), on the Swarm leader.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    services: Vec<ServiceRow>,
+    /// Why services rules have nothing to do here (not the Swarm leader).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceRow {
+    service: String,
+    rule: String,
+    reference: String,
+    /// The digest the service's spec pins.
+    pinned_digest: Option<String>,
+    remote_digest: Option<String>,
+    /// `up_to_date`, `update_available`, `held_back`, `not_followed` or `error`.
+    status: &'static str,
+    /// Why it is held back or not followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eligible_at: Option<String>,
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +105,21 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(context)?;
+    let mut snapshot = snapshot;
+    let mut notes = Vec::new();
+    if update_rules
+        .iter()
+        .any(|r| r.update.as_ref().is_some_and(|u| u.services.is_some()))
+    {
+        gather::add_services(&docker, &mut snapshot)
+            .await
+            .with_context(context)?;
+    }
+    let (service_checks, mut service_kept, service_notes) =
+        swab_engine::services::collect(&snapshot, &update_rules);
+    notes.extend(service_notes);
     let mut checks = updates::collect(&snapshot, &update_rules, &rules.protect);
+    let mut for_services = swab_engine::run::service_lookups(&service_checks, &checks.checks);
     let credentials = CredentialStore::from_environment()?;
     let swab_engine::run::Lookup {
         platform,
@@ -91,7 +129,11 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     } = swab_engine::run::lookup_digests(
         &docker,
         &credentials,
-        &mut checks.checks.iter_mut().collect::<Vec<_>>(),
+        &mut checks
+            .checks
+            .iter_mut()
+            .chain(for_services.iter_mut())
+            .collect::<Vec<_>>(),
     )
     .await
     .map_err(anyhow::Error::msg)?;
@@ -114,7 +156,12 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         let wanted = updates::wanted(&check, &answers);
         rows.push(row_for(&check, wanted, options.as_ref(), &memory));
     }
-    let failures = rows.iter().filter(|r| r.error.is_some()).count();
+    let service_plan =
+        swab_engine::services::plan(&service_checks, &answers, &update_rules, &memory);
+    service_kept.extend(service_plan.kept.iter().cloned());
+    let services = service_rows(&service_checks, &service_plan, &service_kept, &answers);
+    let failures = rows.iter().filter(|r| r.error.is_some()).count()
+        + services.iter().filter(|r| r.error.is_some()).count();
     let report = Report {
         host,
         platform: platform.to_string(),
@@ -128,6 +175,8 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
                 containers,
             })
             .collect(),
+        services,
+        notes: notes.into_iter().map(|n| n.message).collect(),
     };
     match args.format {
         OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
@@ -138,6 +187,53 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     } else {
         exit::SUCCESS
     })
+}
+
+/// One row per selected service: the digest its spec pins, the registry's, and what a run
+/// would do (the same decision as `swab run`'s).
+fn service_rows(
+    checks: &[swab_engine::services::ServiceCheck],
+    plan: &swab_engine::services::ServicePlan,
+    kept: &[swab_engine::plan::Kept],
+    answers: &updates::Answers,
+) -> Vec<ServiceRow> {
+    checks
+        .iter()
+        .map(|check| {
+            let name = &check.service.name;
+            let mut row = ServiceRow {
+                service: name.clone(),
+                rule: check.rule.clone(),
+                reference: check.reference.familiar(),
+                pinned_digest: check.pinned.clone(),
+                remote_digest: answers
+                    .digest(&check.reference)
+                    .ok()
+                    .map(|r| r.digest.clone()),
+                status: "update_available",
+                why: None,
+                eligible_at: None,
+                error: None,
+            };
+            if let Some((_, _, error)) = plan.failed.iter().find(|(_, s, _)| s == name) {
+                row.status = "error";
+                row.error = Some(error.clone());
+            } else if let Some(k) = kept.iter().find(|k| &k.name == name) {
+                row.status = if k.reason.starts_with("up to date") {
+                    "up_to_date"
+                } else if k.eligible_at.is_some() {
+                    "held_back"
+                } else {
+                    "not_followed"
+                };
+                if row.status != "up_to_date" {
+                    row.why = Some(k.reason.clone());
+                }
+                row.eligible_at.clone_from(&k.eligible_at);
+            }
+            row
+        })
+        .collect()
 }
 
 /// One reference's row: what the registry said against the local image (or, for tag
@@ -267,7 +363,10 @@ fn render(report: &Report, no_rules: bool) -> String {
     for (registry, limit) in &report.rate_limits {
         let _ = writeln!(out, "{registry}: {limit}");
     }
-    if report.references.is_empty() {
+    for note in &report.notes {
+        let _ = writeln!(out, "{note}");
+    }
+    if report.references.is_empty() && report.services.is_empty() {
         let _ = writeln!(
             out,
             "\nno running container or local image is selected by the update rules"
@@ -297,6 +396,22 @@ fn render(report: &Report, no_rules: bool) -> String {
             let _ = writeln!(out, "  used by {}", row.containers.join(", "));
         }
         if let Some(why) = &row.held_back {
+            let _ = writeln!(out, "  held    {why}");
+        }
+        if let Some(error) = &row.error {
+            let _ = writeln!(out, "  error   {error}");
+        }
+    }
+    for row in &report.services {
+        let status = row.status.replace('_', " ");
+        let _ = writeln!(
+            out,
+            "\nservice {} ({})  {status}",
+            row.service, row.reference
+        );
+        let _ = writeln!(out, "  pinned  {}", short(row.pinned_digest.as_deref()));
+        let _ = writeln!(out, "  remote  {}", short(row.remote_digest.as_deref()));
+        if let Some(why) = &row.why {
             let _ = writeln!(out, "  held    {why}");
         }
         if let Some(error) = &row.error {

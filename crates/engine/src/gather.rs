@@ -132,6 +132,12 @@ pub async fn gather(
     if rules.iter().any(|r| r.when.is_some()) {
         gather_disk(docker, &mut snapshot, &mut stats, rules, probe).await?;
     }
+    let updates_services = rules
+        .iter()
+        .any(|r| r.update.as_ref().is_some_and(|u| u.services.is_some()));
+    if updates_services {
+        gather_services(docker, &mut snapshot, &mut stats).await?;
+    }
 
     inspect_candidates(
         docker,
@@ -349,5 +355,56 @@ fn image_from_summary(i: &ImageSummary) -> Image {
         unique_size: size.saturating_sub(shared),
         labels: i.labels.clone(),
         ..Image::new(&i.id, &tags, &digests)
+    }
+}
+
+/// Adds this node's Swarm role and, on the leader, its services to a snapshot taken
+/// without rules (`swab updates`, `swab rollback`).
+///
+/// # Errors
+///
+/// When the daemon cannot be asked.
+pub async fn add_services(docker: &Docker, snapshot: &mut Snapshot) -> swab_docker::Result<()> {
+    gather_services(docker, snapshot, &mut GatherStats::default()).await
+}
+
+/// This node's place in a Swarm and, on the leader, the services. Outside a Swarm, or on a
+/// node that is not the leader, there are no services to update here (the plan says why).
+async fn gather_services(
+    docker: &Docker,
+    snapshot: &mut Snapshot,
+    stats: &mut GatherStats,
+) -> swab_docker::Result<()> {
+    let info = docker.info().await?;
+    stats.api_calls += 1;
+    let swarm = &info.swarm;
+    if swarm.local_node_state != "active" || !swarm.control_available {
+        return Ok(());
+    }
+    snapshot.swarm.manager = true;
+    let node = docker.inspect_node(&swarm.node_id).await?;
+    stats.api_calls += 1;
+    snapshot.swarm.leader = node["ManagerStatus"]["Leader"] == true;
+    if !snapshot.swarm.leader {
+        return Ok(());
+    }
+    let services = docker.list_services().await?;
+    stats.api_calls += 1;
+    snapshot.services = services.iter().map(service_from_json).collect();
+    Ok(())
+}
+
+/// The plan's view of one service from `GET /services`.
+pub(crate) fn service_from_json(raw: &serde_json::Value) -> crate::services::Service {
+    let spec = &raw["Spec"];
+    crate::services::Service {
+        id: raw["ID"].as_str().unwrap_or_default().to_owned(),
+        name: spec["Name"].as_str().unwrap_or_default().to_owned(),
+        version: raw["Version"]["Index"].as_u64().unwrap_or_default(),
+        image: spec["TaskTemplate"]["ContainerSpec"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        labels: serde_json::from_value(spec["Labels"].clone()).unwrap_or_default(),
     }
 }

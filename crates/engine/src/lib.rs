@@ -20,6 +20,7 @@
 //! - [`daemon`]: the daemon's loop, with the clock, the runner, reloads and shutdown
 //!   passed in (unit-tested with a paused tokio clock), with [`daemon::events`] (last-used
 //!   tracking from the event stream) and [`daemon::notify`] (webhooks);
+//! - [`swarm`]: Swarm service updates and rollbacks, through Swarm's own rolling update;
 //! - [`cancel`]: the flag a signal sets, shared by both executors and the CLI.
 //!
 //! Module dependencies form a DAG: [`cancel`], [`state`], [`lock`] and [`gather`] depend
@@ -40,9 +41,10 @@ pub mod gather;
 pub mod lock;
 pub mod run;
 pub mod state;
+pub mod swarm;
 pub mod update;
 
 // The pure deciders, re-exported so callers name one crate.
 pub use swab_plan::{
-    format_bytes, hooks, memory, own, plan, report, snapshot, timetable, updates, window,
+    format_bytes, hooks, memory, own, plan, report, services, snapshot, timetable, updates, window,
 };

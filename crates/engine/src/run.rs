@@ -19,6 +19,7 @@ use crate::hooks::Phase;
 use crate::lock::HostLock;
 use crate::plan::{self, Note, NoteScope};
 use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
+use crate::services::ServiceCheck;
 use crate::snapshot::Snapshot;
 use crate::state::{State, StateError};
 use crate::update::{self, Outcome, Recovery, UpdateEngine, Updater};
@@ -173,8 +174,7 @@ pub async fn run_rules(
         .chain(update_plan.notes)
         .chain(recovery_notes)
         .collect();
-    let mut kept = plan.kept;
-    kept.extend(update_plan.kept);
+    let kept = [plan.kept, update_plan.kept, update_plan.services.kept].concat();
 
     if !options.dry_run {
         // The record of use outlives this run; losing it only makes swab more cautious.
@@ -285,7 +285,127 @@ async fn run_updates(
             actions.extend(updater.apply(group).await);
         }
     }
+    actions.extend(
+        run_service_updates(
+            docker,
+            &update_plan.services,
+            &credentials,
+            state_path,
+            options,
+            observer,
+        )
+        .await,
+    );
     actions
+}
+
+/// The Swarm part of a run: failed look-ups reported, then each service update asked of
+/// Swarm and waited for. One Swarm rolled back counts against its digest, like a
+/// container update that failed its gate.
+async fn run_service_updates(
+    docker: &Docker,
+    plan: &crate::services::ServicePlan,
+    credentials: &CredentialStore,
+    state_path: &Path,
+    options: &RunOptions,
+    observer: Observer<'_>,
+) -> Vec<ActionReport> {
+    let progress = observer.action;
+    let mut actions = Vec::new();
+    for (rule, service, error) in &plan.failed {
+        let report = ActionReport {
+            rule: rule.clone(),
+            action: ActionKind::CheckImage,
+            id: service.clone(),
+            name: service.clone(),
+            reason: "asked the registry for the current digest of the service's tag".to_owned(),
+            status: Status::Failed,
+            error: Some(error.clone()),
+            bytes: None,
+        };
+        progress(&report);
+        actions.push(report);
+    }
+    for service in &plan.updates {
+        let report = if options.dry_run {
+            ActionReport {
+                rule: service.rule.clone(),
+                action: ActionKind::UpdateService,
+                id: service.id.clone(),
+                name: service.name.clone(),
+                reason: crate::services::reason(service),
+                status: Status::Planned,
+                error: None,
+                bytes: None,
+            }
+        } else if options.cancel.is_cancelled() {
+            ActionReport {
+                rule: service.rule.clone(),
+                action: ActionKind::UpdateService,
+                id: service.id.clone(),
+                name: service.name.clone(),
+                reason: crate::services::reason(service),
+                status: Status::Skipped,
+                error: Some("interrupted by a signal before it began".to_owned()),
+                bytes: None,
+            }
+        } else {
+            let auth = match ImageRef::parse(&service.reference) {
+                Ok(reference) => credentials
+                    .get(reference.registry())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|c| update::docker_auth(&c, &update::auth_server(&reference))),
+                Err(_) => None,
+            };
+            let report = crate::swarm::apply(
+                docker,
+                service,
+                auth.as_ref(),
+                &options.cancel,
+                observer.status,
+            )
+            .await;
+            if report.status == Status::RolledBack {
+                remember_failed_digest(state_path, service, report.error.as_deref());
+            }
+            report
+        };
+        progress(&report);
+        actions.push(report);
+    }
+    actions
+}
+
+/// Records a digest Swarm rolled back, so the back-off holds it as for containers.
+fn remember_failed_digest(
+    state_path: &Path,
+    service: &crate::services::ServiceUpdate,
+    why: Option<&str>,
+) {
+    let record = |state: &mut State| {
+        let attempts = state
+            .rolled_back
+            .get(&service.reference)
+            .filter(|r| r.digest == service.digest)
+            .map_or(1, |r| r.attempts + 1);
+        state.rolled_back.insert(
+            service.reference.clone(),
+            crate::memory::RolledBack {
+                digest: service.digest.clone(),
+                at: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                reason: format!("service {}: {}", service.name, why.unwrap_or("rolled back")),
+                attempts,
+                by_hand: false,
+            },
+        );
+    };
+    if let Err(err) = State::edit_file(state_path, record) {
+        tracing::warn!(error = %err, "cannot record the rolled-back digest");
+    }
 }
 
 /// Sends the notices of `notify_only` rules, each once: a notice every target took is
@@ -424,6 +544,9 @@ async fn check_updates(
     rules: &RuleSet,
     (state, now, record_to): (&mut State, SystemTime, Option<&Path>),
 ) -> (UpdatePlan, Option<CredentialStore>) {
+    let (service_checks, service_kept, service_notes) =
+        crate::services::collect(snapshot, update_rules);
+    let service_checks = service_checks.as_slice();
     let fail_all = |checks: &updates::UpdateChecks, why: String| UpdatePlan {
         failed: checks
             .checks
@@ -433,13 +556,22 @@ async fn check_updates(
                 (rule, c.reference.familiar(), why.clone())
             })
             .collect(),
+        services: crate::services::ServicePlan {
+            failed: service_checks
+                .iter()
+                .map(|c| (c.rule.clone(), c.service.name.clone(), why.clone()))
+                .collect(),
+            ..Default::default()
+        },
         ..UpdatePlan::default()
     };
+    let mut for_services = service_lookups(service_checks, &checks.checks);
     // Images without registry digests are never replaced: do not ask about them.
     let mut asked: Vec<&mut UpdateCheck> = checks
         .checks
         .iter_mut()
         .filter(|c| c.local_image.is_some() && !c.local_digests.is_empty())
+        .chain(for_services.iter_mut())
         .collect();
     let mut rate_limits = BTreeMap::new();
     let mut registry_retries = 0;
@@ -460,7 +592,8 @@ async fn check_updates(
         }
     };
     // What the registries said starts (or keeps, or ends) each cooldown.
-    let seen = updates::observations(&checks, &answers);
+    let mut seen = updates::observations(&checks, &answers);
+    seen.extend(crate::services::observations(service_checks, &answers));
     for (reference, digest) in &seen {
         state.first_seen.observe(reference, digest.as_deref(), now);
     }
@@ -481,6 +614,9 @@ async fn check_updates(
         &rules.protect,
         &memory,
     );
+    plan.services = crate::services::plan(service_checks, &answers, update_rules, &memory);
+    plan.services.kept.splice(0..0, service_kept);
+    plan.notes.extend(service_notes);
     hold_for_rate_limits(&mut plan, &rate_limits);
     plan.registry_retries = registry_retries;
     plan.rate_limits = rate_limits
@@ -494,6 +630,29 @@ async fn check_updates(
         })
         .collect();
     (plan, credentials)
+}
+
+/// The tags services follow that `checks` do not already ask about, each once, as checks
+/// to pass to [`lookup_digests`] with them.
+pub fn service_lookups(
+    service_checks: &[ServiceCheck],
+    checks: &[UpdateCheck],
+) -> Vec<UpdateCheck> {
+    let mut out: Vec<UpdateCheck> = Vec::new();
+    for c in service_checks {
+        if !out.iter().chain(checks).any(|s| s.reference == c.reference) {
+            out.push(UpdateCheck {
+                reference: c.reference.clone(),
+                rules: vec![c.rule.clone()],
+                containers: Vec::new(),
+                local_image: None,
+                local_digests: Vec::new(),
+                local_platform_digests: Vec::new(),
+                track: None,
+            });
+        }
+    }
+    out
 }
 
 /// What the registries said about a set of update checks.

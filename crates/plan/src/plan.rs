@@ -169,6 +169,8 @@ pub enum ActionKind {
     /// Edit a Compose service's `image:` in its compose file (tag tracking with
     /// `compose_file: write`).
     EditComposeFile,
+    /// Update a Swarm service's image through Swarm's rolling update.
+    UpdateService,
 }
 
 impl ActionKind {
@@ -188,6 +190,7 @@ impl ActionKind {
             ActionKind::RunHook => "run_hook",
             ActionKind::Notify => "notify",
             ActionKind::EditComposeFile => "edit_compose_file",
+            ActionKind::UpdateService => "update_service",
         }
     }
 }

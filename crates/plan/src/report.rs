@@ -105,12 +105,20 @@ pub struct Summary {
     pub containers_recreated: u64,
     /// Containers restarted.
     pub containers_restarted: u64,
+    /// Swarm services updated (only in reports of runs with `services:` rules).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub services_updated: u64,
     /// Bytes freed (estimated where the daemon does not say).
     pub bytes_reclaimed: u64,
     /// Actions skipped.
     pub skipped: u64,
     /// Actions failed.
     pub failed: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -131,6 +139,7 @@ impl Summary {
                         ActionKind::TagImage => s.images_tagged += 1,
                         ActionKind::RecreateContainer => s.containers_recreated += 1,
                         ActionKind::RestartContainer => s.containers_restarted += 1,
+                        ActionKind::UpdateService => s.services_updated += 1,
                         ActionKind::PruneBuildCache
                         | ActionKind::CheckImage
                         | ActionKind::RunHook

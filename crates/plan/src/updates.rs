@@ -476,6 +476,8 @@ pub struct UpdatePlan {
     pub rate_limits: BTreeMap<String, crate::report::RegistryLimit>,
     /// Registry requests tried again while checking.
     pub registry_retries: u64,
+    /// Swarm services (rules with `services:`).
+    pub services: crate::services::ServicePlan,
 }
 
 /// A new image a `notify_only` rule tells about.
