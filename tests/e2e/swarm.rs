@@ -298,5 +298,144 @@ mod with_daemon {
         assert_eq!(record["digest"], broken.as_str(), "the attempt is recorded");
         assert_eq!(record["attempts"], 1);
         drop(agent_v1);
+
+        // 4. swab itself as a global service, from examples/swarm-stack.yaml: one task on
+        //    this one node, which answers `swab doctor` from inside.
+        deploy_the_example_stack(&story);
+    }
+
+    /// An image of the swab binary under test: the binary (stripped of debug info when
+    /// `strip` is there) and the shared libraries `ldd` names, nothing else.
+    fn swab_image(story: &Story) -> String {
+        let binary = env!("CARGO_BIN_EXE_swab");
+        let root = tempfile::tempdir().unwrap();
+        let put = |from: &str, to: &str| {
+            let target = root.path().join(to.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(from, &target).unwrap_or_else(|e| panic!("{from}: {e}"));
+        };
+        put(binary, "/usr/local/bin/swab");
+        let _ = std::process::Command::new("strip")
+            .args(["--strip-debug"])
+            .arg(root.path().join("usr/local/bin/swab"))
+            .status();
+        let ldd = std::process::Command::new("ldd")
+            .arg(binary)
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or `/lib64/ld-linux... (0x...)`
+            let path = line
+                .split("=>")
+                .last()
+                .and_then(|p| p.split_whitespace().next())
+                .filter(|p| p.starts_with('/'));
+            if let Some(path) = path {
+                put(path, path);
+            }
+        }
+        let tar = root.path().join("image.tar");
+        let status = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(root.path())
+            .args(["-cf"])
+            .arg(&tar)
+            .args(
+                ["usr", "lib", "lib64"]
+                    .iter()
+                    .filter(|d| root.path().join(d).exists()),
+            )
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let reference = format!("{}:swab", story.repo);
+        env().cli(&[
+            "import",
+            "-c",
+            r#"ENTRYPOINT ["/usr/local/bin/swab"]"#,
+            &tar.display().to_string(),
+            &reference,
+        ]);
+        env().cli(&["push", &reference]);
+        env().cli(&["rmi", &reference]);
+        reference
+    }
+
+    fn deploy_the_example_stack(story: &Story) {
+        let image = swab_image(story);
+        let socket = story.swarm.host.trim_start_matches("unix://");
+        let stack = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/swarm-stack.yaml"
+        );
+        // Do not wait for convergence (the loop below does, with a deadline); older CLIs
+        // (20.10) never wait and have no `--detach`.
+        let help = story.swarm.try_cli(&["stack", "deploy", "--help"]);
+        let detach: &[&str] = if help.stdout.contains("--detach") {
+            &["--detach=true"]
+        } else {
+            &[]
+        };
+        let deployed = std::process::Command::new(&env().docker_cli)
+            .args(["-H", &story.swarm.host, "stack", "deploy"])
+            .args(detach)
+            .args(["-c", stack, "swab"])
+            .env("SWAB_IMAGE", &image)
+            .env("DOCKER_SOCKET", socket)
+            .output()
+            .unwrap();
+        assert!(
+            deployed.status.success(),
+            "stack deploy: {}",
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+        let filter = "label=com.docker.swarm.service.name=swab_swab";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let task = loop {
+            let ids = story.swarm.cli(&["ps", "-q", "--filter", filter]);
+            if let Some(id) = ids.lines().next() {
+                break id.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no swab task runs: {}",
+                story
+                    .swarm
+                    .cli(&["service", "ps", "--no-trunc", "swab_swab"])
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        };
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let running = story.swarm.cli(&["ps", "-q", "--filter", filter]);
+        if running.lines().count() != 1 {
+            let logs = story.swarm.try_cli(&["logs", &task]);
+            panic!(
+                "the swab task did not stay up: {}\n--- its logs\n{}\n{}",
+                story
+                    .swarm
+                    .cli(&["service", "ps", "--no-trunc", "swab_swab"]),
+                logs.stdout,
+                logs.stderr
+            );
+        }
+        let doctor = story.swarm.try_cli(&["exec", &task, "swab", "doctor"]);
+        assert!(
+            doctor.success,
+            "swab doctor in the task:\n{}\n{}",
+            doctor.stdout, doctor.stderr
+        );
+        let mode = story.service("swab_swab")["Spec"]["Mode"].clone();
+        assert!(mode.get("Global").is_some(), "{mode}");
+        // Its daemon started, with the rules from the Swarm config.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let logs = story.swarm.try_cli(&["logs", &task]);
+            let text = format!("{}\n{}", logs.stdout, logs.stderr);
+            if text.contains("swab daemon started") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 }

@@ -37,7 +37,8 @@ struct Daemon {
     options: RunOptions,
     wait_lock: Duration,
     metrics: Metrics,
-    http: reqwest::Client,
+    /// `None` when HTTPS cannot be set up: the daemon runs, notifications are not sent.
+    http: Option<reqwest::Client>,
     memory: Arc<Mutex<State>>,
     /// Turns true on SIGTERM/SIGINT.
     shutdown: watch::Receiver<bool>,
@@ -84,7 +85,9 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         },
         wait_lock: args.wait_lock.into(),
         metrics,
-        http: reqwest::Client::new(),
+        http: notify::client()
+            .inspect_err(|why| tracing::warn!("{why}; notifications are not sent"))
+            .ok(),
         memory,
         shutdown: shutdown_rx.clone(),
     };
@@ -191,7 +194,9 @@ impl Daemon {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
                 self.metrics.record_run(names, &report, elapsed, unix);
-                notify::send_all(&self.http, &rules.notify, &report).await;
+                if let Some(http) = &self.http {
+                    notify::send_all(http, &rules.notify, &report).await;
+                }
                 RunOutcome::Ran
             }
             Err(err) if err.is_unreachable() => {

@@ -123,6 +123,25 @@ fn compose_files_and_dockerfile() {
             "{name}"
         );
     }
+    // The Swarm stack: its command parses, the rules its config carries validate, and swab
+    // protects its own service and tasks.
+    let doc = yaml("swarm-stack.yaml");
+    let swab = &doc["services"]["swab"];
+    let mut args = vec!["swab".to_owned()];
+    args.extend(
+        swab["command"]
+            .as_array()
+            .expect("swarm-stack.yaml: services.swab.command")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned()),
+    );
+    check("swarm-stack.yaml", args);
+    let rules = doc["configs"]["swab-rules"]["file"].as_str().unwrap();
+    swab_rules::load_file(examples().join(rules))
+        .unwrap_or_else(|e| panic!("swarm-stack.yaml: {rules}: {e}"));
+    assert_eq!(swab["deploy"]["mode"], "global");
+    assert_eq!(swab["labels"]["swab.protect"], "true");
+    assert_eq!(swab["deploy"]["labels"]["swab.protect"], "true");
     let dockerfile = read("Dockerfile");
     let cmd = dockerfile
         .lines()

@@ -420,7 +420,11 @@ async fn send_notices(
     options: &RunOptions,
     progress: &(dyn Fn(&ActionReport) + Sync),
 ) -> Vec<ActionReport> {
-    let client = reqwest::Client::new();
+    let client = if update_plan.notices.is_empty() {
+        Err(String::new())
+    } else {
+        crate::daemon::notify::client()
+    };
     let mut actions = Vec::new();
     for notice in &update_plan.notices {
         let mut entry = ActionReport {
@@ -434,13 +438,18 @@ async fn send_notices(
             bytes: None,
         };
         if !options.dry_run {
-            let problems = crate::daemon::notify::send_notice(
-                &client,
-                &rules.notify,
-                docker.endpoint(),
-                notice,
-            )
-            .await;
+            let problems = match &client {
+                Ok(client) => {
+                    crate::daemon::notify::send_notice(
+                        client,
+                        &rules.notify,
+                        docker.endpoint(),
+                        notice,
+                    )
+                    .await
+                }
+                Err(why) => vec![why.clone()],
+            };
             if problems.is_empty() {
                 entry.status = Status::Done;
                 let record = |s: &mut State| s.noticed.record(&notice.reference, &notice.digest);
@@ -616,6 +625,7 @@ async fn check_updates(
     );
     plan.services = crate::services::plan(service_checks, &answers, update_rules, &memory);
     plan.services.kept.splice(0..0, service_kept);
+    plan.notices.append(&mut plan.services.notices);
     plan.notes.extend(service_notes);
     hold_for_rate_limits(&mut plan, &rate_limits);
     plan.registry_retries = registry_retries;

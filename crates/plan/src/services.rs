@@ -100,6 +100,11 @@ pub fn collect(snapshot: &Snapshot, rules: &[&Rule]) -> (Vec<ServiceCheck>, Vec<
             reason,
             eligible_at: None,
         };
+        if swab_rules::has_protect_label(&service.labels) {
+            let why = format!("protected (label `{}`)", swab_rules::PROTECT_LABEL);
+            kept.push(keep(why));
+            continue;
+        }
         let parsed = match ImageRef::parse(&service.image) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -172,6 +177,8 @@ pub struct ServicePlan {
     pub kept: Vec<Kept>,
     /// Services whose tag could not be looked up: `(rule, service, error)`.
     pub failed: Vec<(String, String, String)>,
+    /// New digests `notify_only` rules tell about (each once), as for containers.
+    pub notices: Vec<updates::Notice>,
 }
 
 /// Decides each check against the registry's answer and the rule's policies (back-off
@@ -215,6 +222,31 @@ pub fn plan(
             continue;
         }
         let options = updates::options_of(rule);
+        if options.notify_only {
+            // The notice machinery of container updates, with the service for containers.
+            let as_check = updates::UpdateCheck {
+                reference: check.reference.clone(),
+                rules: vec![rule.name.clone()],
+                containers: vec![format!("service {}", check.service.name)],
+                local_image: None,
+                local_digests: check
+                    .pinned
+                    .iter()
+                    .map(|d| format!("{}@{d}", check.reference.familiar()))
+                    .collect(),
+                local_platform_digests: Vec::new(),
+                track: None,
+            };
+            let mut told = updates::UpdatePlan::default();
+            updates::notice(&mut told, rule, (&options, None), &as_check, remote, memory);
+            out.notices.extend(told.notices);
+            for mut k in told.kept {
+                k.id.clone_from(&check.service.id);
+                k.name.clone_from(&check.service.name);
+                out.kept.push(k);
+            }
+            continue;
+        }
         if let Some((why, at)) = updates::held_back(&familiar, remote, &options, memory) {
             keep(why, at.map(updates::rfc3339));
             continue;
@@ -362,6 +394,11 @@ mod tests {
                 &format!("r.example/pin@{OLD}"),
                 &[(STACK_LABEL, "shop")],
             ),
+            service(
+                "swab",
+                "r.example/swab:1",
+                &[(STACK_LABEL, "shop"), ("swab.protect", "true")],
+            ),
         ]);
         let rules: Vec<&Rule> = set.rules.iter().collect();
         let (checks, kept, notes) = collect(&snapshot, &rules);
@@ -383,9 +420,11 @@ mod tests {
                 ("cart", "shop", "r.example/cart:2".to_owned(), None),
             ]
         );
-        assert_eq!(kept.len(), 1);
+        assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].name, "pin");
         assert!(kept[0].reason.contains("no tag to follow"), "{kept:?}");
+        assert_eq!(kept[1].name, "swab");
+        assert!(kept[1].reason.starts_with("protected"), "{kept:?}");
         assert!(notes.is_empty());
     }
 
@@ -465,6 +504,28 @@ mod tests {
             ),
             [("r.example/web:1".to_owned(), Some(NEW.to_owned()))]
         );
+    }
+
+    /// A `notify_only` rule tells about a service's new digest once, and applies nothing.
+    #[test]
+    fn a_watcher_rule_sends_one_notice_per_new_digest_of_a_service() {
+        let set = swab_rules::load_str(
+            "t.yaml",
+            "version: 1\nnotify:\n  - url: https://hooks.example/x\nrules:\n  - name: watch\n    action: update\n    notify_only: true\n    services: all\n",
+        )
+        .unwrap();
+        let snapshot = leader(vec![service("web", &format!("r.example/web:1@{OLD}"), &[])]);
+        let new = answers("r.example/web:1", NEW);
+        let (plan, _) = plan_at(&set, &snapshot, &new, &FirstSeen::default(), testing::at(1));
+        assert!(plan.updates.is_empty());
+        assert_eq!(plan.notices.len(), 1, "{plan:?}");
+        assert!(
+            plan.notices[0].text.contains("used by service web"),
+            "{plan:?}"
+        );
+        assert_eq!(plan.notices[0].digest, NEW);
+        assert_eq!(plan.kept[0].name, "web");
+        assert!(plan.kept[0].reason.contains("notify_only"), "{plan:?}");
     }
 
     /// Container rules never select Swarm tasks: not for updates (a rule with `services:`

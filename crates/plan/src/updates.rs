@@ -729,7 +729,7 @@ fn worst_case(group: &UpdateGroup) -> Duration {
 
 /// A `notify_only` rule's outdated reference: kept, and told about once per digest, with
 /// when the rule's cooldown, back-off or window would let an update rule adopt it.
-fn notice(
+pub(crate) fn notice(
     out: &mut UpdatePlan,
     rule: &Rule,
     (options, target): (&swab_rules::UpdateOptions, Option<&ImageRef>),

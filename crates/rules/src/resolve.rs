@@ -79,7 +79,6 @@ const CONTAINER_UPDATE_KEYS: &[&str] = &[
     "stop_timeout",
     "cleanup",
     "hooks",
-    "notify_only",
     "track",
     "constraint",
     "tag_pattern",

@@ -7,6 +7,19 @@ use swab_rules::{Notify, NotifyFormat, NotifyOn};
 
 use crate::report::Report;
 
+/// The HTTP client notifications go out with. An error, never a panic, when it cannot be
+/// set up: a host (or a minimal image) without CA certificates still prunes and updates,
+/// and says why nothing is sent.
+///
+/// # Errors
+///
+/// When TLS cannot be set up (no CA certificates on the system, say).
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder().build().map_err(|e| {
+        format!("cannot set up HTTPS for notifications ({e}); install CA certificates")
+    })
+}
+
 /// Whether `notify` wants to hear about `report`.
 pub fn wanted(notify: &Notify, report: &Report) -> bool {
     let s = &report.summary;
