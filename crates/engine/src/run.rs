@@ -252,16 +252,7 @@ async fn run_updates(
     let protect = &rules.protect;
     let mut actions = send_notices(docker, update_plan, rules, state_path, options, progress).await;
     for (rule, reference, error) in &update_plan.failed {
-        let report = ActionReport {
-            rule: rule.clone(),
-            action: ActionKind::CheckImage,
-            id: reference.clone(),
-            name: reference.clone(),
-            reason: "asked the registry for the current digest".to_owned(),
-            status: Status::Failed,
-            error: Some(error.clone()),
-            bytes: None,
-        };
+        let report = failed_check(rule, reference, error);
         progress(&report);
         actions.push(report);
     }
@@ -299,6 +290,20 @@ async fn run_updates(
     actions
 }
 
+/// A registry look-up that failed, for `name` (a reference or a service).
+fn failed_check(rule: &str, name: &str, error: &str) -> ActionReport {
+    ActionReport {
+        rule: rule.to_owned(),
+        action: ActionKind::CheckImage,
+        id: name.to_owned(),
+        name: name.to_owned(),
+        reason: "asked the registry for the current digest".to_owned(),
+        status: Status::Failed,
+        error: Some(error.to_owned()),
+        bytes: None,
+    }
+}
+
 /// The Swarm part of a run: failed look-ups reported, then each service update asked of
 /// Swarm and waited for. One Swarm rolled back counts against its digest, like a
 /// container update that failed its gate.
@@ -313,16 +318,7 @@ async fn run_service_updates(
     let progress = observer.action;
     let mut actions = Vec::new();
     for (rule, service, error) in &plan.failed {
-        let report = ActionReport {
-            rule: rule.clone(),
-            action: ActionKind::CheckImage,
-            id: service.clone(),
-            name: service.clone(),
-            reason: "asked the registry for the current digest of the service's tag".to_owned(),
-            status: Status::Failed,
-            error: Some(error.clone()),
-            bytes: None,
-        };
+        let report = failed_check(rule, service, error);
         progress(&report);
         actions.push(report);
     }

@@ -162,6 +162,19 @@ impl Scene {
             .collect()
     }
 
+    /// dockerd changes the container named `name` by itself (a stop or rename it carries
+    /// out late, say): `change` gets its raw inspect.
+    fn dockerd_changes(&self, name: &str, change: impl FnOnce(&mut Value)) {
+        self.docker.with(|w| {
+            let i = w
+                .containers
+                .iter()
+                .position(|c| name_of(c) == name)
+                .unwrap_or_else(|| panic!("no container {name}"));
+            change(&mut w.containers[i]);
+        });
+    }
+
     fn world<T>(&self, f: impl FnOnce(&World) -> T) -> T {
         self.docker.with(|w| f(w))
     }
@@ -720,15 +733,8 @@ async fn a_stop_still_under_way_at_recovery_is_waited_for_and_the_container_runs
         .fail_once_with("update", "web", 500, "cannot update a stopped container");
     let dockerd_stops = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        scene.docker.with(|w| {
-            let i = w
-                .containers
-                .iter()
-                .position(|c| name_of(c) == "web")
-                .unwrap();
-            w.containers[i]["State"]["Running"] = json!(false);
-            w.faults.clear();
-        });
+        scene.dockerd_changes("web", |c| c["State"]["Running"] = json!(false));
+        scene.docker.with(|w| w.faults.clear());
     };
     let (recovery, ()) = tokio::join!(recover(&scene.docker, &scene.state), dockerd_stops);
     assert!(recovery.problems.is_empty(), "{recovery:?}");
@@ -746,14 +752,7 @@ async fn a_stop_that_times_out_and_happens_later_is_waited_for_before_the_rollba
     let dockerd_stops = async {
         // The executor's stop call returns at once with the timeout; dockerd acts 2 s later.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        scene.docker.with(|w| {
-            let i = w
-                .containers
-                .iter()
-                .position(|c| name_of(c) == "web")
-                .unwrap();
-            w.containers[i]["State"]["Running"] = json!(false);
-        });
+        scene.dockerd_changes("web", |c| c["State"]["Running"] = json!(false));
     };
     let (actions, ()) = tokio::join!(scene.apply(&group), dockerd_stops);
     let error = actions.last().unwrap().error.as_deref().unwrap_or_default();
@@ -783,14 +782,7 @@ async fn a_change_that_lands_after_the_rollback_is_undone_by_the_next_run() {
     );
     scene.assert_restored();
     // dockerd carries out the rename now, after swab gave up on it and rolled back.
-    scene.docker.with(|w| {
-        let i = w
-            .containers
-            .iter()
-            .position(|c| name_of(c) == "web")
-            .unwrap();
-        w.containers[i]["Name"] = json!("/web-swab-old-late");
-    });
+    scene.dockerd_changes("web", |c| c["Name"] = json!("/web-swab-old-late"));
     let recovery = recover(&scene.docker, &scene.state).await;
     assert!(recovery.problems.is_empty(), "{recovery:?}");
     scene.assert_restored();
