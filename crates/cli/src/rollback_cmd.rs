@@ -162,17 +162,12 @@ async fn roll_back_service(
         )
     {
         let record = |state: &mut state::State| {
-            state.rolled_back.insert(
-                tagged.familiar(),
-                swab_engine::memory::RolledBack {
-                    digest: digest.to_owned(),
-                    at: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    reason: format!("service {name} rolled back by hand"),
-                    attempts: 1,
-                    by_hand: true,
-                },
+            swab_engine::memory::record_rollback(
+                &mut state.rolled_back,
+                (&tagged.familiar(), digest),
+                swab_engine::memory::unix(std::time::SystemTime::now()),
+                format!("service {name} rolled back by hand"),
+                true,
             );
         };
         if let Err(err) = state::State::edit_file(state_path, record) {

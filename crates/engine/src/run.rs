@@ -324,27 +324,10 @@ async fn run_service_updates(
     }
     for service in &plan.updates {
         let report = if options.dry_run {
-            ActionReport {
-                rule: service.rule.clone(),
-                action: ActionKind::UpdateService,
-                id: service.id.clone(),
-                name: service.name.clone(),
-                reason: crate::services::reason(service),
-                status: Status::Planned,
-                error: None,
-                bytes: None,
-            }
+            crate::swarm::entry(service, Status::Planned, None)
         } else if options.cancel.is_cancelled() {
-            ActionReport {
-                rule: service.rule.clone(),
-                action: ActionKind::UpdateService,
-                id: service.id.clone(),
-                name: service.name.clone(),
-                reason: crate::services::reason(service),
-                status: Status::Skipped,
-                error: Some("interrupted by a signal before it began".to_owned()),
-                bytes: None,
-            }
+            let why = "interrupted by a signal before it began".to_owned();
+            crate::swarm::entry(service, Status::Skipped, Some(why))
         } else {
             let auth = match ImageRef::parse(&service.reference) {
                 Ok(reference) => credentials
@@ -381,22 +364,12 @@ fn remember_failed_digest(
     why: Option<&str>,
 ) {
     let record = |state: &mut State| {
-        let attempts = state
-            .rolled_back
-            .get(&service.reference)
-            .filter(|r| r.digest == service.digest)
-            .map_or(1, |r| r.attempts + 1);
-        state.rolled_back.insert(
-            service.reference.clone(),
-            crate::memory::RolledBack {
-                digest: service.digest.clone(),
-                at: SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                reason: format!("service {}: {}", service.name, why.unwrap_or("rolled back")),
-                attempts,
-                by_hand: false,
-            },
+        crate::memory::record_rollback(
+            &mut state.rolled_back,
+            (&service.reference, &service.digest),
+            crate::memory::unix(SystemTime::now()),
+            format!("service {}: {}", service.name, why.unwrap_or("rolled back")),
+            false,
         );
     };
     if let Err(err) = State::edit_file(state_path, record) {

@@ -73,6 +73,20 @@ fn update_status(service: &Value) -> (String, String) {
     )
 }
 
+/// The report entry of a service update, with the plan's reason.
+pub fn entry(update: &ServiceUpdate, status: Status, error: Option<String>) -> ActionReport {
+    ActionReport {
+        rule: update.rule.clone(),
+        action: ActionKind::UpdateService,
+        id: update.id.clone(),
+        name: update.name.clone(),
+        reason: crate::services::reason(update),
+        status,
+        error,
+        bytes: None,
+    }
+}
+
 /// Applies one planned service update and reports it. `auth` goes with the update so that
 /// every node can pull. Waits at most the rule's timeout for Swarm to finish.
 pub async fn apply(
@@ -82,16 +96,7 @@ pub async fn apply(
     cancel: &Cancel,
     status: &(dyn Fn(&str) + Sync),
 ) -> ActionReport {
-    let mut report = ActionReport {
-        rule: update.rule.clone(),
-        action: ActionKind::UpdateService,
-        id: update.id.clone(),
-        name: update.name.clone(),
-        reason: crate::services::reason(update),
-        status: Status::Done,
-        error: None,
-        bytes: None,
-    };
+    let mut report = entry(update, Status::Done, None);
     let started = Instant::now();
     let outcome = send_update(docker, update, auth).await;
     let before = match outcome {

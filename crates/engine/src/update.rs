@@ -72,7 +72,7 @@ use crate::cancel::Cancel;
 use crate::hooks::{Hook, Phase};
 use crate::report::{ActionReport, Status};
 use crate::snapshot::{Snapshot, short_id};
-use crate::state::{InFlight, RolledBack, State, Stopped, Swap};
+use crate::state::{InFlight, State, Stopped, Swap};
 use crate::updates::{self, Target, Unit, UpdateGroup};
 
 /// Docker's stop grace period for a container that sets none (`StopTimeout`).
@@ -966,21 +966,12 @@ impl Updater<'_> {
                 state.in_flight.retain(|f| f.reference != reference);
             }
             if failure.blame_image {
-                // Another failure of the same digest counts as the next attempt.
-                let attempts = state
-                    .rolled_back
-                    .get(&reference)
-                    .filter(|r| r.digest == group.remote_digest)
-                    .map_or(1, |r| r.attempts + 1);
-                state.rolled_back.insert(
-                    reference.clone(),
-                    RolledBack {
-                        digest: group.remote_digest.clone(),
-                        at: unix_now(),
-                        reason: reason.clone(),
-                        attempts,
-                        by_hand: false,
-                    },
+                crate::memory::record_rollback(
+                    &mut state.rolled_back,
+                    (&reference, &group.remote_digest),
+                    unix_now(),
+                    reason.clone(),
+                    false,
                 );
             }
         });

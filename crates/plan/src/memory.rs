@@ -88,6 +88,32 @@ impl RolledBack {
 /// Rolled-back update digests per reference (familiar form).
 pub type RolledBackDigests = BTreeMap<String, RolledBack>;
 
+/// Records that the update of `reference` to `digest` was rolled back at `at` (unix
+/// seconds). Another failure of the digest already recorded counts as its next attempt;
+/// a rollback by hand is final (never retried), whatever came before.
+pub fn record_rollback(
+    rolled_back: &mut RolledBackDigests,
+    (reference, digest): (&str, &str),
+    at: u64,
+    reason: String,
+    by_hand: bool,
+) {
+    let attempts = rolled_back
+        .get(reference)
+        .filter(|r| r.digest == digest && !by_hand)
+        .map_or(1, |r| r.attempts + 1);
+    rolled_back.insert(
+        reference.to_owned(),
+        RolledBack {
+            digest: digest.to_owned(),
+            at,
+            reason,
+            attempts,
+            by_hand,
+        },
+    );
+}
+
 /// The last digest a notice was sent for, per reference: one notice per (reference,
 /// digest), never repeated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,5 +341,26 @@ mod tests {
         mine.retain_known_to(&theirs);
         assert!(!mine.knows("sha256:b"));
         assert_eq!(mine.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    /// The same digest failing again is its next attempt; a new digest starts at one; a
+    /// rollback by hand is final and starts at one.
+    #[test]
+    fn a_rollback_counts_attempts_per_digest() {
+        let mut map = RolledBackDigests::new();
+        let attempts = |map: &RolledBackDigests| (map["app:1"].attempts, map["app:1"].by_hand);
+        record_rollback(&mut map, ("app:1", "sha256:a"), 1, "x".into(), false);
+        record_rollback(&mut map, ("app:1", "sha256:a"), 2, "x".into(), false);
+        assert_eq!(attempts(&map), (2, false));
+        record_rollback(&mut map, ("app:1", "sha256:b"), 3, "x".into(), false);
+        assert_eq!(attempts(&map), (1, false));
+        record_rollback(&mut map, ("app:1", "sha256:b"), 4, "x".into(), true);
+        assert_eq!(attempts(&map), (1, true));
+        assert_eq!(map["app:1"].at, 4);
     }
 }

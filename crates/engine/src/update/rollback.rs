@@ -8,7 +8,7 @@ use super::undo::restore_tag;
 use super::{GroupReport, RollbackTarget, Updater, unix_now, with_problems};
 use crate::report::{ActionKind, ActionReport, Status};
 use crate::snapshot::short_id;
-use crate::state::{InFlight, RolledBack};
+use crate::state::InFlight;
 use crate::updates::ComposeService;
 use crate::updates::UpdateGroup;
 use std::time::Duration;
@@ -297,15 +297,12 @@ impl Updater<'_> {
             });
         if let Some(digest) = digest {
             self.edit_state(|state| {
-                state.rolled_back.insert(
-                    familiar.to_owned(),
-                    RolledBack {
-                        digest,
-                        at: unix_now(),
-                        reason: format!("rolled back by hand from {}", short_id(old_image)),
-                        attempts: 1,
-                        by_hand: true,
-                    },
+                crate::memory::record_rollback(
+                    &mut state.rolled_back,
+                    (familiar, &digest),
+                    unix_now(),
+                    format!("rolled back by hand from {}", short_id(old_image)),
+                    true,
                 );
             });
         }
