@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Action, ContainerStatus, Rule, RuleSet, Target, Trigger, VolumeScope};
+use crate::model::{
+    Action, ContainerStatus, Host, HostEndpoint, Rule, RuleSet, Target, Trigger, VolumeScope,
+};
 use crate::units::{format_duration, format_size};
 
 fn list<T: ToString>(items: &[T]) -> String {
@@ -164,14 +166,19 @@ impl Rule {
 
 /// The report `swab validate` prints for a valid rule set: per rule its
 /// name, action, description and the next three fire times (in the rule
-/// set's time zone), plus the protection summary. `now` is passed in so the
-/// output is reproducible.
+/// set's time zone), then the hosts (when the file has `hosts:`) and the
+/// protection summary. `now` is passed in so the output is reproducible.
 pub fn render_validation(set: &RuleSet, now: DateTime<Utc>) -> String {
     let mut out = String::new();
     let count = set.rules.len();
+    let hosts = match set.hosts.len() {
+        0 => String::new(),
+        1 => ", 1 host".to_owned(),
+        n => format!(", {n} hosts"),
+    };
     let _ = writeln!(
         out,
-        "{}: OK, {count} rule{} (time zone {})",
+        "{}: OK, {count} rule{}{hosts} (time zone {})",
         set.source_name,
         if count == 1 { "" } else { "s" },
         set.timezone.name()
@@ -198,6 +205,12 @@ pub fn render_validation(set: &RuleSet, now: DateTime<Utc>) -> String {
                     let _ = writeln!(out, "  next: {}", local.format("%Y-%m-%d %H:%M:%S %Z"));
                 }
             }
+        }
+    }
+    if !set.hosts.is_empty() {
+        let _ = writeln!(out, "\nhosts:");
+        for host in &set.hosts {
+            let _ = writeln!(out, "  {}", describe_host(host));
         }
     }
     let p = &set.protect;
@@ -288,4 +301,44 @@ fn describe_update(update: &crate::model::UpdateOptions, line: &mut String) {
             let _ = write!(line, ", hook labels {}", namespaces.join(" and "));
         }
     }
+}
+
+/// One line per host for `swab validate`: name, endpoint with its TLS, labels, rules.
+fn describe_host(host: &Host) -> String {
+    let mut line = format!("{}: {}", host.name, host.endpoint);
+    if let HostEndpoint::Url { url, tls } = &host.endpoint
+        && url.starts_with("tcp://")
+    {
+        match tls {
+            None => line.push_str(" without TLS"),
+            Some(tls) => {
+                line.push_str(" with TLS");
+                if !tls.verify {
+                    line.push_str(", daemon certificate not verified");
+                } else if let Some(ca) = &tls.ca {
+                    let _ = write!(line, ", CA {}", ca.display());
+                } else {
+                    line.push_str(", system CA roots");
+                }
+                if let Some(cert) = &tls.cert {
+                    let _ = write!(line, ", client certificate {}", cert.display());
+                }
+            }
+        }
+    }
+    if !host.labels.is_empty() {
+        let labels: Vec<String> = host
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = write!(line, "; labels {}", labels.join(", "));
+    }
+    match &host.rules {
+        None => line.push_str("; every rule"),
+        Some(rules) => {
+            let _ = write!(line, "; rules {}", rules.join(", "));
+        }
+    }
+    line
 }

@@ -304,6 +304,58 @@ pub enum ErrorKind {
         /// The URL as written.
         value: String,
     },
+    /// Two hosts with one name (reported at the second).
+    #[error(
+        "duplicate host name `{name}` (first used on line {first_line}); host names must be unique"
+    )]
+    DuplicateHostName {
+        /// The repeated name.
+        name: String,
+        /// Line of the first host with that name.
+        first_line: u32,
+    },
+    /// A host's `rules` names a rule the file does not have.
+    #[error("`rules`: no rule named `{value}` in this file; {hint}")]
+    UnknownRule {
+        /// The name as written.
+        value: String,
+        /// "did you mean ...?" or the file's rule names.
+        hint: String,
+    },
+    /// Two keys that exclude each other, both given (reported at the later one).
+    #[error("`{key}` and `{other}` cannot both be given; expected exactly one of them")]
+    ConflictingKeys {
+        /// The key written later.
+        key: String,
+        /// The key written earlier.
+        other: String,
+    },
+    /// A Docker endpoint swab cannot connect to.
+    #[error(
+        "invalid endpoint `{value}`: {reason}; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)"
+    )]
+    InvalidEndpoint {
+        /// The endpoint as written.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// `tls` on a host that is not reached over `tcp://`.
+    #[error(
+        "`tls` applies only to a `tcp://` endpoint, not to {endpoint}; remove it (a unix socket needs no TLS, a docker context carries its own)"
+    )]
+    TlsWithoutTcp {
+        /// What the host uses instead: "a `unix://` socket" or "a docker context".
+        endpoint: String,
+    },
+    /// A host label key that a `key=value` selector could not name.
+    #[error(
+        "invalid label key `{key}`; expected a non-empty key without whitespace, `=` or `!`, such as `role`"
+    )]
+    InvalidLabelKey {
+        /// The key as written.
+        key: String,
+    },
 }
 
 /// One located validation error.

@@ -12,7 +12,9 @@
 //! [`ImagePattern`] (normalized Docker references and globs),
 //! [`NamePattern`], [`LabelSelector`], [`Protect`] (the global safety net,
 //! with the built-in `swab.protect` label), [`Schedule`] (croner in a time
-//! zone with exact DST rules), and the value parsers in [`units`]. Nothing
+//! zone with exact DST rules), [`Host`] (the `hosts:` a file acts on, checked
+//! by syntax only: no file is opened, no daemon contacted), and the value
+//! parsers in [`units`]. Nothing
 //! here reads the clock or talks to Docker; the only IO is reading the rule
 //! file itself, size-capped.
 //!
@@ -40,9 +42,10 @@ pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
-    Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Match,
-    Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector, TagPattern,
-    Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window, default_retry_after,
+    Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Host,
+    HostEndpoint, HostTls, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
+    ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
+    default_retry_after,
 };
 pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT};
 pub use schedule::{Schedule, ScheduleError};

@@ -1,8 +1,9 @@
 //! Stage two's output: the typed, validated rule set the engine consumes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -28,12 +29,118 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Where to report runs; empty when not configured.
     pub notify: Vec<Notify>,
+    /// The Docker hosts the file acts on, in file order. Empty when the file has no
+    /// `hosts:`; swab then acts on the one host from `--host`, `DOCKER_HOST` or the
+    /// current docker context, as a file without `hosts:` always did.
+    pub hosts: Vec<Host>,
 }
 
 impl RuleSet {
     /// Looks a rule up by name.
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|rule| rule.name == name)
+    }
+
+    /// The rules that apply on `host`, in the order of the file's `rules:` (not the order
+    /// of the host's own list, so every host runs its rules in one predictable order);
+    /// every rule when the host has no `rules:`.
+    ///
+    /// Validation guarantees that each name in a host's `rules` names a rule of the file;
+    /// a name that does not (a [`Host`] built by hand) selects nothing.
+    pub fn rules_for(&self, host: &Host) -> Vec<&Rule> {
+        match &host.rules {
+            None => self.rules.iter().collect(),
+            Some(names) => self
+                .rules
+                .iter()
+                .filter(|rule| names.contains(&rule.name))
+                .collect(),
+        }
+    }
+}
+
+/// One Docker host a rule file acts on (the `hosts:` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Unique within the file; `[A-Za-z0-9._-]`, 1..=64 chars. Names the host's report
+    /// section and its state, so it must be stable and safe in a file name.
+    pub name: String,
+    /// How to reach the host's Docker daemon.
+    pub endpoint: HostEndpoint,
+    /// Free labels (string -> string), shown in reports and used to pick hosts on the
+    /// command line (see [`Host::matches`]).
+    pub labels: BTreeMap<String, String>,
+    /// Names of the rules that apply on this host, in the order written (each once);
+    /// `None`: every rule. Each names a rule of the file; [`RuleSet::rules_for`] turns
+    /// them into rules.
+    pub rules: Option<Vec<String>>,
+    /// Where the entry starts in the file.
+    pub position: Position,
+}
+
+impl Host {
+    /// Whether a host selector from the command line picks this host: `key=value` holds
+    /// when the host's label `key` is exactly `value` (`key=` picks an empty value);
+    /// anything else is compared with the host's name. Both compare exactly (host names
+    /// cannot contain `=`, so the two forms never overlap).
+    pub fn matches(&self, selector: &str) -> bool {
+        match selector.split_once('=') {
+            Some((key, value)) => self.labels.get(key).is_some_and(|v| v == value),
+            None => self.name == selector,
+        }
+    }
+}
+
+/// Where a host's Docker daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEndpoint {
+    /// `unix:///abs/path` or `tcp://host[:port]` as written (trimmed), with TLS files for tcp.
+    Url {
+        /// The endpoint, validated: `unix://` and an absolute path, or `tcp://` and
+        /// `host[:port]` (an IPv6 host in brackets).
+        url: String,
+        /// TLS settings; `Some` only for a `tcp://` endpoint with `tls:`. `None` on tcp
+        /// means plain TCP, which anyone on the network can use to control the daemon.
+        tls: Option<HostTls>,
+    },
+    /// A docker CLI context name (resolved later from ~/.docker/contexts), which carries
+    /// its own endpoint and TLS material.
+    Context(String),
+}
+
+impl fmt::Display for HostEndpoint {
+    /// The URL as written, or `context NAME`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url { url, .. } => f.write_str(url),
+            Self::Context(name) => write!(f, "context {name}"),
+        }
+    }
+}
+
+/// TLS settings of a `tcp://` host (the `tls:` mapping). The files are only named here;
+/// validation never opens them, so a rule file can be checked on another machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTls {
+    /// CA certificate to verify the daemon with; `None`: the system roots.
+    pub ca: Option<PathBuf>,
+    /// Client certificate (both or neither with `key`); `None`: no client certificate.
+    pub cert: Option<PathBuf>,
+    /// Client private key (both or neither with `cert`).
+    pub key: Option<PathBuf>,
+    /// Verify the daemon's certificate (default true).
+    pub verify: bool,
+}
+
+impl Default for HostTls {
+    /// No files, verification on: TLS checked against the system roots.
+    fn default() -> Self {
+        Self {
+            ca: None,
+            cert: None,
+            key: None,
+            verify: true,
+        }
     }
 }
 

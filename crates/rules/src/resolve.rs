@@ -5,6 +5,9 @@
 //! and duplicate keys; each value through a typed reader (`duration`,
 //! `size`, ...) that reports the value's own position. A rule is only built
 //! when it produced no error, and the set only when the whole file did not.
+//! The `hosts:` section lives in the `hosts` submodule.
+
+mod hosts;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -23,8 +26,9 @@ use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
 use crate::select::{LabelSelector, NamePattern, Protect};
 use crate::units::{self, Percent};
+use hosts::{ENDPOINT_KEYS, TLS_KEYS};
 
-const TOP_KEYS: &[&str] = &["version", "timezone", "protect", "rules", "notify"];
+const TOP_KEYS: &[&str] = &["version", "timezone", "protect", "rules", "notify", "hosts"];
 const PROTECT_KEYS: &[&str] = &["images", "containers", "volumes", "networks", "labels"];
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -505,52 +509,9 @@ impl Resolver<'_> {
             return None;
         }
         let top = self.entries("the file", root, TOP_KEYS, "the top level")?;
-
-        let version = match top.get("version") {
-            None => {
-                self.error(
-                    root.pos,
-                    ErrorKind::MissingKey {
-                        key: "version".to_owned(),
-                        expected: "`version: 1` at the top of the file".to_owned(),
-                    },
-                );
-                None
-            }
-            Some(entry) => match &entry.value.kind {
-                Kind::Int(1) => Some(1),
-                Kind::Int(other) => {
-                    let found = other.to_string();
-                    self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
-                    None
-                }
-                Kind::Float(other) => {
-                    let found = other.to_string();
-                    self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
-                    None
-                }
-                _ => {
-                    self.wrong_type("version", entry.value, "the number 1");
-                    None
-                }
-            },
-        };
-
-        if let Some(entry) = top.get("timezone")
-            && let Some(name) = self.string("timezone", entry.value, "an IANA time zone name")
-        {
-            if let Ok(tz) = Tz::from_str(name) {
-                self.timezone = tz;
-            } else {
-                let hint = timezone_hint(name);
-                self.error(
-                    entry.value.pos,
-                    ErrorKind::UnknownTimezone {
-                        value: name.to_owned(),
-                        hint,
-                    },
-                );
-            }
+        let version = self.version(root, &top);
+        if let Some(entry) = top.get("timezone") {
+            self.timezone(entry.value);
         }
 
         let protect = match top.get("protect") {
@@ -581,6 +542,14 @@ impl Resolver<'_> {
             Some(entry) => self.rules(entry.value),
         };
 
+        let hosts = match top.get("hosts") {
+            Some(entry) => {
+                let names = hosts::declared_rule_names(top.get("rules").map(|e| e.value));
+                self.hosts(entry, &names)
+            }
+            None => Some(Vec::new()),
+        };
+
         let (rules, notify) = (rules?, notify?);
         // A watcher with nowhere to send its notices would watch for nobody.
         if notify.is_empty()
@@ -600,7 +569,58 @@ impl Resolver<'_> {
             protect: protect?,
             rules,
             notify,
+            hosts: hosts?,
         })
+    }
+
+    /// The top-level `version`: present and 1.
+    fn version(&mut self, root: &Node, top: &Entries<'_>) -> Option<u32> {
+        let Some(entry) = top.get("version") else {
+            self.error(
+                root.pos,
+                ErrorKind::MissingKey {
+                    key: "version".to_owned(),
+                    expected: "`version: 1` at the top of the file".to_owned(),
+                },
+            );
+            return None;
+        };
+        match &entry.value.kind {
+            Kind::Int(1) => Some(1),
+            Kind::Int(other) => {
+                let found = other.to_string();
+                self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
+                None
+            }
+            Kind::Float(other) => {
+                let found = other.to_string();
+                self.error(entry.value.pos, ErrorKind::UnsupportedVersion { found });
+                None
+            }
+            _ => {
+                self.wrong_type("version", entry.value, "the number 1");
+                None
+            }
+        }
+    }
+
+    /// The top-level `timezone`, which every schedule read after it uses.
+    fn timezone(&mut self, node: &Node) {
+        let Some(name) = self.string("timezone", node, "an IANA time zone name") else {
+            return;
+        };
+        if let Ok(tz) = Tz::from_str(name) {
+            self.timezone = tz;
+        } else {
+            let hint = timezone_hint(name);
+            self.error(
+                node.pos,
+                ErrorKind::UnknownTimezone {
+                    value: name.to_owned(),
+                    hint,
+                },
+            );
+        }
     }
 
     fn protect(&mut self, node: &Node) -> Option<Protect> {
@@ -1605,6 +1625,13 @@ fn unknown_key_hint(key: &str, known: &[&str], section: &str) -> String {
         }
         "the top level" if placed(RULE_KEYS) => {
             return format!("`{key}` belongs inside a rule under `rules:`");
+        }
+        "the top level" if placed(ENDPOINT_KEYS) => {
+            return format!("`{key}` belongs inside a host under `hosts:`");
+        }
+        "a host" if placed(TLS_KEYS) => return format!("`{key}` belongs under `tls:`"),
+        "a host" if placed(&["url", "host", "address", "docker_host"]) => {
+            return format!("the daemon's address goes in `endpoint`, not `{key}`");
         }
         _ => {}
     }

@@ -115,7 +115,7 @@ pub enum LabelSelectorError {
     MixedOperators(String),
 }
 
-fn check_key(key: &str) -> Result<String, LabelSelectorError> {
+pub(crate) fn check_key(key: &str) -> Result<String, LabelSelectorError> {
     if key.is_empty() {
         return Err(LabelSelectorError::EmptyKey);
     }

@@ -21,6 +21,21 @@ fn one_rule(body: &str) -> String {
     text
 }
 
+/// A rule file with the rules `prune-ci` and `old-images` (lines 3 to 6) and `hosts:` on
+/// line 7, whose body is `body` (indented by 2, so a host's first key is at 8:5).
+fn with_hosts(body: &str) -> String {
+    let mut text = String::from(HOSTS_HEAD);
+    text.push_str("hosts:\n");
+    for line in body.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+const HOSTS_HEAD: &str = "version: 1\nrules:\n  - name: prune-ci\n    action: prune-containers\n  - name: old-images\n    action: prune-images\n";
+
 #[test]
 #[allow(clippy::too_many_lines)] // one table, one case per error kind
 fn one_error_each() {
@@ -38,7 +53,7 @@ fn one_error_each() {
         (
             "unknown top-level key",
             "version: 1\nfoo: 1\nrules:\n  - name: r\n    action: prune-images\n".into(),
-            "t.yaml:2:1: unknown key `foo` in the top level; expected one of `version`, `timezone`, `protect`, `rules`, `notify`",
+            "t.yaml:2:1: unknown key `foo` in the top level; expected one of `version`, `timezone`, `protect`, `rules`, `notify`, `hosts`",
         ),
         (
             "wrong type: number for duration",
@@ -371,6 +386,191 @@ fn one_error_each() {
             "t.yaml:7:13: `format`: unknown value `xml`; expected `json` or `slack`",
         ),
         (
+            "hosts not a list",
+            format!("{HOSTS_HEAD}hosts: build-1\n"),
+            "t.yaml:7:8: `hosts` is a string; expected a list of hosts, each with a `name` and an `endpoint` or `context`",
+        ),
+        (
+            "hosts empty",
+            format!("{HOSTS_HEAD}hosts: []\n"),
+            "t.yaml:7:8: `hosts` is an empty list; expected at least one host (without `hosts:`, swab acts on the one host from `--host`, `DOCKER_HOST` or the docker context)",
+        ),
+        (
+            "hosts without value",
+            format!("{HOSTS_HEAD}hosts:\n"),
+            "t.yaml:7:1: `hosts` is empty; expected at least one host (without `hosts:`, swab acts on the one host from `--host`, `DOCKER_HOST` or the docker context)",
+        ),
+        (
+            "a host that is not a mapping",
+            with_hosts("- build-1"),
+            "t.yaml:8:5: `hosts[0]` is a string; expected a mapping",
+        ),
+        (
+            "unknown host key with suggestion",
+            with_hosts("- name: a\n  context: a\n  lables: {role: ci}"),
+            "t.yaml:10:5: unknown key `lables` in a host; did you mean `labels`?",
+        ),
+        (
+            "tls key directly in the host",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  ca: /etc/ca.pem"),
+            "t.yaml:10:5: unknown key `ca` in a host; `ca` belongs under `tls:`",
+        ),
+        (
+            "host instead of endpoint",
+            with_hosts("- name: a\n  context: prod\n  host: tcp://a:2376"),
+            "t.yaml:10:5: unknown key `host` in a host; the daemon's address goes in `endpoint`, not `host`",
+        ),
+        (
+            "endpoint at the top level",
+            format!("{HOSTS_HEAD}endpoint: tcp://a:2376\n"),
+            "t.yaml:7:1: unknown key `endpoint` in the top level; `endpoint` belongs inside a host under `hosts:`",
+        ),
+        (
+            "duplicate host key",
+            with_hosts("- name: a\n  context: a\n  name: b"),
+            "t.yaml:10:5: duplicate key `name`; each key may appear only once",
+        ),
+        (
+            "host without name",
+            with_hosts("- context: prod"),
+            "t.yaml:8:5: missing required key `name`; expected a unique host name such as `build-1`",
+        ),
+        (
+            "bad host name",
+            with_hosts("- name: build 1\n  context: prod"),
+            "t.yaml:8:11: `name` is `build 1`; expected 1 to 64 letters, digits, `.`, `_` or `-`, such as `build-1`",
+        ),
+        (
+            "host name too long",
+            with_hosts("- name: hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\n  context: prod"),
+            "t.yaml:8:11: `name` is `hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh`; expected 1 to 64 letters, digits, `.`, `_` or `-`, such as `build-1`",
+        ),
+        (
+            "host name a number",
+            with_hosts("- name: 1\n  context: prod"),
+            "t.yaml:8:11: `name` is a number; expected a host name such as `build-1`",
+        ),
+        (
+            "duplicate host name, at the second",
+            with_hosts("- name: a\n  context: prod\n- name: a\n  context: test"),
+            "t.yaml:10:11: duplicate host name `a` (first used on line 8); host names must be unique",
+        ),
+        (
+            "host without endpoint or context",
+            with_hosts("- name: a\n  labels: {role: ci}"),
+            "t.yaml:8:5: missing required key `endpoint`; expected `endpoint: unix:///var/run/docker.sock` or `tcp://HOST[:PORT]`, or `context: NAME` for a docker context",
+        ),
+        (
+            "host with endpoint and context",
+            with_hosts("- name: a\n  context: prod\n  endpoint: tcp://a:2376"),
+            "t.yaml:10:5: `endpoint` and `context` cannot both be given; expected exactly one of them",
+        ),
+        (
+            "ssh endpoint",
+            with_hosts("- name: a\n  endpoint: ssh://me@a"),
+            "t.yaml:9:15: invalid endpoint `ssh://me@a`: ssh is not supported; forward the socket (`ssh -L /tmp/docker.sock:/var/run/docker.sock HOST`) and use `unix:///tmp/docker.sock`; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+        ),
+        (
+            "http endpoint",
+            with_hosts("- name: a\n  endpoint: http://a:2375"),
+            "t.yaml:9:15: invalid endpoint `http://a:2375`: `http://` is not accepted here; write `tcp://` (with `tls:` for TLS); expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+        ),
+        (
+            "bare socket path",
+            with_hosts("- name: a\n  endpoint: /var/run/docker.sock"),
+            "t.yaml:9:15: invalid endpoint `/var/run/docker.sock`: a bare path has no scheme; write `unix:///var/run/docker.sock`; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+        ),
+        (
+            "endpoint port out of range",
+            with_hosts("- name: a\n  endpoint: tcp://a:99999"),
+            "t.yaml:9:15: invalid endpoint `tcp://a:99999`: the port `99999` is not a number from 1 to 65535; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+        ),
+        (
+            "empty endpoint",
+            with_hosts("- name: a\n  endpoint: \" \""),
+            "t.yaml:9:15: invalid endpoint ``: it is empty; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+        ),
+        (
+            "endpoint a number",
+            with_hosts("- name: a\n  endpoint: 2376"),
+            "t.yaml:9:15: `endpoint` is a number; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]`",
+        ),
+        (
+            "tls on a unix socket",
+            with_hosts("- name: a\n  endpoint: unix:///var/run/docker.sock\n  tls: {ca: /ca.pem}"),
+            "t.yaml:10:5: `tls` applies only to a `tcp://` endpoint, not to a `unix://` socket; remove it (a unix socket needs no TLS, a docker context carries its own)",
+        ),
+        (
+            "tls with a context",
+            with_hosts("- name: a\n  context: prod\n  tls: {verify: false}"),
+            "t.yaml:10:5: `tls` applies only to a `tcp://` endpoint, not to a docker context; remove it (a unix socket needs no TLS, a docker context carries its own)",
+        ),
+        (
+            "unknown tls key",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  tls:\n    verfiy: false"),
+            "t.yaml:11:7: unknown key `verfiy` in `tls`; did you mean `verify`?",
+        ),
+        (
+            "client certificate without key",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  tls:\n    cert: /cert.pem"),
+            "t.yaml:11:7: missing required key `key`; expected the client key that goes with `cert` (both or neither)",
+        ),
+        (
+            "client key without certificate",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  tls:\n    ca: /ca.pem\n    key: /key.pem"),
+            "t.yaml:12:7: missing required key `cert`; expected the client certificate that goes with `key` (both or neither)",
+        ),
+        (
+            "empty tls path",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  tls:\n    ca: \"\""),
+            "t.yaml:11:11: `ca` is empty; expected the path of a CA certificate (PEM)",
+        ),
+        (
+            "tls verify not a boolean",
+            with_hosts("- name: a\n  endpoint: tcp://a:2376\n  tls:\n    verify: \"no\""),
+            "t.yaml:11:15: `verify` is a string; expected `true` or `false`",
+        ),
+        (
+            "empty context",
+            with_hosts("- name: a\n  context: \"\""),
+            "t.yaml:9:14: `context` is empty; expected a docker context name such as `prod`",
+        ),
+        (
+            "host labels not a mapping",
+            with_hosts("- name: a\n  context: prod\n  labels: [role=ci]"),
+            "t.yaml:10:13: `labels` is a list; expected a mapping of label keys to values, such as `{role: ci}`",
+        ),
+        (
+            "host label key a selector cannot name",
+            with_hosts("- name: a\n  context: prod\n  labels:\n    \"my role\": ci"),
+            "t.yaml:11:7: invalid label key `my role`; expected a non-empty key without whitespace, `=` or `!`, such as `role`",
+        ),
+        (
+            "host label value not a string",
+            with_hosts("- name: a\n  context: prod\n  labels: {gpu: true}"),
+            "t.yaml:10:19: `labels.gpu` is a boolean; expected a string (quote numbers and booleans, such as \"1\")",
+        ),
+        (
+            "host rules empty",
+            with_hosts("- name: a\n  context: prod\n  rules: []"),
+            "t.yaml:10:12: `rules` is an empty list; expected at least one rule name (leave `rules` out for every rule)",
+        ),
+        (
+            "host rule unknown, with suggestion",
+            with_hosts("- name: a\n  context: prod\n  rules: [old-images, prune-cj]"),
+            "t.yaml:10:25: `rules`: no rule named `prune-cj` in this file; did you mean `prune-ci`?",
+        ),
+        (
+            "host rule unknown, without suggestion",
+            with_hosts("- name: a\n  context: prod\n  rules: [nightly]"),
+            "t.yaml:10:13: `rules`: no rule named `nightly` in this file; expected one of `prune-ci`, `old-images`",
+        ),
+        (
+            "host rule not a string",
+            with_hosts("- name: a\n  context: prod\n  rules: [prune-ci, {x: 1}]"),
+            "t.yaml:10:23: `rules[1]` is a mapping; expected rule names of this file",
+        ),
+        (
             "syntax error",
             "version: 1\nrules:\n  - name: [r\n    action: prune-images\n".into(),
             "t.yaml:4:11: invalid YAML: illegal placement of ':' indicator",
@@ -545,4 +745,67 @@ fn reader_and_stdin_names() {
     assert!(error.to_string().contains("at most 1 MiB"), "{error}");
     let missing = swab_rules::load_file("/nonexistent/rules.yaml").unwrap_err();
     assert!(matches!(missing, swab_rules::LoadError::Read { .. }));
+}
+
+#[test]
+fn every_host_mistake_is_reported() {
+    let text = "\
+version: 1
+rules:
+  - name: prune-ci
+    action: prune-containers
+    keep_latest: 2
+  - name: old-images
+    action: prune-images
+hosts:
+  - name: build-1
+    endpoint: ssh://build-1
+    rules: [prune-ci]
+  - name: fine
+    endpoint: tcp://fine:2376
+    tls: {ca: /ca.pem}
+    rules: [old-images]
+  - name: build-1
+    url: tcp://x:2376
+    labels: {\"\": x}
+    rules: [old-image]
+";
+    let lines: Vec<String> = load_str("t.yaml", text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // `prune-ci` has a mistake of its own, but it is declared, so the first host naming it
+    // gets no second error; the valid host in between gets none at all.
+    assert_eq!(
+        lines,
+        [
+            "t.yaml:5:5: rule 'prune-ci': `keep_latest` does not apply to action `prune-containers`; it applies to `prune-images` only",
+            "t.yaml:10:15: invalid endpoint `ssh://build-1`: ssh is not supported; forward the socket (`ssh -L /tmp/docker.sock:/var/run/docker.sock HOST`) and use `unix:///tmp/docker.sock`; expected `unix:///ABSOLUTE/PATH` or `tcp://HOST[:PORT]` (or `context:` with a docker context name)",
+            "t.yaml:16:5: missing required key `endpoint`; expected `endpoint: unix:///var/run/docker.sock` or `tcp://HOST[:PORT]`, or `context: NAME` for a docker context",
+            "t.yaml:16:11: duplicate host name `build-1` (first used on line 9); host names must be unique",
+            "t.yaml:17:5: unknown key `url` in a host; the daemon's address goes in `endpoint`, not `url`",
+            "t.yaml:18:14: invalid label key ``; expected a non-empty key without whitespace, `=` or `!`, such as `role`",
+            "t.yaml:19:13: `rules`: no rule named `old-image` in this file; did you mean `old-images`?",
+        ]
+    );
+    let diagnostics = load_str("t.yaml", text).unwrap_err();
+    let kinds: Vec<&ErrorKind> = diagnostics.iter().map(|e| &e.kind).collect();
+    assert!(matches!(kinds[1], ErrorKind::InvalidEndpoint { .. }));
+    assert!(matches!(
+        kinds[3],
+        ErrorKind::DuplicateHostName { first_line: 9, .. }
+    ));
+    assert!(matches!(kinds[5], ErrorKind::InvalidLabelKey { .. }));
+    assert!(matches!(kinds[6], ErrorKind::UnknownRule { .. }));
+    assert!(diagnostics.iter().skip(1).all(|e| e.rule.is_none()));
+}
+
+#[test]
+fn hosts_without_rules_section_report_only_the_missing_rules() {
+    let text = "version: 1\nhosts:\n  - name: a\n    context: prod\n    rules: [anything]\n";
+    assert_eq!(
+        errors(text),
+        ["t.yaml:1:1: missing required key `rules`; expected a list of rules"]
+    );
 }

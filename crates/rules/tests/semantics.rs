@@ -252,3 +252,175 @@ old-images (prune-images)
         "\nprotected: label swab.protect; images postgres:*, registry.example.com/prod/*; containers db-*; labels com.example.keep\n"
     ), "{report}");
 }
+
+const HOSTS: &str = "\
+version: 1
+rules:
+  - name: prune-ci
+    action: prune-containers
+  - name: old-images
+    action: prune-images
+  - name: nightly-update
+    action: update
+hosts:
+  - name: build-1
+    endpoint: tcp://build-1.internal:2376
+    tls:
+      ca: /etc/swab/tls/ca.pem
+      cert: /etc/swab/tls/cert.pem
+      key: /etc/swab/tls/key.pem
+      # verify: true
+    labels: {role: ci, site: ber}
+    rules: [old-images, prune-ci, old-images]
+  - name: local
+    endpoint: \" unix:///var/run/docker.sock \"
+  - name: prod
+    context: prod
+    labels:
+      role: prod
+      empty: \"\"
+  - name: lab.v6
+    endpoint: tcp://[::1]
+    tls:
+";
+
+#[test]
+fn hosts_resolve() {
+    use swab_rules::{Host, HostEndpoint, HostTls, Position};
+    let set = load_str("hosts.yaml", HOSTS).unwrap_or_else(|e| panic!("{e}"));
+    let labels = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        set.hosts,
+        [
+            Host {
+                name: "build-1".to_owned(),
+                endpoint: HostEndpoint::Url {
+                    url: "tcp://build-1.internal:2376".to_owned(),
+                    tls: Some(HostTls {
+                        ca: Some("/etc/swab/tls/ca.pem".into()),
+                        cert: Some("/etc/swab/tls/cert.pem".into()),
+                        key: Some("/etc/swab/tls/key.pem".into()),
+                        verify: true,
+                    }),
+                },
+                labels: labels(&[("role", "ci"), ("site", "ber")]),
+                // As written, each once.
+                rules: Some(vec!["old-images".to_owned(), "prune-ci".to_owned()]),
+                position: Position::new(10, 5),
+            },
+            Host {
+                name: "local".to_owned(),
+                endpoint: HostEndpoint::Url {
+                    url: "unix:///var/run/docker.sock".to_owned(),
+                    tls: None,
+                },
+                labels: labels(&[]),
+                rules: None,
+                position: Position::new(19, 5),
+            },
+            Host {
+                name: "prod".to_owned(),
+                endpoint: HostEndpoint::Context("prod".to_owned()),
+                labels: labels(&[("role", "prod"), ("empty", "")]),
+                rules: None,
+                position: Position::new(21, 5),
+            },
+            Host {
+                name: "lab.v6".to_owned(),
+                // An empty `tls:` is TLS against the system roots.
+                endpoint: HostEndpoint::Url {
+                    url: "tcp://[::1]".to_owned(),
+                    tls: Some(HostTls::default()),
+                },
+                labels: labels(&[]),
+                rules: None,
+                position: Position::new(26, 5),
+            },
+        ]
+    );
+    assert!(HostTls::default().verify);
+    assert_eq!(set.hosts[2].endpoint.to_string(), "context prod");
+
+    // A host's rules come in the file's order, whatever order the host lists them in.
+    let names = |host: &Host| -> Vec<String> {
+        set.rules_for(host).iter().map(|r| r.name.clone()).collect()
+    };
+    assert_eq!(names(&set.hosts[0]), ["prune-ci", "old-images"]);
+    assert_eq!(
+        names(&set.hosts[1]),
+        ["prune-ci", "old-images", "nightly-update"]
+    );
+    // A single name is a list of one.
+    let one = load_str(
+        "one.yaml",
+        "version: 1\nrules:\n  - name: a\n    action: prune-images\n  - name: b\n    action: prune-images\nhosts:\n  - name: h\n    context: c\n    rules: b\n",
+    )
+    .unwrap();
+    assert_eq!(one.hosts[0].rules, Some(vec!["b".to_owned()]));
+    assert_eq!(one.rules_for(&one.hosts[0]).len(), 1);
+    let mut unknown = set.hosts[1].clone();
+    unknown.rules = Some(vec!["not-in-the-file".to_owned()]);
+    assert!(set.rules_for(&unknown).is_empty());
+
+    let [build, local, prod, _] = &set.hosts[..] else {
+        panic!("four hosts");
+    };
+    assert!(build.matches("build-1"));
+    assert!(!build.matches("build"));
+    assert!(!build.matches("BUILD-1"));
+    assert!(build.matches("role=ci"));
+    assert!(build.matches("site=ber"));
+    assert!(!build.matches("role=prod"));
+    assert!(!build.matches("role=c"));
+    assert!(!build.matches("role"));
+    assert!(!local.matches("role=ci"));
+    assert!(prod.matches("empty="));
+    assert!(!build.matches("empty="));
+    assert!(!build.matches("=ci"));
+}
+
+#[test]
+fn a_file_without_hosts_has_none() {
+    let set = load_str(
+        "r.yaml",
+        "version: 1\nrules:\n  - name: r\n    action: prune-images\n",
+    )
+    .unwrap();
+    assert!(set.hosts.is_empty());
+    let now = DateTime::parse_from_rfc3339("2024-03-30T23:10:00Z")
+        .unwrap()
+        .to_utc();
+    assert!(!swab_rules::render_validation(&set, now).contains("host"));
+}
+
+#[test]
+fn validation_report_lists_hosts() {
+    let set = load_str("hosts.yaml", HOSTS).unwrap();
+    let now = DateTime::parse_from_rfc3339("2024-03-30T23:10:00Z")
+        .unwrap()
+        .to_utc();
+    let report = swab_rules::render_validation(&set, now);
+    assert!(
+        report.starts_with("hosts.yaml: OK, 3 rules, 4 hosts (time zone UTC)\n"),
+        "{report}"
+    );
+    assert!(
+        report.ends_with(
+            "
+hosts:
+  build-1: tcp://build-1.internal:2376 with TLS, CA /etc/swab/tls/ca.pem, client certificate /etc/swab/tls/cert.pem; labels role=ci, site=ber; rules old-images, prune-ci
+  local: unix:///var/run/docker.sock; every rule
+  prod: context prod; labels empty=, role=prod; every rule
+  lab.v6: tcp://[::1] with TLS, system CA roots; every rule
+
+protected: label swab.protect
+"
+        ),
+        "{report}"
+    );
+}
