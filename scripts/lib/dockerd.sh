@@ -99,7 +99,9 @@ dockerd_start() {
   [ -n "${ENGINE:-}" ] || engine_select 20.10
   mkdir -p "$dir/data" "$dir/exec"
   case "$ENGINE" in
-    20.10) echo '{}' ;;
+    # Its own trust key, so its /info ID is its own: 20.10 derives the ID from the key,
+    # by default the machine's /etc/docker/key.json, which every daemon here would share.
+    20.10) echo "{\"deprecated-key-path\": \"$dir/key.json\"}" ;;
     *) echo "{\"features\":{\"containerd-snapshotter\":$([ "$ENGINE_STORE" = containerd ] && echo true || echo false)}}" ;;
   esac >"$dir/daemon.json"
   PATH=$ENGINE_PATH "$ENGINE_DOCKERD" --config-file "$dir/daemon.json" \

@@ -46,6 +46,30 @@ impl Swab {
         self
     }
 
+    /// The lock container's name on the daemon: one per host lock, so runs that share a
+    /// `SWAB_LOCK` on purpose share the daemon's lock too, and the tests running in
+    /// parallel on the shared daemon do not queue behind each other. A test can set
+    /// `SWAB_LOCK_NAME` itself, to make runs of different homes share one.
+    fn lock_name(&self) -> String {
+        let find = |key: &str| {
+            self.env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(name) = find("SWAB_LOCK_NAME") {
+            return name;
+        }
+        let lock = find("SWAB_LOCK")
+            .unwrap_or_else(|| self.home.path().join("swab.lock").display().to_string());
+        let tail: String = lock
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("swab-lock-e2e{}", &tail[tail.len().saturating_sub(40)..])
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<str>) -> Self {
         self.env.push((key.to_owned(), value.as_ref().to_owned()));
         self
@@ -109,6 +133,7 @@ impl Swab {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd.env("SWAB_LOCK_NAME", self.lock_name());
         if self.in_home {
             cmd.current_dir(self.home.path());
         }
@@ -176,6 +201,7 @@ impl Swab {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd.env("SWAB_LOCK_NAME", self.lock_name());
         Running {
             child: cmd.spawn().expect("cannot start swab"),
             log,

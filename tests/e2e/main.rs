@@ -7,6 +7,7 @@ mod compose;
 mod daemon;
 mod doctor;
 mod faults;
+mod fleet;
 mod harness;
 mod image_store;
 mod migrate;

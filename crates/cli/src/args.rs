@@ -39,6 +39,15 @@ pub struct GlobalArgs {
     /// update is not made). Judged by progress, never by the pull's total time.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "2m")]
     pub stall_timeout: humantime::Duration,
+
+    /// With a rule file that has `hosts:`: act only on these hosts, by name or by label
+    /// (`role=ci`); repeatable, a host matching any is picked. Default: every host.
+    #[arg(long = "on", global = true, value_name = "HOST|KEY=VALUE")]
+    pub on: Vec<String>,
+
+    /// With `hosts:`: how many hosts are worked on at once.
+    #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub host_concurrency: u16,
 }
 
 /// Log formats.
@@ -123,6 +132,11 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    /// Rule file: with a `hosts:` section, every host (or those picked with --on) is
+    /// examined. Without it, the one daemon -H, DOCKER_HOST or the context name.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use swab_docker::endpoint::{self, Environment, ResolvedEndpoint};
-use swab_docker::{ApiVersion, ClientOptions, Docker};
+use swab_docker::{ApiVersion, ClientOptions, Docker, Endpoint};
 
 use crate::args::GlobalArgs;
 
@@ -15,6 +15,11 @@ pub fn resolve(global: &GlobalArgs) -> anyhow::Result<ResolvedEndpoint> {
 /// A client for a resolved endpoint, with the global `--timeout` and `--stall-timeout`.
 /// `DOCKER_API_VERSION` pins the API version, as with the docker CLI.
 pub fn client(global: &GlobalArgs, resolved: &ResolvedEndpoint) -> anyhow::Result<Docker> {
+    client_for(global, &resolved.endpoint)
+}
+
+/// A client for `endpoint` (one of a rule file's hosts), with the global options.
+pub fn client_for(global: &GlobalArgs, endpoint: &Endpoint) -> anyhow::Result<Docker> {
     let mut options = ClientOptions {
         timeout: *global.timeout,
         stall_timeout: *global.stall_timeout,
@@ -28,6 +33,6 @@ pub fn client(global: &GlobalArgs, resolved: &ResolvedEndpoint) -> anyhow::Resul
             .map_err(|e| crate::exit::UsageError(format!("DOCKER_API_VERSION: {e}")))?;
         options.api_version = Some(version);
     }
-    Docker::connect(&resolved.endpoint, &options)
-        .with_context(|| format!("cannot set up a client for {}", resolved.endpoint))
+    Docker::connect(endpoint, &options)
+        .with_context(|| format!("cannot set up a client for {endpoint}"))
 }

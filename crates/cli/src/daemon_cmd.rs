@@ -7,15 +7,16 @@
 //! in flight finish, actions not begun are skipped, and an update in flight is rolled back
 //! unless its containers already passed the health gate.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use swab_engine::cancel::Cancel;
 
 use anyhow::Context as _;
-use swab_docker::Docker;
+use swab_docker::{Docker, Endpoint};
+use swab_engine::cancel::Cancel;
 use swab_engine::daemon::{self as schedule, Reload, RunOutcome, Runner, SystemClock};
 use swab_engine::daemon::{events, notify};
 use swab_engine::lock::{HostLock, default_lock_path};
@@ -27,11 +28,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::args::{DaemonArgs, GlobalArgs};
+use crate::locks;
 use crate::metrics::Metrics;
 
 /// Everything a run needs that does not change between runs.
 struct Daemon {
     docker: Docker,
+    endpoint: Endpoint,
     state_path: PathBuf,
     lock_path: PathBuf,
     options: RunOptions,
@@ -47,58 +50,126 @@ struct Daemon {
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let scheduled = rules.rules.iter().filter(|r| r.schedule.is_some()).count();
+    crate::fleet::refuse_host_flag(global, &rules)?;
+    if !rules.hosts.is_empty() {
+        // --on must pick some host, and some host must have a rule.
+        let all: Vec<&Rule> = rules.rules.iter().collect();
+        crate::fleet::targets(&rules, &all, &global.on)?;
+    }
     if args.check_config {
         return check_config(&rules, scheduled);
     }
-    let resolved = crate::connect::resolve(global)?;
-    let docker = crate::connect::client(global, &resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let metrics = Metrics::new();
     if let Some(addr) = &args.metrics_addr {
         start_metrics(&metrics, addr).await?;
     }
-
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cancel = Cancel::new();
     let signals = stop_on_signals(shutdown_tx.clone(), cancel.clone())?;
-    let (up_tx, up_rx) = watch::channel(false);
-    let memory = Arc::new(Mutex::new(State::new()));
-    let tracker = tokio::spawn(events::track(
-        docker.clone(),
-        memory.clone(),
-        shutdown_rx.clone(),
-        up_tx,
-        events::Liveness::default(),
-    ));
-    let docker_up = tokio::spawn(follow_docker_up(up_rx, metrics.clone()));
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let reloads = watch_rules(args.rules.clone(), args.watch, reload_tx)?;
-
-    let mut daemon = Daemon {
-        docker,
-        lock_path: default_lock_path(&state_path),
-        state_path,
-        options: RunOptions {
-            dry_run: false,
-            parallel: usize::from(args.parallel),
-            cancel,
-        },
-        wait_lock: args.wait_lock.into(),
+    let shared = Shared {
         metrics,
         http: notify::client()
             .inspect_err(|why| tracing::warn!("{why}; notifications are not sent"))
             .ok(),
-        memory,
-        shutdown: shutdown_rx.clone(),
+        shutdown: shutdown_rx,
+        cancel,
     };
-    tracing::info!(
-        endpoint = %resolved.endpoint,
-        rules = rules.rules.len(),
-        scheduled,
-        "swab daemon started"
-    );
+    if rules.hosts.is_empty() {
+        let resolved = crate::connect::resolve(global)?;
+        let docker = crate::connect::client(global, &resolved)?;
+        tracing::info!(
+            endpoint = %resolved.endpoint,
+            rules = rules.rules.len(),
+            scheduled,
+            "swab daemon started"
+        );
+        let (up_tx, up_rx) = watch::channel(false);
+        let docker_up = tokio::spawn(follow_docker_up(vec![up_rx], shared.metrics.clone()));
+        let host = HostDaemon {
+            docker,
+            endpoint: resolved.endpoint,
+            state_path,
+            seed: host_seed(),
+        };
+        Box::pin(serve(host, rules, args, &shared, reload_rx, up_tx)).await;
+        docker_up.abort();
+    } else {
+        Box::pin(serve_fleet(
+            global,
+            args,
+            rules,
+            &state_path,
+            &shared,
+            reload_rx,
+        ))
+        .await;
+    }
+    let _ = shutdown_tx.send(true);
+    signals.abort();
+    reloads.abort();
+    tracing::info!("swab daemon stopped");
+    Ok(crate::exit::SUCCESS)
+}
+
+/// What every host's loop shares.
+struct Shared {
+    metrics: Metrics,
+    /// `None` when HTTPS cannot be set up: the daemon runs, notifications are not sent.
+    http: Option<reqwest::Client>,
+    /// Turns true on SIGTERM/SIGINT.
+    shutdown: watch::Receiver<bool>,
+    /// Set on SIGTERM/SIGINT: runs in flight end early.
+    cancel: Cancel,
+}
+
+/// One daemon the loop acts on.
+struct HostDaemon {
+    docker: Docker,
+    endpoint: Endpoint,
+    state_path: PathBuf,
+    /// The jitter seed.
+    seed: u64,
+}
+
+/// The schedule loop for one host, with its event tracker, until shutdown; then its
+/// event-stream records are saved.
+async fn serve(
+    host: HostDaemon,
+    rules: RuleSet,
+    args: &DaemonArgs,
+    shared: &Shared,
+    reloads: mpsc::Receiver<Reload>,
+    up: watch::Sender<bool>,
+) {
+    let memory = Arc::new(Mutex::new(State::new()));
+    let tracker = tokio::spawn(events::track(
+        host.docker.clone(),
+        memory.clone(),
+        shared.shutdown.clone(),
+        up,
+        events::Liveness::default(),
+    ));
+    let mut daemon = Daemon {
+        docker: host.docker,
+        endpoint: host.endpoint,
+        lock_path: default_lock_path(&host.state_path),
+        state_path: host.state_path,
+        options: RunOptions {
+            dry_run: false,
+            parallel: usize::from(args.parallel),
+            cancel: shared.cancel.clone(),
+        },
+        wait_lock: args.wait_lock.into(),
+        metrics: shared.metrics.clone(),
+        http: shared.http.clone(),
+        memory,
+        shutdown: shared.shutdown.clone(),
+    };
     let config = schedule::Config {
-        seed: host_seed(),
+        seed: host.seed,
         run_on_start: args.run_on_start,
     };
     // Boxed: the loop holds a whole run's future (large) across its awaits.
@@ -107,25 +178,152 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         rules,
         &mut daemon,
         &SystemClock,
-        reload_rx,
-        shutdown_rx,
+        reloads,
+        shared.shutdown.clone(),
     ))
     .await;
-
-    let _ = shutdown_tx.send(true);
-    signals.abort();
-    reloads.abort();
-    docker_up.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
     // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
     // another swab holds it, these few records are lost, which only makes swab keep images
     // a little longer.
     match HostLock::acquire(&daemon.lock_path, Duration::ZERO).await {
-        Ok(lock) => daemon.flush_memory(&lock),
+        Ok(_lock) => daemon.flush_memory(),
         Err(err) => tracing::info!(error = %err, "event-stream records not saved"),
     }
-    tracing::info!("swab daemon stopped");
-    Ok(crate::exit::SUCCESS)
+}
+
+/// The daemon over a rule file's hosts: one schedule loop per host (its own timetable,
+/// back-off, event tracker, lease and state file), each firing the rules that apply there.
+/// A host that is down at start is waited for, without holding up the others.
+async fn serve_fleet(
+    global: &GlobalArgs,
+    args: &DaemonArgs,
+    rules: RuleSet,
+    state: &Path,
+    shared: &Shared,
+    mut reloads: mpsc::Receiver<Reload>,
+) {
+    let names: Vec<String> = rules
+        .hosts
+        .iter()
+        .filter(|h| global.on.is_empty() || global.on.iter().any(|s| h.matches(s)))
+        .map(|h| h.name.clone())
+        .collect();
+    tracing::info!(
+        hosts = names.len(),
+        rules = rules.rules.len(),
+        "swab daemon started"
+    );
+    let mut senders = Vec::new();
+    let mut ups = Vec::new();
+    // Which host reached each daemon ID first (see `fleet::connect_all`).
+    let claimed: Mutex<HashMap<String, String>> = Mutex::new(HashMap::new());
+    let claimed = &claimed;
+    let mut loops = Vec::new();
+    for name in &names {
+        let (tx, rx) = mpsc::channel(4);
+        let (up_tx, up_rx) = watch::channel(false);
+        senders.push((name.clone(), tx));
+        ups.push(up_rx);
+        let host_rules = rules_of_host(&rules, name).unwrap_or_else(|_| rules.clone());
+        let host = rules.hosts.iter().find(|h| &h.name == name).cloned();
+        loops.push(async move {
+            let Some(host) = host else { return };
+            let span = tracing::info_span!("host", name = %host.name);
+            let serve_host = async {
+                let Some(connected) = reach(global, &host, shared).await else {
+                    return;
+                };
+                if let Ok(mut claimed) = claimed.lock() {
+                    if let Some(other) = claimed.get(&connected.daemon_id) {
+                        tracing::error!(
+                            id = %connected.daemon_id,
+                            "host {} is the same daemon as host {other} (listed twice, or cloned with one ID); left out",
+                            host.name
+                        );
+                        return;
+                    }
+                    claimed.insert(connected.daemon_id.clone(), host.name.clone());
+                }
+                let daemon = HostDaemon {
+                    endpoint: connected.endpoint,
+                    state_path: crate::fleet::state_path(state, &connected.daemon_id),
+                    seed: host_seed() ^ seed_of(&host.name),
+                    docker: connected.docker,
+                };
+                tracing::info!(endpoint = %daemon.endpoint, rules = host_rules.rules.len(), "host reached");
+                Box::pin(serve(daemon, host_rules, args, shared, rx, up_tx)).await;
+            };
+            tracing::Instrument::instrument(serve_host, span).await;
+        });
+    }
+    let docker_up = tokio::spawn(follow_docker_up(ups, shared.metrics.clone()));
+    // Each new rule set goes to every host's loop, cut to that host's rules.
+    let fan_out = async {
+        while let Some(reload) = reloads.recv().await {
+            for (name, tx) in &senders {
+                let cut = match &reload {
+                    Ok(set) => rules_of_host(set, name),
+                    Err(errors) => Err(errors.clone()),
+                };
+                let _ = tx.send(cut).await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = futures_util::future::join_all(loops) => {}
+        () = fan_out => {}
+    }
+    docker_up.abort();
+}
+
+/// `rules` cut to what host `name` runs; an error when the host is no longer in them.
+fn rules_of_host(rules: &RuleSet, name: &str) -> Reload {
+    let Some(host) = rules.hosts.iter().find(|h| h.name == name) else {
+        return Err(format!(
+            "host {name} is no longer in {}; restart the daemon to stop acting on it",
+            rules.source_name
+        ));
+    };
+    let mut cut = rules.clone();
+    cut.rules = rules.rules_for(host).into_iter().cloned().collect();
+    cut.hosts.clear();
+    Ok(cut)
+}
+
+/// Connects to `host`, trying again with back-off (5 s doubling to 5 min) while it does
+/// not answer; `None` on shutdown or when its entry cannot work (logged).
+async fn reach(
+    global: &GlobalArgs,
+    host: &swab_rules::Host,
+    shared: &Shared,
+) -> Option<crate::fleet::Connected> {
+    let mut wait = Duration::from_secs(5);
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        match crate::fleet::connect(global, host).await {
+            Ok(connected) => return Some(connected),
+            Err(err) if crate::exit::code_for(&err) == crate::exit::UNREACHABLE => {
+                shared.metrics.record_unreachable();
+                tracing::warn!(error = %format!("{err:#}"), retry_in = ?wait, "host unreachable");
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "host left out");
+                return None;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return None,
+        }
+        wait = (wait * 2).min(Duration::from_secs(300));
+    }
+}
+
+fn seed_of(name: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Runner for Daemon {
@@ -142,39 +340,35 @@ impl Daemon {
             .iter()
             .filter(|r| names.contains(&r.name))
             .collect();
-        let mut shutdown = self.shutdown.clone();
-        if *shutdown.borrow() {
+        if *self.shutdown.borrow() {
             return RunOutcome::NotRun;
         }
-        let lock = tokio::select! {
-            lock = HostLock::acquire(&self.lock_path, self.wait_lock) => match lock {
-                Ok(lock) => lock,
-                Err(err) => {
-                    tracing::warn!(rules = ?names, error = %err, "run skipped");
-                    return RunOutcome::NotRun;
-                }
-            },
-            _ = shutdown.changed() => {
-                tracing::info!(rules = ?names, "stopping while waiting for the host lock; run skipped");
-                return RunOutcome::NotRun;
-            }
+        // A lost lease stops this run only; a signal stops it and the daemon.
+        let cancel = self.options.cancel.child();
+        let lock = match self.take_locks(names, cancel.clone()).await {
+            Ok(lock) => lock,
+            Err(outcome) => return outcome,
         };
-        self.flush_memory(&lock);
+        self.flush_memory();
         let started = Instant::now();
+        let options = RunOptions {
+            cancel,
+            ..self.options.clone()
+        };
         let result = run_rules(
             &self.docker,
             rules,
             &selected,
             &self.state_path,
-            self.options.clone(),
-            Some(&lock),
+            options,
+            Some(lock.lease()),
             Observer {
                 action: &crate::run_cmd::log_action,
                 status: &|status: &str| tracing::debug!("{status}"),
             },
         )
         .await;
-        drop(lock);
+        lock.release().await;
         match result {
             Ok(report) => {
                 if report.actions.is_empty() {
@@ -211,8 +405,39 @@ impl Daemon {
         }
     }
 
-    /// Writes the uses the event stream recorded into the state file (merging with it).
-    fn flush_memory(&self, _lock: &HostLock) {
+    /// Both locks for a run, or (logged) why the run cannot happen: the lock is held
+    /// elsewhere, the daemon is unreachable (counted, retried), or a shutdown came first.
+    async fn take_locks(
+        &mut self,
+        names: &[String],
+        cancel: Cancel,
+    ) -> Result<locks::Held, RunOutcome> {
+        let mut shutdown = self.shutdown.clone();
+        let file = locks::file_lock_for(&self.endpoint, &self.state_path);
+        let held = locks::take(&self.docker, file.as_deref(), self.wait_lock, cancel);
+        tokio::select! {
+            lock = held => match lock {
+                Ok(lock) => Ok(lock),
+                Err(err) => {
+                    if crate::exit::code_for(&err) == crate::exit::UNREACHABLE {
+                        self.metrics.record_unreachable();
+                        tracing::warn!(rules = ?names, error = %format!("{err:#}"), "Docker daemon unreachable; will retry");
+                        return Err(RunOutcome::Unreachable);
+                    }
+                    tracing::warn!(rules = ?names, error = %format!("{err:#}"), "run skipped");
+                    Err(RunOutcome::NotRun)
+                }
+            },
+            _ = shutdown.changed() => {
+                tracing::info!(rules = ?names, "stopping while waiting for the host lock; run skipped");
+                Err(RunOutcome::NotRun)
+            }
+        }
+    }
+
+    /// Writes the uses the event stream recorded into the state file (merging with it). Only
+    /// under a lock: the host lock, or both locks of a run.
+    fn flush_memory(&self) {
         let Ok(memory) = self.memory.lock() else {
             return;
         };
@@ -241,8 +466,13 @@ async fn start_metrics(metrics: &Metrics, addr: &str) -> anyhow::Result<()> {
 
 /// `--check-config`: the flags parsed and the rules loaded; say so and stop.
 fn check_config(rules: &RuleSet, scheduled: usize) -> anyhow::Result<u8> {
+    let hosts = match rules.hosts.len() {
+        0 => String::new(),
+        1 => ", 1 host".to_owned(),
+        n => format!(", {n} hosts"),
+    };
     crate::output::print(&format!(
-        "swab daemon: configuration OK: {} rules, {scheduled} scheduled ({})\n",
+        "swab daemon: configuration OK: {} rules, {scheduled} scheduled{hosts} ({})\n",
         rules.rules.len(),
         rules.source_name
     ))?;
@@ -302,10 +532,16 @@ fn watch_rules(
     }))
 }
 
-/// Keeps the `swab_docker_up` metric in step with the event stream's connection.
-async fn follow_docker_up(mut up: watch::Receiver<bool>, metrics: Metrics) {
-    while up.changed().await.is_ok() {
-        metrics.set_docker_up(*up.borrow());
+/// Keeps the `swab_docker_up` metric in step with the event streams' connections: 1 when
+/// every host's stream is up.
+async fn follow_docker_up(mut ups: Vec<watch::Receiver<bool>>, metrics: Metrics) {
+    while !ups.is_empty() {
+        let waits = ups.iter_mut().map(|up| Box::pin(up.changed()));
+        let (result, _, _) = futures_util::future::select_all(waits).await;
+        if result.is_err() {
+            return;
+        }
+        metrics.set_docker_up(ups.iter().all(|up| *up.borrow()));
     }
 }
 

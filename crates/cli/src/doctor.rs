@@ -11,6 +11,7 @@ use swab_docker::{ApiVersion, Docker, Error};
 
 use crate::args::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::exit;
+use crate::fleet::{HostError, Section};
 use crate::output::{bytes, print};
 
 #[derive(Debug, Serialize)]
@@ -83,18 +84,91 @@ impl From<&DiskUsage> for Reclaimable {
 }
 
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
+    if let Some(path) = &args.rules {
+        let rules = crate::rules_cmd::load(Some(path))?;
+        crate::fleet::refuse_host_flag(global, &rules)?;
+        if !rules.hosts.is_empty() {
+            return run_fleet(global, args, &rules).await;
+        }
+    }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
+    let (report, code) = examine(
+        &docker,
+        resolved.endpoint.to_string(),
+        resolved.source.to_string(),
+    )
+    .await;
+    let text = match args.format {
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => render(&report),
+    };
+    print(&text)?;
+    for warning in &report.warnings {
+        eprintln!("swab: warning: {warning}");
+    }
+    if let Some(error) = &report.error {
+        eprintln!("swab: error: {error}");
+    }
+    Ok(code)
+}
+
+/// `swab doctor --rules FILE` with `hosts:`: every host examined, several at once.
+async fn run_fleet(
+    global: &GlobalArgs,
+    args: &DoctorArgs,
+    rules: &swab_rules::RuleSet,
+) -> anyhow::Result<u8> {
+    let all: Vec<&swab_rules::Rule> = rules.rules.iter().collect();
+    let targets = crate::fleet::targets(rules, &all, &global.on)?;
+    let env = swab_docker::Environment::from_process();
+    let sections = crate::fleet::each(&targets, usize::from(global.host_concurrency), |target| {
+        let env = &env;
+        async move {
+            let host = target.host;
+            let docker = crate::fleet::endpoint(host, env)
+                .map_err(anyhow::Error::new)
+                .and_then(|endpoint| crate::connect::client_for(global, &endpoint));
+            let docker = match docker {
+                Ok(docker) => docker,
+                Err(err) => return Section::new(host, None, Err(HostError::of(&err))),
+            };
+            let source = format!("host {} in {}", host.name, rules.source_name);
+            let (report, code) = examine(&docker, docker.endpoint().to_owned(), source).await;
+            Section::new(host, None, Ok((report, code)))
+        }
+    })
+    .await;
+    let code = crate::fleet::worst(sections.iter().map(|s| s.exit_code));
+    let text = match args.format {
+        OutputFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "swab_version": env!("CARGO_PKG_VERSION"),
+                "hosts": sections,
+                "exit_code": code,
+            }))?
+        ),
+        OutputFormat::Text => {
+            crate::fleet::render_text(&targets, &sections, |_, report| render(report))
+        }
+    };
+    print(&text)?;
+    Ok(code)
+}
+
+/// What one daemon looks like, and the exit code that goes with it.
+async fn examine(docker: &Docker, endpoint: String, source: String) -> (Report, u8) {
     let mut report = Report {
         swab_version: env!("CARGO_PKG_VERSION"),
-        endpoint: resolved.endpoint.to_string(),
-        endpoint_source: resolved.source.to_string(),
+        endpoint,
+        endpoint_source: source,
         reachable: false,
         error: None,
         daemon: None,
         warnings: Vec::new(),
     };
-    let code = match inspect(&docker).await {
+    let code = match inspect(docker).await {
         Ok(daemon) => {
             report.reachable = true;
             report.warnings.extend(
@@ -121,18 +195,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<u8> {
             }
         }
     };
-    let text = match args.format {
-        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Text => render(&report),
-    };
-    print(&text)?;
-    for warning in &report.warnings {
-        eprintln!("swab: warning: {warning}");
-    }
-    if let Some(error) = &report.error {
-        eprintln!("swab: error: {error}");
-    }
-    Ok(code)
+    (report, code)
 }
 
 async fn inspect(docker: &Docker) -> Result<Daemon, Error> {

@@ -10,6 +10,8 @@ mod doctor;
 #[cfg(test)]
 mod examples_check;
 mod exit;
+mod fleet;
+mod locks;
 mod logging;
 mod metrics;
 mod migrate_cmd;
@@ -48,8 +50,8 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
             Command::Daemon(args) => Box::pin(daemon_cmd::run(&cli.global, args)).await,
-            Command::Plan(args) => run_cmd::run(&cli.global, args, true).await,
-            Command::Run(cmd) => run_cmd::run(&cli.global, &cmd.args, cmd.dry_run).await,
+            Command::Plan(args) => Box::pin(run_cmd::run(&cli.global, args, true)).await,
+            Command::Run(cmd) => Box::pin(run_cmd::run(&cli.global, &cmd.args, cmd.dry_run)).await,
             Command::Updates(args) => updates_cmd::run(&cli.global, args).await,
             Command::Rollback(args) => Box::pin(rollback_cmd::run(&cli.global, args)).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,

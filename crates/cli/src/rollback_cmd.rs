@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use swab_engine::cancel::Cancel;
 use swab_engine::gather::{self, LocalFilesystem};
-use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::report::{ActionReport, Status};
 use swab_engine::run::RunError;
 use swab_engine::update::Updater;
@@ -23,21 +22,59 @@ use crate::output::print;
 
 pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
+    crate::fleet::refuse_host_flag(global, &rules)?;
+    let state_path = args.state.clone().unwrap_or_else(state::default_path);
+    let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
+    let cancel = Cancel::new();
+    if !rules.hosts.is_empty() {
+        // One container on one host: --on must pick exactly one.
+        let all: Vec<&Rule> = rules.rules.iter().collect();
+        let targets = crate::fleet::targets(&rules, &all, &global.on)?;
+        let [target] = targets.as_slice() else {
+            let names: Vec<&str> = targets.iter().map(|t| t.host.name.as_str()).collect();
+            return Err(exit::UsageError(format!(
+                "swab rollback acts on one host: pick it with --on NAME (hosts: {})",
+                names.join(", ")
+            ))
+            .into());
+        };
+        let connected = crate::fleet::connect(global, target.host).await?;
+        let docker = connected.docker;
+        let state_path = crate::fleet::state_path(&state_path, &connected.daemon_id);
+        let host = docker.endpoint().to_owned();
+        let lock = crate::locks::take(&docker, None, wait, cancel.clone()).await?;
+        let result = locked(args, &rules, &docker, &host, &state_path, cancel).await;
+        lock.release().await;
+        return result;
+    }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
-    let state_path = args.state.clone().unwrap_or_else(state::default_path);
-    let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
-    let lock = HostLock::acquire(&default_lock_path(&state_path), wait).await?;
-    let state_file = swab_engine::update::StateFile::new(&state_path);
-    let recovery = swab_engine::update::recover(&docker, &state_file).await;
+    let file = crate::locks::file_lock_for(&resolved.endpoint, &state_path);
+    let lock = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone()).await?;
+    let result = locked(args, &rules, &docker, &host, &state_path, cancel).await;
+    lock.release().await;
+    result
+}
+
+/// The rollback itself, under both locks.
+async fn locked(
+    args: &RollbackArgs,
+    rules: &swab_rules::RuleSet,
+    docker: &swab_docker::Docker,
+    host: &str,
+    state_path: &std::path::Path,
+    cancel: Cancel,
+) -> anyhow::Result<u8> {
+    let state_file = swab_engine::update::StateFile::new(state_path);
+    let recovery = swab_engine::update::recover(docker, &state_file).await;
     for line in &recovery.notes {
         eprintln!("swab: recovery: {line}");
     }
     if !recovery.problems.is_empty() {
-        return Err(RunError::recovery(&recovery, &state_path).into());
+        return Err(RunError::recovery(&recovery, state_path).into());
     }
-    let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
+    let (snapshot, _) = gather::gather(docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(|| format!("cannot read the state of the Docker host at {host}"))?;
     let name = args.container.trim_start_matches('/');
@@ -47,9 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         .any(|c| c.name == name || c.id.starts_with(name))
         && let Ok(service) = docker.inspect_service(name).await
     {
-        let code = roll_back_service(&docker, &service, args, &rules, &state_path, &host).await;
-        drop(lock);
-        return code;
+        return roll_back_service(docker, &service, args, rules, state_path, host).await;
     }
 
     // The options of the first update rule that selects the container.
@@ -79,11 +114,10 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         .map_or(Duration::from_secs(60), |o| o.health_timeout);
     let stop_timeout = rule.and_then(|r| r.stop_timeout);
 
-    let cancel = Cancel::new();
     let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
     let credentials = CredentialStore::anonymous();
     let updater = Updater {
-        engine: &docker,
+        engine: docker,
         credentials: &credentials,
         protect: &rules.protect,
         state: &state_file,
@@ -103,7 +137,6 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         .map_err(anyhow::Error::msg);
     signals.abort();
     let actions = actions?;
-    drop(lock);
     let failed = actions
         .iter()
         .any(|a| matches!(a.status, Status::Failed | Status::RolledBack));

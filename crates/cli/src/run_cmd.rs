@@ -2,37 +2,48 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use tracing::Instrument as _;
 
 use swab_engine::cancel::Cancel;
 use swab_engine::format_bytes;
-use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::plan::NoteScope;
-use swab_engine::report::{ActionReport, Report, Status};
+use swab_engine::report::{ActionReport, Report, Status, Summary};
 use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state;
 use swab_rules::{Rule, RuleSet};
 
 use crate::args::{GlobalArgs, OutputFormat, RunArgs};
 use crate::exit::{self, UsageError};
+use crate::fleet::{self, HostError, Section, Target};
 use crate::output::print;
 
 /// Runs the selected rules now; `dry_run` records instead of acting.
 pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::Result<u8> {
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     let selected = select(&rules, &args.rule)?;
+    fleet::refuse_host_flag(global, &rules)?;
+    if !rules.hosts.is_empty() {
+        return run_fleet(global, args, dry_run, &rules, &selected).await;
+    }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
-    // Real runs take the host lock, so a daemon and a CI job never act at the same time.
+    let cancel = Cancel::new();
+    let retries = docker.retries();
+    // Real runs take the locks, so a daemon, a CI job and a fleet controller never act on
+    // one daemon at the same time.
     let lock = if dry_run {
         None
     } else {
         let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
-        Some(HostLock::acquire(&default_lock_path(&state_path), wait).await?)
+        let file = crate::locks::file_lock_for(&resolved.endpoint, &state_path);
+        let held = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone());
+        Some(held.await?)
     };
     let bar = Progress::new(args.format, dry_run);
-    let cancel = Cancel::new();
     let signals = cancel_on_signals(cancel.clone())?;
     let options = RunOptions {
         dry_run,
@@ -45,7 +56,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         &selected,
         &state_path,
         options,
-        lock.as_ref(),
+        lock.as_ref().map(crate::locks::Held::lease),
         Observer {
             action: &|report: &ActionReport| {
                 log_action(report);
@@ -56,9 +67,13 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     )
     .await;
     signals.abort();
-    let report = report?;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    let mut report = report?;
+    // Retries taking and releasing the lock count too: they are this run's.
+    report.retries.docker = docker.retries() - retries;
     bar.finish();
-    drop(lock);
     tracing::info!(
         api_calls = docker.requests_sent(),
         actions = report.actions.len(),
@@ -74,6 +89,134 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     } else {
         exit::SUCCESS
     })
+}
+
+/// `swab plan`/`run` over a rule file's hosts: each host is the single-host run with its
+/// own state file and lease, several at once; one report with a section per host.
+async fn run_fleet(
+    global: &GlobalArgs,
+    args: &RunArgs,
+    dry_run: bool,
+    rules: &RuleSet,
+    selected: &[&Rule],
+) -> anyhow::Result<u8> {
+    let targets = fleet::targets(rules, selected, &global.on)?;
+    let state = args.state.clone().unwrap_or_else(state::default_path);
+    let cancel = Cancel::new();
+    let signals = cancel_on_signals(cancel.clone())?;
+    let started = SystemTime::now();
+    let jobs = fleet::connect_all(global, &targets).await;
+    let (state, cancel) = (&state, &cancel);
+    let sections = fleet::each(
+        &jobs,
+        usize::from(global.host_concurrency),
+        |(target, connected)| {
+            let span = tracing::info_span!("host", name = %target.host.name);
+            let run = async move {
+                match connected {
+                    Ok(connected) => {
+                        run_host(args, dry_run, rules, target, connected, state, cancel).await
+                    }
+                    Err(error) => Section::new(target.host, None, Err(error.clone())),
+                }
+            };
+            run.instrument(span)
+        },
+    )
+    .await;
+    signals.abort();
+    let code = fleet::worst(sections.iter().map(|s| s.exit_code));
+    let actions: Vec<ActionReport> = sections
+        .iter()
+        .filter_map(|s| s.report.as_ref())
+        .flat_map(|r| r.actions.iter().cloned())
+        .collect();
+    let summary = Summary::of(&actions);
+    match args.format {
+        OutputFormat::Json => {
+            let document = serde_json::json!({
+                "swab_version": env!("CARGO_PKG_VERSION"),
+                "dry_run": dry_run,
+                "started_at": humantime::format_rfc3339_seconds(started).to_string(),
+                "finished_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                "hosts": sections,
+                "summary": summary,
+                "exit_code": code,
+            });
+            print(&format!("{}\n", serde_json::to_string_pretty(&document)?))?;
+        }
+        OutputFormat::Text => {
+            let mut out = crate::fleet::render_text(&targets, &sections, |target, report| {
+                render(report, &target.rules, args.show_kept)
+            });
+            let failed = sections.iter().filter(|s| s.error.is_some()).count();
+            let _ = writeln!(
+                out,
+                "{} host{}, {failed} without a result: {}",
+                sections.len(),
+                if sections.len() == 1 { "" } else { "s" },
+                summary.line(dry_run)
+            );
+            print(&out)?;
+        }
+    }
+    Ok(code)
+}
+
+/// One host of a fleet run: connect, take its lease (real runs), run its rules.
+async fn run_host(
+    args: &RunArgs,
+    dry_run: bool,
+    rules: &RuleSet,
+    target: &Target<'_>,
+    connected: &fleet::Connected,
+    state: &Path,
+    cancel: &Cancel,
+) -> Section<Report> {
+    let docker = &connected.docker;
+    let state_path = fleet::state_path(state, &connected.daemon_id);
+    let cancel = cancel.child();
+    let retries = docker.retries();
+    let result = async {
+        let lock = if dry_run {
+            None
+        } else {
+            let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
+            Some(crate::locks::take(docker, None, wait, cancel.clone()).await?)
+        };
+        let options = RunOptions {
+            dry_run,
+            parallel: usize::from(args.parallel),
+            cancel: cancel.clone(),
+        };
+        let report = run_rules(
+            docker,
+            rules,
+            &target.rules,
+            &state_path,
+            options,
+            lock.as_ref().map(crate::locks::Held::lease),
+            Observer {
+                action: &log_action,
+                status: &|status: &str| tracing::debug!("{status}"),
+            },
+        )
+        .await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        let mut report = report?;
+        report.retries.docker = docker.retries() - retries;
+        let code = if report.has_failures() {
+            exit::FAILURE
+        } else {
+            exit::SUCCESS
+        };
+        anyhow::Ok((report, code))
+    }
+    .await
+    .map_err(|err| HostError::of(&err));
+    Section::new(target.host, Some(connected.daemon_id.clone()), result)
 }
 
 /// SIGINT/SIGTERM during a run set `cancel` instead of killing the process: actions in

@@ -15,10 +15,11 @@ use swab_engine::gather::{self, LocalFilesystem};
 use swab_engine::lock::{HostLock, default_lock_path};
 use swab_engine::{state, updates, window};
 use swab_registry::CredentialStore;
-use swab_rules::{Action, Rule};
+use swab_rules::{Action, Rule, RuleSet};
 
 use crate::args::{GlobalArgs, OutputFormat, UpdatesArgs};
 use crate::exit;
+use crate::fleet::{HostError, Section};
 use crate::output::print;
 
 #[derive(Debug, Serialize)]
@@ -92,17 +93,86 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         return forget(&state_path, reference).await;
     }
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
-    let update_rules: Vec<&Rule> = rules
-        .rules
-        .iter()
-        .filter(|r| r.action == Action::Update)
-        .collect();
+    crate::fleet::refuse_host_flag(global, &rules)?;
+    let all: Vec<&Rule> = rules.rules.iter().collect();
+    if !rules.hosts.is_empty() {
+        return run_fleet(global, args, &rules, &all, &state_path).await;
+    }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
+    let (report, code) = check(&docker, host, &rules, &all, &state_path).await?;
+    match args.format {
+        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        OutputFormat::Text => print(&render(&report, !has_update_rules(&all)))?,
+    }
+    Ok(code)
+}
+
+fn has_update_rules(rules: &[&Rule]) -> bool {
+    rules.iter().any(|r| r.action == Action::Update)
+}
+
+/// `swab updates` over a rule file's hosts: each host checked with its own rules and
+/// state, several at once; one report with a section per host.
+async fn run_fleet(
+    global: &GlobalArgs,
+    args: &UpdatesArgs,
+    rules: &RuleSet,
+    all: &[&Rule],
+    state: &std::path::Path,
+) -> anyhow::Result<u8> {
+    let targets = crate::fleet::targets(rules, all, &global.on)?;
+    let jobs = crate::fleet::connect_all(global, &targets).await;
+    let sections = crate::fleet::each(
+        &jobs,
+        usize::from(global.host_concurrency),
+        |(target, connected)| async move {
+            let connected = match connected {
+                Ok(connected) => connected,
+                Err(error) => return Section::new(target.host, None, Err(error.clone())),
+            };
+            let state_path = crate::fleet::state_path(state, &connected.daemon_id);
+            let host = connected.docker.endpoint().to_owned();
+            let result = check(&connected.docker, host, rules, &target.rules, &state_path)
+                .await
+                .map_err(|err| HostError::of(&err));
+            Section::new(target.host, Some(connected.daemon_id.clone()), result)
+        },
+    )
+    .await;
+    let code = crate::fleet::worst(sections.iter().map(|s| s.exit_code));
+    match args.format {
+        OutputFormat::Json => {
+            let document = serde_json::json!({"hosts": sections, "exit_code": code});
+            print(&format!("{}\n", serde_json::to_string_pretty(&document)?))?;
+        }
+        OutputFormat::Text => {
+            let out = crate::fleet::render_text(&targets, &sections, |target, report| {
+                render(report, !has_update_rules(&target.rules))
+            });
+            print(&out)?;
+        }
+    }
+    Ok(code)
+}
+
+/// The check of one daemon: the report and its exit code (1 when a look-up failed).
+async fn check(
+    docker: &swab_docker::Docker,
+    host: String,
+    rules: &RuleSet,
+    selected: &[&Rule],
+    state_path: &std::path::Path,
+) -> anyhow::Result<(Report, u8)> {
+    let update_rules: Vec<&Rule> = selected
+        .iter()
+        .copied()
+        .filter(|r| r.action == Action::Update)
+        .collect();
     let context = || format!("cannot read the state of the Docker host at {host}");
     // A rule-less snapshot: the two lists, nothing else.
-    let (snapshot, _) = gather::gather(&docker, &[], &rules.protect, &LocalFilesystem, 4)
+    let (snapshot, _) = gather::gather(docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(context)?;
     let mut snapshot = snapshot;
@@ -111,7 +181,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         .iter()
         .any(|r| r.update.as_ref().is_some_and(|u| u.services.is_some()))
     {
-        gather::add_services(&docker, &mut snapshot)
+        gather::add_services(docker, &mut snapshot)
             .await
             .with_context(context)?;
     }
@@ -127,7 +197,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         rate_limits,
         ..
     } = swab_engine::run::lookup_digests(
-        &docker,
+        docker,
         &credentials,
         &mut checks
             .checks
@@ -138,7 +208,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
     .await
     .map_err(anyhow::Error::msg)?;
     // Read only: `swab updates` never starts a cooldown; `swab run` does.
-    let remembered = state::State::load(&state_path)
+    let remembered = state::State::load(state_path)
         .with_context(|| format!("cannot read the state file {}", state_path.display()))?;
     let memory = updates::UpdateMemory {
         rolled_back: &remembered.rolled_back,
@@ -178,15 +248,12 @@ pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> 
         services,
         notes: notes.into_iter().map(|n| n.message).collect(),
     };
-    match args.format {
-        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
-        OutputFormat::Text => print(&render(&report, update_rules.is_empty()))?,
-    }
-    Ok(if failures > 0 {
+    let code = if failures > 0 {
         exit::FAILURE
     } else {
         exit::SUCCESS
-    })
+    };
+    Ok((report, code))
 }
 
 /// One row per selected service: the digest its spec pins, the registry's, and what a run

@@ -338,6 +338,11 @@ pub fn context_dir_name(name: &str) -> String {
     hex
 }
 
+/// The endpoint of the docker context `name` (a `context:` entry in a rule file's `hosts`).
+pub fn named_context(env: &Environment, name: &str) -> Result<Endpoint, EndpointError> {
+    context_endpoint(env, name, "the rule file's hosts")
+}
+
 fn context_endpoint(
     env: &Environment,
     name: &str,

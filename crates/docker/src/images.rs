@@ -1,6 +1,7 @@
 //! Image and distribution endpoints.
 
 use base64::Engine as _;
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::Serialize;
@@ -188,12 +189,7 @@ impl Docker {
         );
         Ok(stream.map(|item| {
             let progress = item?;
-            if let Some(message) = progress.error.clone().or_else(|| {
-                progress
-                    .error_detail
-                    .as_ref()
-                    .and_then(|d| d.message.clone())
-            }) {
+            if let Some(message) = progress.failure() {
                 return Err(Error::Stream { message });
             }
             Ok(progress)
@@ -215,6 +211,51 @@ impl Docker {
             }
         }
         Ok(last)
+    }
+
+    /// `POST /images/create?fromSrc=-`: makes the image `repo:tag` from the tar `rootfs` (one
+    /// layer), with Dockerfile instructions `changes` (`LABEL a=b`, `CMD ["x"]`) applied, as
+    /// `docker import` does. Returns the last status line. An error the daemon reports inside
+    /// its 200 answer is [`Error::Stream`].
+    pub async fn import_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        changes: &[&str],
+        rootfs: Bytes,
+    ) -> Result<String> {
+        let mut query = Query::new()
+            .add("fromSrc", "-")
+            .add("repo", repo)
+            .add("tag", tag);
+        for change in changes {
+            query = query.add("changes", change);
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-tar"),
+        );
+        self.timed(async {
+            let response = self
+                .request(Method::POST, "/images/create", query, Some(rootfs), headers)
+                .await?;
+            let body = crate::client::read_limited(response.body, 1024 * 1024).await?;
+            let mut last = String::new();
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let Ok(progress) = serde_json::from_slice::<PullProgress>(line) else {
+                    continue;
+                };
+                if let Some(message) = progress.failure() {
+                    return Err(Error::Stream { message });
+                }
+                if let Some(status) = progress.status {
+                    last = status;
+                }
+            }
+            Ok(last)
+        })
+        .await
     }
 
     /// `GET /distribution/{name}/json`: asks the daemon to ask the registry what `name`

@@ -103,8 +103,15 @@ pub struct Version {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct Info {
+    /// The daemon's own ID: a UUID (an older `XXXX:XXXX:...` key on engines before 23),
+    /// stable across restarts; what swab keys a host's state by.
+    #[serde(rename = "ID")]
+    pub id: String,
     /// Daemon host name.
     pub name: String,
+    /// The daemon's clock now (RFC 3339 with nanoseconds): leases on the daemon are timed by
+    /// it, not by the clocks of the swab processes that share the daemon.
+    pub system_time: String,
     /// Engine version.
     pub server_version: String,
     /// All containers.
@@ -600,6 +607,15 @@ pub struct PullProgress {
     pub error: Option<String>,
     /// Structured error.
     pub error_detail: Option<ErrorDetail>,
+}
+
+impl PullProgress {
+    /// The failure the daemon reported in this line, if any (inside a 200 answer).
+    pub fn failure(&self) -> Option<String> {
+        self.error
+            .clone()
+            .or_else(|| self.error_detail.as_ref().and_then(|d| d.message.clone()))
+    }
 }
 
 /// Bytes of a layer transfer.

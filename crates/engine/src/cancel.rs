@@ -16,6 +16,9 @@ pub struct Cancel(Arc<Inner>);
 struct Inner {
     set: AtomicBool,
     notify: Notify,
+    /// Set with its parent: a child stops one part of the work (one host's run), the
+    /// parent all of it.
+    parent: Option<Cancel>,
 }
 
 impl Cancel {
@@ -30,9 +33,20 @@ impl Cancel {
         self.0.notify.notify_waiters();
     }
 
-    /// Whether it is set.
+    /// A flag set by itself or by this one: for one part of the work (a host's run, a
+    /// daemon's batch), which something else (a lost lease) may stop alone.
+    #[must_use]
+    pub fn child(&self) -> Cancel {
+        Cancel(Arc::new(Inner {
+            parent: Some(self.clone()),
+            ..Inner::default()
+        }))
+    }
+
+    /// Whether it (or a parent) is set.
     pub fn is_cancelled(&self) -> bool {
         self.0.set.load(Ordering::SeqCst)
+            || self.0.parent.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Resolves once the flag is set (at once if it is).
@@ -42,7 +56,15 @@ impl Cancel {
             if self.is_cancelled() {
                 return;
             }
-            notified.await;
+            match &self.0.parent {
+                Some(parent) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = Box::pin(parent.cancelled()) => return,
+                    }
+                }
+                None => notified.await,
+            }
         }
     }
 }
@@ -68,5 +90,25 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), cancel.cancelled())
             .await
             .expect("already set");
+    }
+
+    #[tokio::test]
+    async fn a_child_is_set_by_its_parent_and_alone_by_itself() {
+        let parent = Cancel::new();
+        let (one, two) = (parent.child(), parent.child());
+        one.cancel();
+        assert!(one.is_cancelled() && !two.is_cancelled() && !parent.is_cancelled());
+        let waiting = tokio::spawn({
+            let two = two.clone();
+            async move { two.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        parent.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the parent")
+            .unwrap();
+        assert!(two.is_cancelled());
     }
 }

@@ -17,6 +17,7 @@ use swab_docker::models::{ContainerSummary, ImageSummary, from_unix, parse_times
 use swab_docker::{Docker, Filters, ListContainersOptions, ListImagesOptions};
 use swab_rules::{Action, ImageRef, Protect, Rule, Trigger};
 
+use crate::lease::is_lock_object;
 use crate::snapshot::{
     Container, Disk, Filesystem, Image, Network, Snapshot, Volume, is_anonymous_volume_name,
 };
@@ -80,8 +81,18 @@ pub async fn gather(
     let (containers, images) = tokio::try_join!(containers, images)?;
     stats.api_calls += 2;
     let mut snapshot = Snapshot {
-        containers: containers.iter().map(container_from_summary).collect(),
-        images: images.iter().map(image_from_summary).collect(),
+        // The lock on the daemon (a container, its beats and its image) is swab's own and
+        // no rule's business: left out here, it can never be kept, listed or removed.
+        containers: containers
+            .iter()
+            .filter(|c| !is_lock_object(&c.labels))
+            .map(container_from_summary)
+            .collect(),
+        images: images
+            .iter()
+            .filter(|i| !is_lock_object(&i.labels))
+            .map(image_from_summary)
+            .collect(),
         ..Snapshot::default()
     };
     // The daemon's order is not stable for objects created in the same second; plans and

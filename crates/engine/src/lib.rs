@@ -16,7 +16,8 @@
 //!   `swab rollback`), through the narrow [`update::UpdateEngine`] trait, with the create
 //!   request for a replacement in [`update::recreate`];
 //! - [`run`]: one whole run (snapshot, plan, execute, state, report), shared by `swab run`
-//!   and the daemon; [`lock`]: the host-wide lock around real runs;
+//!   and the daemon; [`lock`]: the host-wide lock around real runs, and [`lease`]: the lock
+//!   held on the daemon itself, which keeps swab processes on other machines out too;
 //! - [`daemon`]: the daemon's loop, with the clock, the runner, reloads and shutdown
 //!   passed in (unit-tested with a paused tokio clock), with [`daemon::events`] (last-used
 //!   tracking from the event stream) and [`daemon::notify`] (webhooks);
@@ -24,7 +25,8 @@
 //! - [`cancel`]: the flag a signal sets, shared by both executors and the CLI.
 //!
 //! Module dependencies form a DAG: [`cancel`], [`state`], [`lock`] and [`gather`] depend
-//! on nothing here; the executors ([`exec`], [`update`]) on those; [`run`]
+//! on nothing here but [`lease`] (its label, which the snapshot leaves out), which depends
+//! on [`cancel`]; the executors ([`exec`], [`update`]) on those; [`run`]
 //! on the executors; [`daemon`] on [`timetable`] and its own traits, its `events` on
 //! [`gather`] and [`state`]. `swab-plan` never depends on this crate.
 //!
@@ -38,10 +40,12 @@ pub mod cancel;
 pub mod daemon;
 pub mod exec;
 pub mod gather;
+pub mod lease;
 pub mod lock;
 pub mod run;
 pub mod state;
 pub mod swarm;
+mod tar;
 pub mod update;
 
 // The pure deciders, re-exported so callers name one crate.

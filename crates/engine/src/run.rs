@@ -16,7 +16,7 @@ use crate::cancel::Cancel;
 use crate::exec::{self, DryRun, Engine};
 use crate::gather::{self, LocalFilesystem};
 use crate::hooks::Phase;
-use crate::lock::HostLock;
+use crate::lease::Lease;
 use crate::plan::{self, Note, NoteScope};
 use crate::report::{ActionKind, ActionReport, Report, Status, Summary};
 use crate::services::ServiceCheck;
@@ -88,14 +88,14 @@ impl RunError {
 
 /// Runs `selected` rules of `rules` now. A real run merges its observations into the state
 /// file at `state_path` (re-reading it first, so records written meanwhile by another swab
-/// are kept). `_lock` proves the caller holds the host lock for real runs.
+/// are kept). `_lock` proves the caller holds the lease on the daemon for real runs.
 pub async fn run_rules(
     docker: &Docker,
     rules: &RuleSet,
     selected: &[&Rule],
     state_path: &Path,
     options: RunOptions,
-    _lock: Option<&HostLock>,
+    _lock: Option<&Lease>,
     observer: Observer<'_>,
 ) -> Result<Report, RunError> {
     let progress = observer.action;

@@ -122,6 +122,41 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Summary {
+    /// What the run did, in words: `reclaimed 1.2 GB (3 containers, 1 image); 0 skipped,
+    /// 0 failed` (`would reclaim` for a dry run). Also the totals of many hosts.
+    pub fn line(&self, dry_run: bool) -> String {
+        let s = self;
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (s.containers_removed, "container"),
+            (s.images_removed, "image"),
+            (s.volumes_removed, "volume"),
+            (s.networks_removed, "network"),
+            (s.containers_restarted, "restart"),
+            (s.containers_recreated, "update"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        let what = if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join(", ")
+        };
+        let verb = if dry_run {
+            "would reclaim"
+        } else {
+            "reclaimed"
+        };
+        format!(
+            "{verb} {} ({what}); {} skipped, {} failed",
+            crate::format_bytes(s.bytes_reclaimed),
+            s.skipped,
+            s.failed
+        )
+    }
+
     /// Totals of `actions`. Planned (dry-run) actions count as what they would do.
     pub fn of(actions: &[ActionReport]) -> Summary {
         let mut s = Summary::default();
@@ -213,36 +248,7 @@ impl Report {
     /// What the run did, in words: `reclaimed 1.2 GB (3 containers, 1 image); 0 skipped,
     /// 0 failed` (`would reclaim` for a dry run).
     pub fn summary_line(&self) -> String {
-        let s = &self.summary;
-        let mut parts = Vec::new();
-        for (n, what) in [
-            (s.containers_removed, "container"),
-            (s.images_removed, "image"),
-            (s.volumes_removed, "volume"),
-            (s.networks_removed, "network"),
-            (s.containers_restarted, "restart"),
-            (s.containers_recreated, "update"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
-            }
-        }
-        let what = if parts.is_empty() {
-            "nothing".to_owned()
-        } else {
-            parts.join(", ")
-        };
-        let verb = if self.dry_run {
-            "would reclaim"
-        } else {
-            "reclaimed"
-        };
-        format!(
-            "{verb} {} ({what}); {} skipped, {} failed",
-            crate::format_bytes(s.bytes_reclaimed),
-            s.skipped,
-            s.failed
-        )
+        self.summary.line(self.dry_run)
     }
 
     /// One line for logs and chat: the host and [`Report::summary_line`].

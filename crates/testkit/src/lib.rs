@@ -352,10 +352,19 @@ impl PrivateDaemon {
             .append(true)
             .open(self.dir.join("dockerd.log"))
             .unwrap();
+        // The shared daemon's configuration, with a trust key of its own on 20.10, which
+        // derives the daemon's ID from it (by default the machine's /etc/docker/key.json).
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&env().daemon_config).unwrap()).unwrap();
+        if env().engine == Engine::V20_10 {
+            config["deprecated-key-path"] = self.dir.join("key.json").display().to_string().into();
+        }
+        let config_file = self.dir.join("daemon.json");
+        std::fs::write(&config_file, config.to_string()).unwrap();
         let child = Command::new(&env().dockerd)
             .env("PATH", &env().engine_path)
             .arg("--config-file")
-            .arg(&env().daemon_config)
+            .arg(&config_file)
             .arg("--data-root")
             .arg(self.dir.join("data"))
             .arg("--exec-root")

@@ -191,7 +191,7 @@ impl UpdateEngine for Docker {
                 // directory (`/run/secrets`): make it (only when missing, so no existing
                 // directory's mode or owner is touched), then try again.
                 Err(err) if err.is_not_found() => {
-                    let mkdir = super::compose::directory_tar(dir);
+                    let mkdir = crate::tar::directory(dir);
                     self.put_archive(&to, "/", mkdir.into()).await?;
                     self.put_archive(&to, dir, archive).await?;
                 }
