@@ -362,11 +362,13 @@ hosts:
         out.code(3);
         let report = out.json();
         let tls = section(&report, "tls");
-        assert_eq!(tls["reachable"], true, "{report:#}");
+        assert_eq!(tls["doctor"]["reachable"], true, "{report:#}");
         assert_eq!(tls["exit_code"], 0);
-        assert!(tls["daemon"]["server_version"].is_string());
+        assert!(tls["doctor"]["daemon"]["server_version"].is_string());
+        assert!(tls["error"].is_null());
         let local = section(&report, "local");
-        assert_eq!(local["reachable"], false, "{report:#}");
+        assert_eq!(local["doctor"]["reachable"], false, "{report:#}");
+        assert_eq!(local["error"]["kind"], "docker_unreachable", "{report:#}");
         assert_eq!(local["exit_code"], 3);
 
         let out = swab()

@@ -19,7 +19,7 @@ use swab_docker::{Docker, Endpoint};
 use swab_engine::cancel::Cancel;
 use swab_engine::daemon::{self as schedule, Reload, RunOutcome, Runner, SystemClock};
 use swab_engine::daemon::{events, notify};
-use swab_engine::lock::{HostLock, default_lock_path};
+use swab_engine::lock::HostLock;
 use swab_engine::plan::NoteScope;
 use swab_engine::run::{Observer, RunOptions, run_rules};
 use swab_engine::state::{self, State};
@@ -34,9 +34,8 @@ use crate::metrics::Metrics;
 /// Everything a run needs that does not change between runs.
 struct Daemon {
     docker: Docker,
-    endpoint: Endpoint,
     state_path: PathBuf,
-    lock_path: PathBuf,
+    file_lock: Option<PathBuf>,
     options: RunOptions,
     wait_lock: Duration,
     metrics: Metrics,
@@ -77,6 +76,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         shutdown: shutdown_rx,
         cancel,
     };
+    let mut code = crate::exit::SUCCESS;
     if rules.hosts.is_empty() {
         let resolved = crate::connect::resolve(global)?;
         let docker = crate::connect::client(global, &resolved)?;
@@ -89,6 +89,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         let (up_tx, up_rx) = watch::channel(false);
         let docker_up = tokio::spawn(follow_docker_up(vec![up_rx], shared.metrics.clone()));
         let host = HostDaemon {
+            file_lock: locks::file_lock_for(&resolved.endpoint, &state_path),
             docker,
             endpoint: resolved.endpoint,
             state_path,
@@ -96,22 +97,23 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
         };
         Box::pin(serve(host, rules, args, &shared, reload_rx, up_tx)).await;
         docker_up.abort();
-    } else {
-        Box::pin(serve_fleet(
-            global,
-            args,
-            rules,
-            &state_path,
-            &shared,
-            reload_rx,
-        ))
-        .await;
+    } else if Box::pin(serve_fleet(
+        global,
+        args,
+        rules,
+        &state_path,
+        &shared,
+        reload_rx,
+    ))
+    .await
+    {
+        code = crate::exit::FAILURE;
     }
     let _ = shutdown_tx.send(true);
     signals.abort();
     reloads.abort();
     tracing::info!("swab daemon stopped");
-    Ok(crate::exit::SUCCESS)
+    Ok(code)
 }
 
 /// What every host's loop shares.
@@ -130,6 +132,9 @@ struct HostDaemon {
     docker: Docker,
     endpoint: Endpoint,
     state_path: PathBuf,
+    /// The machine-wide file lock a run takes besides the lease: only a single-host
+    /// daemon on a local socket (a fleet's hosts each have their own lease and state).
+    file_lock: Option<PathBuf>,
     /// The jitter seed.
     seed: u64,
 }
@@ -154,8 +159,7 @@ async fn serve(
     ));
     let mut daemon = Daemon {
         docker: host.docker,
-        endpoint: host.endpoint,
-        lock_path: default_lock_path(&host.state_path),
+        file_lock: host.file_lock,
         state_path: host.state_path,
         options: RunOptions {
             dry_run: false,
@@ -186,9 +190,13 @@ async fn serve(
     // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
     // another swab holds it, these few records are lost, which only makes swab keep images
     // a little longer.
-    match HostLock::acquire(&daemon.lock_path, Duration::ZERO).await {
-        Ok(_lock) => daemon.flush_memory(),
-        Err(err) => tracing::info!(error = %err, "event-stream records not saved"),
+    match &daemon.file_lock {
+        Some(path) => match HostLock::acquire(path, Duration::ZERO).await {
+            Ok(_lock) => daemon.flush_memory(),
+            Err(err) => tracing::info!(error = %err, "event-stream records not saved"),
+        },
+        // A fleet host's state file is this daemon's alone.
+        None => daemon.flush_memory(),
     }
 }
 
@@ -202,7 +210,7 @@ async fn serve_fleet(
     state: &Path,
     shared: &Shared,
     mut reloads: mpsc::Receiver<Reload>,
-) {
+) -> bool {
     let names: Vec<String> = rules
         .hosts
         .iter()
@@ -246,6 +254,7 @@ async fn serve_fleet(
                     claimed.insert(connected.daemon_id.clone(), host.name.clone());
                 }
                 let daemon = HostDaemon {
+                    file_lock: None,
                     endpoint: connected.endpoint,
                     state_path: crate::fleet::state_path(state, &connected.daemon_id),
                     seed: host_seed() ^ seed_of(&host.name),
@@ -258,23 +267,49 @@ async fn serve_fleet(
         });
     }
     let docker_up = tokio::spawn(follow_docker_up(ups, shared.metrics.clone()));
-    // Each new rule set goes to every host's loop, cut to that host's rules.
+    // Each new rule set goes to every host's loop, cut to that host's rules, through a
+    // forwarder per host that keeps only the newest: a host that is busy (or not reached
+    // yet) gets it when it can, and never holds up the others.
+    let mut latest = Vec::new();
+    let mut forwarders = Vec::new();
+    for (name, tx) in senders {
+        let (newest, mut changes) = watch::channel(None::<Reload>);
+        latest.push((name, newest));
+        forwarders.push(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let reload = changes.borrow_and_update().clone();
+                if let Some(reload) = reload
+                    && tx.send(reload).await.is_err()
+                {
+                    return;
+                }
+            }
+        }));
+    }
     let fan_out = async {
         while let Some(reload) = reloads.recv().await {
-            for (name, tx) in &senders {
+            for (name, newest) in &latest {
                 let cut = match &reload {
                     Ok(set) => rules_of_host(set, name),
                     Err(errors) => Err(errors.clone()),
                 };
-                let _ = tx.send(cut).await;
+                let _ = newest.send(Some(cut));
             }
         }
+        std::future::pending::<()>().await;
     };
-    tokio::select! {
-        _ = futures_util::future::join_all(loops) => {}
-        () = fan_out => {}
+    let all_ended = tokio::select! {
+        _ = futures_util::future::join_all(loops) => !*shared.shutdown.borrow(),
+        () = fan_out => false,
+    };
+    if all_ended {
+        tracing::error!("no host left to act on (each was left out, see above); stopping");
+    }
+    for forwarder in forwarders {
+        forwarder.abort();
     }
     docker_up.abort();
+    all_ended
 }
 
 /// `rules` cut to what host `name` runs; an error when the host is no longer in them.
@@ -303,13 +338,15 @@ async fn reach(
     loop {
         match crate::fleet::connect(global, host).await {
             Ok(connected) => return Some(connected),
-            Err(err) if crate::exit::code_for(&err) == crate::exit::UNREACHABLE => {
-                shared.metrics.record_unreachable();
-                tracing::warn!(error = %format!("{err:#}"), retry_in = ?wait, "host unreachable");
-            }
-            Err(err) => {
+            // An entry that cannot work (a context that does not exist) stays broken.
+            Err(err) if crate::exit::code_for(&err) == crate::exit::USAGE => {
                 tracing::error!(error = %format!("{err:#}"), "host left out");
                 return None;
+            }
+            // Unreachable, or answering with an error (a daemon still starting): again later.
+            Err(err) => {
+                shared.metrics.record_unreachable();
+                tracing::warn!(error = %format!("{err:#}"), retry_in = ?wait, "host unreachable");
             }
         }
         tokio::select! {
@@ -413,11 +450,20 @@ impl Daemon {
         cancel: Cancel,
     ) -> Result<locks::Held, RunOutcome> {
         let mut shutdown = self.shutdown.clone();
-        let file = locks::file_lock_for(&self.endpoint, &self.state_path);
-        let held = locks::take(&self.docker, file.as_deref(), self.wait_lock, cancel);
+        let held = locks::take(
+            &self.docker,
+            self.file_lock.as_deref(),
+            self.wait_lock,
+            cancel,
+        );
         tokio::select! {
             lock = held => match lock {
                 Ok(lock) => Ok(lock),
+                // The signal also ends the wait itself (see `locks::take`).
+                Err(_) if *self.shutdown.borrow() => {
+                    tracing::info!(rules = ?names, "stopping while waiting for the host lock; run skipped");
+                    Err(RunOutcome::NotRun)
+                }
                 Err(err) => {
                     if crate::exit::code_for(&err) == crate::exit::UNREACHABLE {
                         self.metrics.record_unreachable();
@@ -492,8 +538,9 @@ fn stop_on_signals(
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => tracing::info!("SIGINT: stopping"),
         }
-        cancel.cancel();
+        // Shutdown first: a run that sees its wait for the lock end then knows why.
         let _ = shutdown.send(true);
+        cancel.cancel();
     }))
 }
 
@@ -537,11 +584,12 @@ fn watch_rules(
 async fn follow_docker_up(mut ups: Vec<watch::Receiver<bool>>, metrics: Metrics) {
     while !ups.is_empty() {
         let waits = ups.iter_mut().map(|up| Box::pin(up.changed()));
-        let (result, _, _) = futures_util::future::select_all(waits).await;
+        let (result, index, _) = futures_util::future::select_all(waits).await;
         if result.is_err() {
-            return;
+            // A host left out (or shut down): the others still count.
+            ups.remove(index);
         }
-        metrics.set_docker_up(ups.iter().all(|up| *up.borrow()));
+        metrics.set_docker_up(!ups.is_empty() && ups.iter().all(|up| *up.borrow()));
     }
 }
 

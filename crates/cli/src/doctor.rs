@@ -135,7 +135,20 @@ async fn run_fleet(
             };
             let source = format!("host {} in {}", host.name, rules.source_name);
             let (report, code) = examine(&docker, docker.endpoint().to_owned(), source).await;
-            Section::new(host, None, Ok((report, code)))
+            // The doctor report goes under its own key: its `endpoint` and `error` would
+            // clash with the section's.
+            let error = report.error.clone().map(|message| HostError {
+                kind: if code == exit::UNREACHABLE {
+                    "docker_unreachable"
+                } else {
+                    "failed"
+                },
+                message,
+                exit_code: code,
+            });
+            let mut section = Section::new(host, None, Ok((Examined { doctor: report }, code)));
+            section.error = error;
+            section
         }
     })
     .await;
@@ -150,11 +163,17 @@ async fn run_fleet(
             }))?
         ),
         OutputFormat::Text => {
-            crate::fleet::render_text(&targets, &sections, |_, report| render(report))
+            crate::fleet::render_text(&targets, &sections, |_, report| render(&report.doctor))
         }
     };
     print(&text)?;
     Ok(code)
+}
+
+/// A host's doctor report inside its section of `swab doctor --rules` (with `hosts:`).
+#[derive(Debug, Serialize)]
+struct Examined {
+    doctor: Report,
 }
 
 /// What one daemon looks like, and the exit code that goes with it.

@@ -207,6 +207,13 @@ pub async fn connect(global: &GlobalArgs, host: &Host) -> anyhow::Result<Connect
     let info = docker.info().await.map_err(|e| {
         anyhow::Error::new(e).context(format!("cannot reach host {} at {endpoint}", host.name))
     })?;
+    // The state file is keyed by it: a daemon without one cannot have its own.
+    if info.id.trim().is_empty() {
+        anyhow::bail!(
+            "host {} at {endpoint} reports no daemon ID (/info ID), which its state is kept by",
+            host.name
+        );
+    }
     Ok(Connected {
         docker,
         endpoint,

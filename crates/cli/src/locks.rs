@@ -50,11 +50,19 @@ pub async fn take(
     lost: Cancel,
 ) -> anyhow::Result<Held> {
     let started = Instant::now();
-    let file = match file {
-        Some(path) => Some(HostLock::acquire(path, wait).await?),
-        None => None,
+    let stop = lost.clone();
+    let take = async {
+        let file = match file {
+            Some(path) => Some(HostLock::acquire(path, wait).await?),
+            None => None,
+        };
+        let left = wait.saturating_sub(started.elapsed());
+        let lease = Lease::acquire(docker, &LeaseOptions::for_this_process(left), lost).await?;
+        anyhow::Ok(Held { file, lease })
     };
-    let left = wait.saturating_sub(started.elapsed());
-    let lease = Lease::acquire(docker, &LeaseOptions::for_this_process(left), lost).await?;
-    Ok(Held { file, lease })
+    // A signal ends the wait: nothing was done yet.
+    tokio::select! {
+        held = take => held,
+        () = stop.cancelled() => Err(anyhow::anyhow!("{} while waiting for the lock", stop.why())),
+    }
 }

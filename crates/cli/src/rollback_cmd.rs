@@ -25,11 +25,32 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     crate::fleet::refuse_host_flag(global, &rules)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
-    let cancel = Cancel::new();
+    // Signals set `signalled`; a lost lease only `cancel`, its child (see `swab run`).
+    let signalled = Cancel::new();
+    let cancel = signalled.child();
+    let signals = crate::run_cmd::cancel_on_signals(signalled)?;
+    let result = Box::pin(under_lock(global, args, &rules, &state_path, wait, &cancel)).await;
+    signals.abort();
+    match result {
+        Ok(_) if cancel.is_lost_lock() => Ok(exit::FAILURE),
+        result => result,
+    }
+}
+
+/// Takes the locks of the daemon the rollback acts on, rolls back, lets go.
+async fn under_lock(
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    rules: &swab_rules::RuleSet,
+    state_path: &std::path::Path,
+    wait: Duration,
+    cancel: &Cancel,
+) -> anyhow::Result<u8> {
+    let cancel = cancel.clone();
     if !rules.hosts.is_empty() {
         // One container on one host: --on must pick exactly one.
         let all: Vec<&Rule> = rules.rules.iter().collect();
-        let targets = crate::fleet::targets(&rules, &all, &global.on)?;
+        let targets = crate::fleet::targets(rules, &all, &global.on)?;
         let [target] = targets.as_slice() else {
             let names: Vec<&str> = targets.iter().map(|t| t.host.name.as_str()).collect();
             return Err(exit::UsageError(format!(
@@ -40,19 +61,19 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
         };
         let connected = crate::fleet::connect(global, target.host).await?;
         let docker = connected.docker;
-        let state_path = crate::fleet::state_path(&state_path, &connected.daemon_id);
+        let state_path = crate::fleet::state_path(state_path, &connected.daemon_id);
         let host = docker.endpoint().to_owned();
         let lock = crate::locks::take(&docker, None, wait, cancel.clone()).await?;
-        let result = locked(args, &rules, &docker, &host, &state_path, cancel).await;
+        let result = locked(args, rules, &docker, &host, &state_path, cancel).await;
         lock.release().await;
         return result;
     }
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
     let host = resolved.endpoint.to_string();
-    let file = crate::locks::file_lock_for(&resolved.endpoint, &state_path);
+    let file = crate::locks::file_lock_for(&resolved.endpoint, state_path);
     let lock = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone()).await?;
-    let result = locked(args, &rules, &docker, &host, &state_path, cancel).await;
+    let result = locked(args, rules, &docker, &host, state_path, cancel).await;
     lock.release().await;
     result
 }
@@ -84,7 +105,7 @@ async fn locked(
         .any(|c| c.name == name || c.id.starts_with(name))
         && let Ok(service) = docker.inspect_service(name).await
     {
-        return roll_back_service(docker, &service, args, rules, state_path, host).await;
+        return roll_back_service(docker, &service, args, rules, state_path, host, &cancel).await;
     }
 
     // The options of the first update rule that selects the container.
@@ -114,7 +135,6 @@ async fn locked(
         .map_or(Duration::from_secs(60), |o| o.health_timeout);
     let stop_timeout = rule.and_then(|r| r.stop_timeout);
 
-    let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
     let credentials = CredentialStore::anonymous();
     let updater = Updater {
         engine: docker,
@@ -135,7 +155,6 @@ async fn locked(
         )
         .await
         .map_err(anyhow::Error::msg);
-    signals.abort();
     let actions = actions?;
     let failed = actions
         .iter()
@@ -164,6 +183,7 @@ async fn roll_back_service(
     rules: &swab_rules::RuleSet,
     state_path: &std::path::Path,
     host: &str,
+    cancel: &Cancel,
 ) -> anyhow::Result<u8> {
     let name = service["Spec"]["Name"]
         .as_str()
@@ -178,10 +198,7 @@ async fn roll_back_service(
         .iter()
         .find_map(|r| r.update.as_ref()?.services.as_ref())
         .map_or(swab_rules::DEFAULT_SERVICE_TIMEOUT, |s| s.timeout);
-    let cancel = Cancel::new();
-    let signals = crate::run_cmd::cancel_on_signals(cancel.clone())?;
-    let ended = swab_engine::swarm::roll_back(docker, &name, timeout, &cancel).await;
-    signals.abort();
+    let ended = swab_engine::swarm::roll_back(docker, &name, timeout, cancel).await;
     let (status, error) = match ended {
         Ok(swab_engine::swarm::Ended::Completed) => (Status::Done, None),
         Ok(swab_engine::swarm::Ended::RolledBack(why) | swab_engine::swarm::Ended::Failed(why))

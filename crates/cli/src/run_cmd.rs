@@ -31,7 +31,11 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     let resolved = crate::connect::resolve(global)?;
     let docker = crate::connect::client(global, &resolved)?;
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
-    let cancel = Cancel::new();
+    // Signals set `signalled`; a lost lease sets only `cancel`, its child, which stops the
+    // run the same way but is reported as what it is.
+    let signalled = Cancel::new();
+    let cancel = signalled.child();
+    let signals = cancel_on_signals(signalled)?;
     let retries = docker.retries();
     // Real runs take the locks, so a daemon, a CI job and a fleet controller never act on
     // one daemon at the same time.
@@ -40,11 +44,13 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     } else {
         let wait = args.wait_lock.map_or(Duration::ZERO, Into::into);
         let file = crate::locks::file_lock_for(&resolved.endpoint, &state_path);
-        let held = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone());
-        Some(held.await?)
+        let held = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone()).await;
+        if held.is_err() {
+            signals.abort();
+        }
+        Some(held?)
     };
     let bar = Progress::new(args.format, dry_run);
-    let signals = cancel_on_signals(cancel.clone())?;
     let options = RunOptions {
         dry_run,
         parallel: usize::from(args.parallel),
@@ -84,7 +90,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         OutputFormat::Text => print(&render(&report, &selected, args.show_kept))?,
     }
-    Ok(if report.has_failures() {
+    Ok(if report.has_failures() || cancel.is_lost_lock() {
         exit::FAILURE
     } else {
         exit::SUCCESS
@@ -207,7 +213,7 @@ async fn run_host(
         }
         let mut report = report?;
         report.retries.docker = docker.retries() - retries;
-        let code = if report.has_failures() {
+        let code = if report.has_failures() || cancel.is_lost_lock() {
             exit::FAILURE
         } else {
             exit::SUCCESS

@@ -89,11 +89,26 @@ struct Pinned {
 
 pub async fn run(global: &GlobalArgs, args: &UpdatesArgs) -> anyhow::Result<u8> {
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
-    if let Some(reference) = &args.forget {
-        return forget(&state_path, reference).await;
-    }
     let rules = crate::rules_cmd::load(args.rules.as_deref())?;
     crate::fleet::refuse_host_flag(global, &rules)?;
+    if let Some(reference) = &args.forget {
+        if rules.hosts.is_empty() {
+            return forget(&state_path, reference).await;
+        }
+        // The record is in the state file of one host: --on must pick it.
+        let all: Vec<&Rule> = rules.rules.iter().collect();
+        let targets = crate::fleet::targets(&rules, &all, &global.on)?;
+        let [target] = targets.as_slice() else {
+            return Err(exit::UsageError(
+                "with `hosts:`, --forget needs --on NAME: the record is in one host's state"
+                    .to_owned(),
+            )
+            .into());
+        };
+        let connected = crate::fleet::connect(global, target.host).await?;
+        let host_state = crate::fleet::state_path(&state_path, &connected.daemon_id);
+        return forget(&host_state, reference).await;
+    }
     let all: Vec<&Rule> = rules.rules.iter().collect();
     if !rules.hosts.is_empty() {
         return run_fleet(global, args, &rules, &all, &state_path).await;

@@ -19,6 +19,8 @@ struct Inner {
     /// Set with its parent: a child stops one part of the work (one host's run), the
     /// parent all of it.
     parent: Option<Cancel>,
+    /// Why, when it was not a signal ([`Cancel::cancel_because`]).
+    cause: std::sync::OnceLock<&'static str>,
 }
 
 impl Cancel {
@@ -41,6 +43,31 @@ impl Cancel {
             parent: Some(self.clone()),
             ..Inner::default()
         }))
+    }
+
+    /// Sets the flag for another reason than a signal (a lost lock); reports say `why`.
+    pub fn cancel_because(&self, why: &'static str) {
+        let _ = self.0.cause.set(why);
+        self.cancel();
+    }
+
+    /// Why work stopped, for reports: "interrupted by a signal" unless
+    /// [`Cancel::cancel_because`] said otherwise (here or in a parent).
+    pub fn why(&self) -> &'static str {
+        if self.0.set.load(Ordering::SeqCst)
+            && let Some(cause) = self.0.cause.get()
+        {
+            return cause;
+        }
+        match &self.0.parent {
+            Some(parent) if parent.is_cancelled() => parent.why(),
+            _ => "interrupted by a signal",
+        }
+    }
+
+    /// Whether it was set for another reason than a signal.
+    pub fn is_lost_lock(&self) -> bool {
+        self.0.cause.get().is_some()
     }
 
     /// Whether it (or a parent) is set.
@@ -110,5 +137,15 @@ mod tests {
             .expect("woken by the parent")
             .unwrap();
         assert!(two.is_cancelled());
+        assert_eq!(two.why(), "interrupted by a signal");
+    }
+
+    #[test]
+    fn a_cause_other_than_a_signal_is_reported() {
+        let parent = Cancel::new();
+        let child = parent.child();
+        child.cancel_because("the lock on the daemon was lost");
+        assert_eq!(child.why(), "the lock on the daemon was lost");
+        assert!(child.is_lost_lock() && !parent.is_cancelled());
     }
 }

@@ -445,7 +445,7 @@ async fn run_wave(
                 ActionReport::from_action(
                     action,
                     Status::Skipped,
-                    Some("interrupted by a signal before it began".to_owned()),
+                    Some(format!("{} before it began", cancel.why())),
                     None,
                 )
             } else {

@@ -25,6 +25,7 @@
 //! ([`is_lock_object`]), so no rule ever sees, keeps or removes them.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -44,10 +45,12 @@ pub const LOCK_LABEL: &str = "swab.lock";
 pub const HOLDER_LABEL: &str = "swab.lock.holder";
 /// The lease in seconds.
 pub const LEASE_LABEL: &str = "swab.lock.lease";
-/// The holder process as `BOOT_ID/PID_NAMESPACE/PID`: a swab on the same machine (same
-/// boot, same PID namespace) that finds that process gone takes the lock over at once,
-/// instead of waiting out the lease of a run that was killed.
+/// The holder process as `MACHINE_ID/HOST_NAME/BOOT_ID/PID_NAMESPACE/PID`: a swab on the
+/// same machine (same boot, same PID namespace) that finds that process gone takes the lock
+/// over at once, instead of waiting out the lease of a run that was killed.
 pub const PROCESS_LABEL: &str = "swab.lock.process";
+/// On a beat: the lock's name (several setups may share a daemon, see [`lock_name`]).
+pub const NAME_LABEL: &str = "swab.lock.name";
 /// On a beat: the ID of the lock it renews.
 pub const BEAT_OF_LABEL: &str = "swab.lock.of";
 /// How long a lease lasts without renewal.
@@ -156,8 +159,11 @@ impl LeaseError {
 #[derive(Debug)]
 pub struct Lease {
     docker: Docker,
-    id: String,
-    renewer: tokio::task::JoinHandle<()>,
+    name: String,
+    /// The lock container's ID; the renewer replaces it when it makes the lock again after
+    /// someone removed it (a `docker container prune`).
+    id: Arc<Mutex<String>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What a look at a taken lock found.
@@ -184,22 +190,44 @@ impl Lease {
         };
         let deadline = tokio::time::Instant::now() + options.wait;
         let mut logged = false;
+        // A name the daemon reports taken but cannot show (its own race, or a leaked name
+        // reservation) is tried again a few times, never in a tight loop.
+        let mut vanished = 0;
         loop {
             match create(docker, &options.name, &lock_labels(options)).await {
                 Ok(id) => {
+                    let id = Arc::new(Mutex::new(id));
                     let renewer =
                         tokio::spawn(renew(docker.clone(), options.clone(), id.clone(), lost));
                     return Ok(Lease {
                         docker: docker.clone(),
+                        name: options.name.clone(),
                         id,
-                        renewer,
+                        renewer: Some(renewer),
                     });
                 }
                 Err(err) if err.is_conflict() => {}
                 Err(err) => return Err(fail(err)),
             }
-            match look(docker, &options.name).await? {
-                Holder::Gone => {}
+            let busy = |holder: String, until: SystemTime| LeaseError::Busy {
+                endpoint: docker.endpoint().to_owned(),
+                holder,
+                until: humantime::format_rfc3339_seconds(until).to_string(),
+            };
+            let pause = match look(docker, &options.name).await? {
+                Holder::Gone => {
+                    vanished += 1;
+                    if vanished > 20 {
+                        return Err(busy(
+                            format!(
+                                "the daemon reports the name {} taken but shows no container by it",
+                                options.name
+                            ),
+                            SystemTime::now(),
+                        ));
+                    }
+                    Duration::from_millis(100)
+                }
                 Holder::Expired { id, holder } => {
                     tracing::warn!(
                         endpoint = docker.endpoint(),
@@ -211,18 +239,16 @@ impl Lease {
                         .remove_container(&id, RemoveContainerOptions::default())
                         .await
                     {
-                        Ok(()) => {}
-                        Err(err) if err.is_not_found() || err.is_conflict() => {}
+                        Ok(()) => Duration::ZERO,
+                        Err(err) if err.is_not_found() || err.is_conflict() => {
+                            Duration::from_millis(100)
+                        }
                         Err(err) => return Err(fail(err)),
                     }
                 }
                 Holder::Until { holder, until } => {
                     if tokio::time::Instant::now() >= deadline {
-                        return Err(LeaseError::Busy {
-                            endpoint: docker.endpoint().to_owned(),
-                            holder,
-                            until: humantime::format_rfc3339_seconds(until).to_string(),
-                        });
+                        return Err(busy(holder, until));
                     }
                     if !logged {
                         tracing::info!(
@@ -232,25 +258,36 @@ impl Lease {
                         );
                         logged = true;
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Duration::from_secs(1)
                 }
+            };
+            if !pause.is_zero() {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::sleep(pause.min(left.max(Duration::from_millis(100)))).await;
             }
         }
     }
 
     /// The lock container's ID.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> String {
+        self.id.lock().map(|id| id.clone()).unwrap_or_default()
     }
 
-    /// Stops renewing and removes the lock and its beats. A failure is logged: the lease
-    /// then runs out by itself.
-    pub async fn release(self) {
-        self.renewer.abort();
-        remove_beats(&self.docker, &self.id).await;
+    /// Stops renewing and removes the lock and its beats, and beats that holders of this
+    /// lock before it left behind (killed between a beat and its cleanup). A failure is
+    /// logged: the lease then runs out by itself.
+    pub async fn release(mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+            // A beat on its way when the renewer stopped lands before the cleanup below.
+            let _ = renewer.await;
+        }
+        let id = self.id();
+        remove_beats(&self.docker, &id).await;
+        remove_stale_beats(&self.docker, &self.name, &id).await;
         match self
             .docker
-            .remove_container(&self.id, RemoveContainerOptions::default())
+            .remove_container(&id, RemoveContainerOptions::default())
             .await
         {
             Ok(()) => {}
@@ -265,7 +302,9 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.renewer.abort();
+        if let Some(renewer) = &self.renewer {
+            renewer.abort();
+        }
     }
 }
 
@@ -342,10 +381,11 @@ async fn look(docker: &Docker, name: &str) -> Result<Holder, LeaseError> {
         .get(HOLDER_LABEL)
         .cloned()
         .unwrap_or_else(|| "holder unknown".to_owned());
+    // At most a day: a lease label someone wrote by hand never overflows the clock.
     let lease = labels
         .get(LEASE_LABEL)
         .and_then(|s| s.parse::<u64>().ok())
-        .map_or(DEFAULT_LEASE, Duration::from_secs);
+        .map_or(DEFAULT_LEASE, |secs| Duration::from_secs(secs.min(86_400)));
     if labels
         .get(PROCESS_LABEL)
         .is_some_and(|process| has_exited_here(process))
@@ -386,8 +426,14 @@ async fn look(docker: &Docker, name: &str) -> Result<Holder, LeaseError> {
 fn this_process() -> Option<String> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    // The machine ID and host name too: clones of one running VM share a boot ID, and
+    // every host's initial PID namespace has the same inode number.
+    let machine = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    let uname = rustix::system::uname();
     Some(format!(
-        "{}/{}/{}",
+        "{}/{}/{}/{}/{}",
+        machine.trim(),
+        uname.nodename().to_string_lossy(),
         boot.trim(),
         namespace.display(),
         std::process::id()
@@ -431,7 +477,9 @@ async fn beats_of(
         .list_containers(&options)
         .await?
         .into_iter()
-        .filter_map(|c| from_unix(c.created).map(|t| (c.id, t)))
+        // The list gives whole seconds: a beat counts from the end of its second, so the
+        // lease is never judged over early.
+        .filter_map(|c| from_unix(c.created).map(|t| (c.id, t + Duration::from_secs(1))))
         .collect())
 }
 
@@ -445,51 +493,113 @@ async fn remove_beats(docker: &Docker, id: &str) {
     }
 }
 
-/// Renews the lease every `lease / 3` with a new beat, then removes the one before. Sets
-/// `lost` when the lock is no longer ours.
-async fn renew(docker: Docker, options: LeaseOptions, id: String, lost: Cancel) {
+/// Beats of the lock named `name` that belong to no lock `ours` (holders killed between a
+/// beat and its cleanup). Only while holding that lock: no other holder of it can exist.
+async fn remove_stale_beats(docker: &Docker, name: &str, ours: &str) {
+    let options = ListContainersOptions {
+        all: true,
+        size: false,
+        filters: Filters::new().with("label", format!("{NAME_LABEL}={name}")),
+    };
+    let Ok(beats) = docker.list_containers(&options).await else {
+        return;
+    };
+    for beat in beats {
+        if beat.labels.get(BEAT_OF_LABEL).is_some_and(|of| of != ours) {
+            let _ = docker
+                .remove_container(&beat.id, RemoveContainerOptions::default())
+                .await;
+        }
+    }
+}
+
+/// Renews the lease every `lease / 3`: checks that the lock is still ours, then creates a
+/// new beat and removes the one before. Sets `lost` when the lock is no longer ours, and
+/// also when no renewal succeeded for two thirds of the lease (the daemon does not answer):
+/// by then another swab may judge the lease over, so this one must stop acting first.
+async fn renew(docker: Docker, options: LeaseOptions, id: Arc<Mutex<String>>, lost: Cancel) {
     let every = (options.lease / 3).max(Duration::from_secs(1));
-    let short = &id[..id.len().min(12)];
+    // Each call bounded well inside the lease, whatever --timeout says.
+    let docker = docker.with_timeout(every.min(docker.timeout()));
+    let current = || id.lock().map(|id| id.clone()).unwrap_or_default();
+    let mut renewed = tokio::time::Instant::now();
     let mut previous: Option<String> = None;
-    for seq in 1u64.. {
-        tokio::time::sleep(every).await;
-        let labels = json!({
-            LOCK_LABEL: "beat",
-            BEAT_OF_LABEL: id,
-            "swab.protect": "true",
-        });
-        let name = format!("{}-{short}-{seq}", options.name);
-        let beat = create(&docker, &name, &labels).await;
-        // The lock is ours only while the name still points at our container.
+    let mut seq = 0u64;
+    let mut failed = false;
+    loop {
+        // After a failure, again soon: the deadline below comes before the lease's end.
+        tokio::time::sleep(if failed { every / 4 } else { every }).await;
+        failed = true;
+        if renewed.elapsed() > options.lease * 2 / 3 {
+            tracing::error!(
+                endpoint = docker.endpoint(),
+                "could not renew the lock on this daemon in time: stopping the run"
+            );
+            lost.cancel_because("stopped: the lock on the daemon could not be renewed");
+            return;
+        }
+        let attempt = tokio::time::Instant::now();
         match docker.inspect_container(&options.name).await {
-            Ok(lock) if lock.id == id => {}
-            Ok(_) | Err(swab_docker::Error::NotFound { .. }) => {
+            Ok(lock) if lock.id == current() => {}
+            Ok(_) => {
                 tracing::error!(
                     endpoint = docker.endpoint(),
                     "lost the lock on this daemon (its lease ran out and another swab took it): stopping the run"
                 );
-                lost.cancel();
-                if let Ok(beat) = beat {
-                    let _ = docker
-                        .remove_container(&beat, RemoveContainerOptions::default())
-                        .await;
-                }
+                lost.cancel_because("stopped: another swab took the lock on the daemon");
                 return;
             }
-            // Unreachable for now: the lease may still be renewed in time.
-            Err(_) => {}
+            Err(err) if err.is_not_found() => {
+                // Removed by hand or by a prune: make it again. If someone else made it
+                // first, it is theirs.
+                match create(&docker, &options.name, &lock_labels(&options)).await {
+                    Ok(new) => {
+                        tracing::warn!(
+                            endpoint = docker.endpoint(),
+                            "the lock container was removed while held (a prune?); made it again"
+                        );
+                        if let Ok(mut id) = id.lock() {
+                            *id = new;
+                        }
+                        renewed = attempt;
+                        failed = false;
+                    }
+                    Err(_) => {
+                        tracing::error!(
+                            endpoint = docker.endpoint(),
+                            "the lock container was removed while held and another swab took it: stopping the run"
+                        );
+                        lost.cancel_because("stopped: another swab took the lock on the daemon");
+                        return;
+                    }
+                }
+                continue;
+            }
+            // Not answering now: tried again next time, within the deadline above.
+            Err(_) => continue,
         }
-        match beat {
+        seq += 1;
+        let short: String = current().chars().take(12).collect();
+        let labels = json!({
+            LOCK_LABEL: "beat",
+            BEAT_OF_LABEL: current(),
+            NAME_LABEL: options.name,
+            "swab.protect": "true",
+        });
+        match create(&docker, &format!("{}-{short}-{seq}", options.name), &labels).await {
             Ok(beat) => {
+                renewed = attempt;
+                failed = false;
                 if let Some(old) = previous.replace(beat) {
                     let _ = docker
                         .remove_container(&old, RemoveContainerOptions::default())
                         .await;
                 }
             }
-            Err(err) => {
-                tracing::warn!(endpoint = docker.endpoint(), error = %err, "cannot renew the lock's lease");
-            }
+            Err(err) => tracing::warn!(
+                endpoint = docker.endpoint(), error = %err,
+                "cannot renew the lock's lease"
+            ),
         }
     }
 }

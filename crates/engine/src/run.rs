@@ -326,7 +326,7 @@ async fn run_service_updates(
         let report = if options.dry_run {
             crate::swarm::entry(service, Status::Planned, None)
         } else if options.cancel.is_cancelled() {
-            let why = "interrupted by a signal before it began".to_owned();
+            let why = format!("{} before it began", options.cancel.why());
             crate::swarm::entry(service, Status::Skipped, Some(why))
         } else {
             let auth = match ImageRef::parse(&service.reference) {
@@ -464,7 +464,7 @@ async fn run_check_hooks(
         };
         if options.cancel.is_cancelled() {
             entry.status = Status::Skipped;
-            entry.error = Some("interrupted by a signal".to_owned());
+            entry.error = Some(options.cancel.why().to_owned());
         } else if !options.dry_run {
             // A pre-check runs in the container the snapshot just saw; a post-check in the
             // one by that name now (the update may have replaced it): only that needs a look.

@@ -220,7 +220,7 @@ impl Updater<'_> {
         let skip = skip.or_else(|| {
             self.cancel
                 .is_cancelled()
-                .then(|| "interrupted by a signal before it began".to_owned())
+                .then(|| format!("{} before it began", self.cancel.why()))
         });
         if let Some(why) = skip {
             self.finish(report, Status::Skipped, &why);
@@ -374,9 +374,10 @@ impl Updater<'_> {
                 continue;
             };
             if self.cancel.is_cancelled() {
-                return Some(
-                    "interrupted by a signal before the pre-update hooks ended".to_owned(),
-                );
+                return Some(format!(
+                    "{} before the pre-update hooks ended",
+                    self.cancel.why()
+                ));
             }
             let run = self.run_hook(&unit.container.id, name, hook).await;
             let (status, why) = match run.as_ref().map(|r| (r.outcome(hook), r)) {
@@ -1163,7 +1164,7 @@ impl Updater<'_> {
                 pulled.map_err(|e| e.to_string())?;
             }
             () = self.cancel.cancelled() => {
-                return Err("interrupted by a signal during the pull".to_owned());
+                return Err(format!("{} during the pull", self.cancel.why()));
             }
         }
         let last = last
