@@ -513,6 +513,16 @@ async fn remove_stale_beats(docker: &Docker, name: &str, ours: &str) {
     }
 }
 
+/// Another swab holds the lock now (it took over a lease that ran out, or made the lock
+/// again after it was removed): this run stops.
+fn taken_over(docker: &Docker, lost: &Cancel) {
+    tracing::error!(
+        endpoint = docker.endpoint(),
+        "another swab took the lock on this daemon: stopping the run"
+    );
+    lost.cancel_because("stopped: another swab took the lock on the daemon");
+}
+
 /// Renews the lease every `lease / 3`: checks that the lock is still ours, then creates a
 /// new beat and removes the one before. Sets `lost` when the lock is no longer ours, and
 /// also when no renewal succeeded for two thirds of the lease (the daemon does not answer):
@@ -541,14 +551,7 @@ async fn renew(docker: Docker, options: LeaseOptions, id: Arc<Mutex<String>>, lo
         let attempt = tokio::time::Instant::now();
         match docker.inspect_container(&options.name).await {
             Ok(lock) if lock.id == current() => {}
-            Ok(_) => {
-                tracing::error!(
-                    endpoint = docker.endpoint(),
-                    "lost the lock on this daemon (its lease ran out and another swab took it): stopping the run"
-                );
-                lost.cancel_because("stopped: another swab took the lock on the daemon");
-                return;
-            }
+            Ok(_) => return taken_over(&docker, &lost),
             Err(err) if err.is_not_found() => {
                 // Removed by hand or by a prune: make it again. If someone else made it
                 // first, it is theirs.
@@ -564,14 +567,7 @@ async fn renew(docker: Docker, options: LeaseOptions, id: Arc<Mutex<String>>, lo
                         renewed = attempt;
                         failed = false;
                     }
-                    Err(_) => {
-                        tracing::error!(
-                            endpoint = docker.endpoint(),
-                            "the lock container was removed while held and another swab took it: stopping the run"
-                        );
-                        lost.cancel_because("stopped: another swab took the lock on the daemon");
-                        return;
-                    }
+                    Err(_) => return taken_over(&docker, &lost),
                 }
                 continue;
             }

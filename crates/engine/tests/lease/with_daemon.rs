@@ -128,17 +128,19 @@ async fn an_expired_lease_is_taken_over_and_its_holder_learns_it_lost() {
     ]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let lost = Cancel::new();
+    // A 30 s lease: the first renewal is 10 s away, so the takeover below happens before
+    // it and cannot race with the holder making its removed lock again.
     let taken = Lease::acquire(
         &docker,
-        &options(&name, "taker", Duration::from_secs(3)),
+        &options(&name, "taker", Duration::from_secs(30)),
         lost.clone(),
     )
     .await
     .expect("an expired lease is taken over");
     assert_eq!(lock_objects(&name), 1);
 
-    // Someone removes the lock under the holder (as a takeover after a stall would): at its
-    // next renewal the holder finds the lock is not its own and sets `lost`.
+    // Someone removes the lock under the holder and takes it (as a takeover after a stall
+    // would): at its next renewal the holder finds the lock is not its own and sets `lost`.
     env().cli(&["rm", &name]);
     let thief = Lease::acquire(
         &docker,
@@ -147,9 +149,13 @@ async fn an_expired_lease_is_taken_over_and_its_holder_learns_it_lost() {
     )
     .await
     .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), lost.cancelled())
+    tokio::time::timeout(Duration::from_secs(20), lost.cancelled())
         .await
         .expect("the old holder learns it lost the lock");
+    assert_eq!(
+        lost.why(),
+        "stopped: another swab took the lock on the daemon"
+    );
     // Releasing a lost lock never removes the new holder's.
     taken.release().await;
     let refused = Lease::acquire(
@@ -163,6 +169,39 @@ async fn an_expired_lease_is_taken_over_and_its_holder_learns_it_lost() {
         "{refused:?}"
     );
     thief.release().await;
+}
+
+#[tokio::test]
+async fn a_lock_removed_while_held_is_made_again_and_kept() {
+    let name = unique("lease-pruned");
+    let docker = docker();
+    let lost = Cancel::new();
+    let held = Lease::acquire(
+        &docker,
+        &options(&name, "holder", Duration::from_secs(3)),
+        lost.clone(),
+    )
+    .await
+    .unwrap();
+    let first = held.id();
+    // What `docker container prune` does to a never-started container.
+    env().cli(&["rm", &name]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!lost.is_cancelled(), "nobody else took it: the run goes on");
+    let now = held.id();
+    assert_ne!(now, first, "made again");
+    let refused = Lease::acquire(
+        &docker,
+        &options(&name, "other", Duration::from_secs(3)),
+        Cancel::new(),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(LeaseError::Busy { holder, .. }) if holder == "holder"),
+        "{refused:?}"
+    );
+    held.release().await;
+    assert_eq!(lock_objects(&name), 0);
 }
 
 #[tokio::test]
