@@ -89,6 +89,9 @@ pub enum Command {
     /// Check rule files: print each rule, what it matches and its next fire times, or every
     /// error with its file, line and column (exit 2).
     Validate(ValidateArgs),
+    /// List the last runs (newest first) from the history next to the state file, or show
+    /// one run's whole report.
+    History(HistoryArgs),
     /// Work with rule sets.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -122,6 +125,26 @@ pub struct ValidateArgs {
     /// on it (a misspelt safety net protects nothing).
     #[arg(long)]
     pub check_host: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// State file whose history to read (see `swab run --help`); the history is the
+    /// directory beside it (`state.json` -> `state.history/`).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
+
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+
+    /// Show this run only: its whole report (as `swab run --format json` printed it).
+    #[arg(long, value_name = "RUN_ID")]
+    pub id: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +205,11 @@ pub struct RunArgs {
     /// exiting at once.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_lock: Option<humantime::Duration>,
+
+    /// How many runs the history keeps (`swab history`; the directory beside the state
+    /// file); 0 records none.
+    #[arg(long, value_name = "N", default_value_t = swab_engine::history::DEFAULT_KEEP)]
+    pub keep_history: usize,
 }
 
 /// A humantime duration: `90s`, `5m`, `1h 30m`.
@@ -226,6 +254,11 @@ pub struct DaemonArgs {
     /// Check the flags and the rule file, then exit.
     #[arg(long)]
     pub check_config: bool,
+
+    /// How many runs the history keeps (`swab history`; the directory beside the state
+    /// file); 0 records none.
+    #[arg(long, value_name = "N", default_value_t = swab_engine::history::DEFAULT_KEEP)]
+    pub keep_history: usize,
 }
 
 #[derive(Debug, Args)]

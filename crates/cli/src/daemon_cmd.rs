@@ -38,6 +38,8 @@ struct Daemon {
     file_lock: Option<PathBuf>,
     options: RunOptions,
     wait_lock: Duration,
+    /// How many runs the history keeps.
+    keep_history: usize,
     metrics: Metrics,
     /// `None` when HTTPS cannot be set up: the daemon runs, notifications are not sent.
     http: Option<reqwest::Client>,
@@ -167,6 +169,7 @@ async fn serve(
             cancel: shared.cancel.clone(),
         },
         wait_lock: args.wait_lock.into(),
+        keep_history: args.keep_history,
         metrics: shared.metrics.clone(),
         http: shared.http.clone(),
         memory,
@@ -425,6 +428,14 @@ impl Daemon {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
                 self.metrics.record_run(names, &report, elapsed, unix);
+                crate::history_cmd::record(
+                    &self.state_path,
+                    self.keep_history,
+                    names.to_vec(),
+                    swab_engine::history::Trigger::Schedule,
+                    started.elapsed(),
+                    &report,
+                );
                 if let Some(http) = &self.http {
                     notify::send_all(http, &rules.notify, &report).await;
                 }

@@ -11,6 +11,7 @@ mod doctor;
 mod examples_check;
 mod exit;
 mod fleet;
+mod history_cmd;
 mod locks;
 mod logging;
 mod metrics;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             Command::Updates(args) => updates_cmd::run(&cli.global, args).await,
             Command::Rollback(args) => Box::pin(rollback_cmd::run(&cli.global, args)).await,
             Command::Validate(args) => rules_cmd::validate(&cli.global, args).await,
+            Command::History(args) => history_cmd::run(args),
             Command::Rules(RulesCommand::ShowDefault) => rules_cmd::show_default(),
             Command::Migrate(MigrateCommand::Watchtower(args)) => {
                 migrate_cmd::watchtower(&cli.global, args).await

@@ -9,6 +9,7 @@ use tracing::Instrument as _;
 
 use swab_engine::cancel::Cancel;
 use swab_engine::format_bytes;
+use swab_engine::history::Trigger;
 use swab_engine::plan::NoteScope;
 use swab_engine::report::{ActionReport, Report, Status, Summary};
 use swab_engine::run::{Observer, RunOptions, run_rules};
@@ -51,6 +52,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
         Some(held?)
     };
     let bar = Progress::new(args.format, dry_run);
+    let started = std::time::Instant::now();
     let options = RunOptions {
         dry_run,
         parallel: usize::from(args.parallel),
@@ -80,6 +82,16 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     // Retries taking and releasing the lock count too: they are this run's.
     report.retries.docker = docker.retries() - retries;
     bar.finish();
+    if !dry_run {
+        crate::history_cmd::record(
+            &state_path,
+            args.keep_history,
+            names(&selected),
+            Trigger::Cli,
+            started.elapsed(),
+            &report,
+        );
+    }
     tracing::info!(
         api_calls = docker.requests_sent(),
         actions = report.actions.len(),
@@ -121,7 +133,10 @@ async fn run_fleet(
             let run = async move {
                 match connected {
                     Ok(connected) => {
-                        run_host(args, dry_run, rules, target, connected, state, cancel).await
+                        Box::pin(run_host(
+                            args, dry_run, rules, target, connected, state, cancel,
+                        ))
+                        .await
                     }
                     Err(error) => Section::new(target.host, None, Err(error.clone())),
                 }
@@ -183,6 +198,7 @@ async fn run_host(
     let state_path = fleet::state_path(state, &connected.daemon_id);
     let cancel = cancel.child();
     let retries = docker.retries();
+    let started = std::time::Instant::now();
     let result = async {
         let lock = if dry_run {
             None
@@ -213,6 +229,16 @@ async fn run_host(
         }
         let mut report = report?;
         report.retries.docker = docker.retries() - retries;
+        if !dry_run {
+            crate::history_cmd::record(
+                &state_path,
+                args.keep_history,
+                names(&target.rules),
+                Trigger::Cli,
+                started.elapsed(),
+                &report,
+            );
+        }
         let code = if report.has_failures() || cancel.is_lost_lock() {
             exit::FAILURE
         } else {
@@ -247,6 +273,11 @@ pub fn cancel_on_signals(cancel: Cancel) -> std::io::Result<tokio::task::JoinHan
             cancel.cancel();
         }
     }))
+}
+
+/// The names of `rules`, as the history records them.
+pub fn names(rules: &[&Rule]) -> Vec<String> {
+    rules.iter().map(|r| r.name.clone()).collect()
 }
 
 /// The rules named with `--rule`, in file order; all rules when none are named.

@@ -40,6 +40,7 @@ pub mod cancel;
 pub mod daemon;
 pub mod exec;
 pub mod gather;
+pub mod history;
 pub mod lease;
 pub mod lock;
 pub mod run;

@@ -259,41 +259,58 @@ impl State {
 
     /// Writes the state file atomically, creating its directory.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io = |action, source| StateError::Io {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| StateError::Io {
+            action: "encode",
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+        write_atomic(path, &json).map_err(|(action, source)| StateError::Io {
             action,
             path: path.to_owned(),
             source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create", e))?;
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::Permissions::from_mode(STATE_MODE);
-            tmp.as_file()
-                .set_permissions(mode)
-                .map_err(|e| io("set the mode of", e))?;
-        }
-        if rustix::process::geteuid().is_root()
-            && let Some(gid) = swab_group()
-        {
-            // Best effort: the file stays root's alone if this fails.
-            let _ = rustix::fs::fchown(tmp.as_file(), None, Some(rustix::fs::Gid::from_raw(gid)));
-        }
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io("encode", e.into()))?;
-        tmp.write_all(&json).map_err(|e| io("write", e))?;
-        tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-        tmp.persist(path).map_err(|e| io("replace", e.error))?;
-        // The rename is only durable once the directory is: the update journal must survive
-        // a power loss.
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        })
     }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never half
+/// of one: a temporary file in the same directory, fsync, rename, directory fsync. Creates
+/// the directory; mode 0640, group `swab` when root writes and that group exists. The error
+/// says which step failed.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (&'static str, std::io::Error)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ("create the directory of", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".swab-")
+        .tempfile_in(dir)
+        .map_err(|e| ("create", e))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::Permissions::from_mode(STATE_MODE);
+        tmp.as_file()
+            .set_permissions(mode)
+            .map_err(|e| ("set the mode of", e))?;
+    }
+    if rustix::process::geteuid().is_root()
+        && let Some(gid) = swab_group()
+    {
+        // Best effort: the file stays root's alone if this fails.
+        let _ = rustix::fs::fchown(tmp.as_file(), None, Some(rustix::fs::Gid::from_raw(gid)));
+    }
+    tmp.write_all(bytes).map_err(|e| ("write", e))?;
+    tmp.as_file().sync_all().map_err(|e| ("sync", e))?;
+    tmp.persist(path).map_err(|e| ("replace", e.error))?;
+    // The rename is only durable once the directory is: the update journal must survive
+    // a power loss.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 /// The host's shared state file: the daemon's record (it runs as root), which every swab

@@ -86,8 +86,10 @@ impl ActionReport {
     }
 }
 
-/// Totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Totals. Also read back from recorded reports (the run history), so every field has a
+/// default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Summary {
     /// Containers removed (dry run: that would be).
     pub containers_removed: u64,
