@@ -38,8 +38,8 @@
 # when stdin is not a terminal the command runs under a watchdog (SWAB_TEST_TIMEOUT, default
 # 1800 s): past it, the report names the containers stuck in `runc init`, dumps dockerd's
 # stacks, kills the command and exits 124.
-# It installs docker.io, docker-registry, busybox-static, apache2-utils and openssl with
-# apt-get when they are missing (root on Debian).
+# It installs docker.io, docker-registry, busybox-static, apache2-utils, openssl, python3 and
+# chromium (the status page's browser tests) with apt-get when they are missing (root on Debian).
 set -euo pipefail
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -57,6 +57,7 @@ command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,13 +9,17 @@
 #    one engine after another, each in its own environment from scripts/test-env.sh:
 #    Docker 20.10 with the classic store, and Docker 28 with the containerd store.
 # A test that cannot apply to an engine records why (swab_testkit::skip); those are counted
-# as skipped, not passed. The last line is the total over all runs. Exits non-zero if any run
-# failed, after running every engine.
+# as skipped, not passed. The last lines are the total over all runs and where the test
+# artifacts (the status page's screenshots) are: SWAB_TEST_ARTIFACTS, default
+# <target dir>/test-artifacts, one subdirectory a run. Exits non-zero if any run failed, after
+# running every engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENGINES=${SWAB_TEST_ENGINES:-"20.10 28-containerd"}
 OUT=$(mktemp -d /tmp/swab-test-summary.XXXXXX)
+ARTIFACTS=$(realpath -m "${SWAB_TEST_ARTIFACTS:-${CARGO_TARGET_DIR:-target}/test-artifacts}")
+mkdir -p "$ARTIFACTS"
 trap 'rm -rf "$OUT"' EXIT
 
 # Build once, up front, so the engines' time is test time and a compile error stops here.
@@ -44,14 +48,15 @@ tally() {
 echo "=== pure tests (no daemon)"
 start=$SECONDS
 rc=0
-cargo test --workspace --all-features --no-fail-fast "$@" -- --skip with_daemon 2>&1 | tee "$OUT/pure.log" || rc=$?
+SWAB_TEST_ARTIFACTS="$ARTIFACTS/pure" \
+  cargo test --workspace --all-features --no-fail-fast "$@" -- --skip with_daemon 2>&1 | tee "$OUT/pure.log" || rc=$?
 tally pure "$OUT/pure.log" /dev/null $((SECONDS - start)) "$rc"
 
 for engine in $ENGINES; do
   echo "=== daemon and end-to-end tests on engine $engine"
   start=$SECONDS
   rc=0
-  SWAB_TEST_ENGINE=$engine SWAB_TEST_SKIPPED="$OUT/skipped-$engine" \
+  SWAB_TEST_ENGINE=$engine SWAB_TEST_SKIPPED="$OUT/skipped-$engine" SWAB_TEST_ARTIFACTS="$ARTIFACTS/$engine" \
     scripts/test-env.sh cargo test --workspace --all-features --no-fail-fast "$@" -- with_daemon 2>&1 \
     | tee "$OUT/$engine.log" || rc=$?
   tally "$engine" "$OUT/$engine.log" "$OUT/skipped-$engine" $((SECONDS - start)) "$rc"
@@ -61,4 +66,5 @@ echo
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
 echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"
+echo "test artifacts (screenshots): $ARTIFACTS"
 exit "$RC"

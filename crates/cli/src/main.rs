@@ -17,6 +17,9 @@ mod logging;
 mod metrics;
 mod migrate_cmd;
 mod output;
+// Served by the API (`GET /`); until then only its tests use it.
+#[cfg_attr(not(test), allow(dead_code))]
+mod page;
 mod rollback_cmd;
 mod rules_cmd;
 mod run_cmd;

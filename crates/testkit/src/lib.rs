@@ -24,6 +24,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 mod bounded;
+pub mod browser;
 pub mod fault_proxy;
 pub mod inspect;
 pub mod registry;
