@@ -317,7 +317,8 @@ mod with_daemon {
     }
 
     /// Bound beyond loopback with no token: every API route and the page answer 403 saying
-    /// how to set a token, the daemon warns at start, and /metrics stays open.
+    /// how to set a token, the daemon warns at start, and /metrics stays open. With a token:
+    /// every documented route answers 401 without it or with a wrong one.
     #[test]
     fn beyond_loopback_without_a_token_everything_but_metrics_is_403() {
         let label = format!("swab-test={}", unique("e2e-api-open"));
@@ -353,6 +354,66 @@ mod with_daemon {
                     .unwrap()
                     .contains("--api-token-file")
             );
+        }
+        assert_eq!(request(port, "GET", "/metrics", None, None).status, 200);
+        daemon.signal(Signal::TERM);
+        assert_eq!(daemon.wait_exit(Duration::from_secs(20)), 0);
+
+        // With a token, beyond loopback: every documented route needs it, reads too.
+        let port = free_port();
+        let mut daemon = swab()
+            .home_file("r.yaml", &rules(&label))
+            .home_file("token", TOKEN)
+            .args([
+                "-H",
+                &env().docker_host,
+                "daemon",
+                "--rules",
+                "r.yaml",
+                "--state",
+                "state.json",
+                "--metrics-addr",
+                &format!("0.0.0.0:{port}"),
+                "--api",
+                "--api-token-file",
+                "token",
+            ])
+            .spawn();
+        daemon.wait_for_log("API on http://", Duration::from_secs(10));
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(include_str!("../../docs/api.yaml")).unwrap();
+        let mut wrong_tokens = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{id}", "20261129T000000Z-0000")
+                .replace("{name}", "x");
+            for method in item.as_object().unwrap().keys() {
+                let method = method.to_uppercase();
+                let none = request(port, &method, &concrete, None, Some("{}"));
+                assert_eq!(none.status, 401, "{method} {path}: {}", none.body);
+                // Four wrong tokens: the fifth would lock this address out (tested above).
+                if wrong_tokens < 4 {
+                    wrong_tokens += 1;
+                    let wrong = request(
+                        port,
+                        &method,
+                        &concrete,
+                        Some("not-the-token-at-all"),
+                        Some("{}"),
+                    );
+                    assert_eq!(wrong.status, 401, "{method} {path}: {}", wrong.body);
+                }
+                if method == "GET" {
+                    let right = request(port, &method, &concrete, Some(TOKEN), None);
+                    assert!(
+                        [200, 404].contains(&right.status)
+                            && !right.body.contains("\"title\":\"not found\""),
+                        "{method} {path}: {} {}",
+                        right.status,
+                        right.body
+                    );
+                }
+            }
         }
         assert_eq!(request(port, "GET", "/metrics", None, None).status, 200);
         daemon.signal(Signal::TERM);
