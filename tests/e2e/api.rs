@@ -78,6 +78,22 @@ mod with_daemon {
         )
     }
 
+    /// Every (METHOD, path template, concrete path) `docs/api.yaml` documents.
+    fn documented_routes() -> Vec<(String, String, String)> {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(include_str!("../../docs/api.yaml")).unwrap();
+        let mut routes = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{id}", "20261129T000000Z-0000")
+                .replace("{name}", "x");
+            for method in item.as_object().unwrap().keys() {
+                routes.push((method.to_uppercase(), path.clone(), concrete.clone()));
+            }
+        }
+        routes
+    }
+
     fn exited(label: &str) -> String {
         let name = unique("swab-e2e-api");
         env().cli(&[
@@ -195,31 +211,23 @@ mod with_daemon {
         assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
 
         // Every documented route is served (the router's own 404 says "not found").
-        let doc: serde_json::Value =
-            serde_saphyr::from_str(include_str!("../../docs/api.yaml")).unwrap();
         let mut documented = BTreeSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys() {
-                let concrete = path
-                    .replace("{id}", "20261129T000000Z-0000")
-                    .replace("{name}", "x");
-                let body = (method == "post").then_some(r#"{"dry_run": true}"#);
-                let body = if path.contains("/containers/") {
-                    Some("{}")
-                } else {
-                    body
-                };
-                let answer = request(port, &method.to_uppercase(), &concrete, Some(TOKEN), body);
-                assert_ne!(answer.status, 405, "{method} {path}: {}", answer.body);
-                if answer.status == 404 {
-                    assert_ne!(
-                        answer.json()["title"],
-                        "not found",
-                        "{method} {path} is not served"
-                    );
-                }
-                documented.insert((method.clone(), path.clone()));
+        for (method, path, concrete) in documented_routes() {
+            let body = if path.contains("/containers/") {
+                "{}"
+            } else {
+                r#"{"dry_run": true}"#
+            };
+            let answer = request(port, &method, &concrete, Some(TOKEN), Some(body));
+            assert_ne!(answer.status, 405, "{method} {path}: {}", answer.body);
+            if answer.status == 404 {
+                assert_ne!(
+                    answer.json()["title"],
+                    "not found",
+                    "{method} {path} is not served"
+                );
             }
+            documented.insert((method, path));
         }
         assert_eq!(documented.len(), 8, "{documented:?}");
 
@@ -380,39 +388,31 @@ mod with_daemon {
             ])
             .spawn();
         daemon.wait_for_log("API on http://", Duration::from_secs(10));
-        let doc: serde_json::Value =
-            serde_saphyr::from_str(include_str!("../../docs/api.yaml")).unwrap();
         let mut wrong_tokens = 0;
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            let concrete = path
-                .replace("{id}", "20261129T000000Z-0000")
-                .replace("{name}", "x");
-            for method in item.as_object().unwrap().keys() {
-                let method = method.to_uppercase();
-                let none = request(port, &method, &concrete, None, Some("{}"));
-                assert_eq!(none.status, 401, "{method} {path}: {}", none.body);
-                // Four wrong tokens: the fifth would lock this address out (tested above).
-                if wrong_tokens < 4 {
-                    wrong_tokens += 1;
-                    let wrong = request(
-                        port,
-                        &method,
-                        &concrete,
-                        Some("not-the-token-at-all"),
-                        Some("{}"),
-                    );
-                    assert_eq!(wrong.status, 401, "{method} {path}: {}", wrong.body);
-                }
-                if method == "GET" {
-                    let right = request(port, &method, &concrete, Some(TOKEN), None);
-                    assert!(
-                        [200, 404].contains(&right.status)
-                            && !right.body.contains("\"title\":\"not found\""),
-                        "{method} {path}: {} {}",
-                        right.status,
-                        right.body
-                    );
-                }
+        for (method, path, concrete) in documented_routes() {
+            let none = request(port, &method, &concrete, None, Some("{}"));
+            assert_eq!(none.status, 401, "{method} {path}: {}", none.body);
+            // Four wrong tokens: the fifth would lock this address out (tested above).
+            if wrong_tokens < 4 {
+                wrong_tokens += 1;
+                let wrong = request(
+                    port,
+                    &method,
+                    &concrete,
+                    Some("not-the-token-at-all"),
+                    Some("{}"),
+                );
+                assert_eq!(wrong.status, 401, "{method} {path}: {}", wrong.body);
+            }
+            if method == "GET" {
+                let right = request(port, &method, &concrete, Some(TOKEN), None);
+                assert!(
+                    [200, 404].contains(&right.status)
+                        && !right.body.contains("\"title\":\"not found\""),
+                    "{method} {path}: {} {}",
+                    right.status,
+                    right.body
+                );
             }
         }
         assert_eq!(request(port, "GET", "/metrics", None, None).status, 200);
