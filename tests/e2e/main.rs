@@ -3,6 +3,7 @@
 // A scenario test reads best as one story.
 #![allow(clippy::too_many_lines)]
 
+mod api;
 mod compose;
 mod daemon;
 mod doctor;
@@ -10,6 +11,7 @@ mod faults;
 mod fleet;
 mod harness;
 mod history;
+mod http;
 mod image_store;
 mod migrate;
 mod run;

@@ -1178,6 +1178,111 @@ mod with_daemon {
         t.assert_only_containers(&[&name]);
     }
 
+    /// `POST /api/v1/containers/{name}/update` on the daemon takes the path `swab run`
+    /// takes: a healthy new image is kept; an unhealthy one fails the health gate and is
+    /// rolled back. `POST .../rollback` then puts the container on the rollback tag's image.
+    #[test]
+    fn an_update_through_the_api_has_the_gate_and_the_rollback_of_a_run() {
+        use crate::http::{free_port, request, wait_run};
+        const TOKEN: &str = "e2e-api-update-token-0123456789";
+        let mut t = Update::new("upd-api", &env().registry, "");
+        t.rules = t.rules.replace("health_timeout: 2s", "health_timeout: 60s");
+        let v1 = t.publish(V1);
+        let name = t.run_container(
+            "swab-upd-api",
+            &[
+                "--health-cmd",
+                r#"test "$A" != 100"#,
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "1",
+            ],
+        );
+        let v2 = t.publish_upstream(V2, &v1);
+        let port = free_port();
+        let state = t.state.path().join("state.json");
+        let mut daemon = swab()
+            .home_file("r.yaml", &t.rules)
+            .home_file("token", TOKEN)
+            .args([
+                "-H",
+                &env().docker_host,
+                "daemon",
+                "--rules",
+                "r.yaml",
+                "--state",
+                state.to_str().unwrap(),
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--api",
+                "--api-token-file",
+                "token",
+            ])
+            .spawn();
+        daemon.wait_for_log("API on http://", Duration::from_secs(10));
+        let update = || {
+            let answer = request(
+                port,
+                "POST",
+                &format!("/api/v1/containers/{name}/update"),
+                Some(TOKEN),
+                None,
+            );
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            let id = answer.json()["id"].as_str().unwrap().to_owned();
+            let run = wait_run(port, None, &id, Duration::from_secs(120));
+            assert_eq!(run["state"], "done", "{run:#}");
+            run["report"].clone()
+        };
+
+        let report = update();
+        assert_eq!(
+            single(&report, "recreate_container")["status"],
+            "done",
+            "{report:#}"
+        );
+        let now = inspect(&name);
+        assert_eq!(now["Image"], v2.as_str());
+        assert_eq!(now["State"]["Health"]["Status"], "healthy");
+        let updated_id = now["Id"].as_str().unwrap().to_owned();
+
+        t.publish_upstream(V3, &v2);
+        let report = update();
+        let recreate = single(&report, "recreate_container");
+        assert_eq!(recreate["status"], "rolled_back", "{report:#}");
+        assert!(
+            recreate["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("unhealthy")),
+            "{report:#}"
+        );
+        assert_eq!(
+            inspect(&name)["Id"],
+            updated_id.as_str(),
+            "v2 container back"
+        );
+        assert_eq!(image_id(&t.reference), v2);
+
+        let previous = image_id(&t.previous_tag());
+        let answer = request(
+            port,
+            "POST",
+            &format!("/api/v1/containers/{name}/rollback"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let id = answer.json()["id"].as_str().unwrap().to_owned();
+        let run = wait_run(port, None, &id, Duration::from_secs(120));
+        assert_eq!(run["state"], "done", "{run:#}");
+        assert_eq!(run["rules"], serde_json::json!(["rollback"]));
+        assert_eq!(inspect(&name)["Image"], previous.as_str(), "{run:#}");
+        t.assert_only_containers(&[&name]);
+        daemon.signal(rustix::process::Signal::TERM);
+        assert_eq!(daemon.wait_exit(Duration::from_secs(20)), 0);
+    }
+
     /// A real Compose project: swab updates `web`; then `docker compose up -d` on the
     /// unchanged project recreates nothing, the named volume's data and every config and
     /// secret (from a file and inline) are there, `ps` shows both services running, and

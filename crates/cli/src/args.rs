@@ -251,6 +251,21 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
+    /// Also serve the HTTP API (`/api/v1/`, docs/api.yaml) and the status page (`/`) on the
+    /// --metrics-addr listener. Without --api-token-file only loopback reads are open.
+    #[arg(long, requires = "metrics_addr")]
+    pub api: bool,
+
+    /// File holding the API's bearer token (its first line, 16 characters or more):
+    /// required for every POST, and for everything when --metrics-addr is not loopback.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "api",
+        env = "SWAB_API_TOKEN_FILE"
+    )]
+    pub api_token_file: Option<std::path::PathBuf>,
+
     /// Check the flags and the rule file, then exit.
     #[arg(long)]
     pub check_config: bool,

@@ -19,6 +19,7 @@ use swab_docker::{Docker, Endpoint};
 use swab_engine::cancel::Cancel;
 use swab_engine::daemon::{self as schedule, Reload, RunOutcome, Runner, SystemClock};
 use swab_engine::daemon::{events, notify};
+use swab_engine::history::Trigger;
 use swab_engine::lock::HostLock;
 use swab_engine::plan::NoteScope;
 use swab_engine::run::{Observer, RunOptions, run_rules};
@@ -27,12 +28,15 @@ use swab_rules::{Rule, RuleSet};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use crate::api::auth::Auth;
 use crate::args::{DaemonArgs, GlobalArgs};
 use crate::locks;
 use crate::metrics::Metrics;
 
-/// Everything a run needs that does not change between runs.
-struct Daemon {
+/// Everything a run needs that does not change between runs. Cloned into the API's tasks:
+/// they run through the same locks, logging, metrics, history and notifications.
+#[derive(Clone)]
+pub(crate) struct Daemon {
     docker: Docker,
     state_path: PathBuf,
     file_lock: Option<PathBuf>,
@@ -45,7 +49,15 @@ struct Daemon {
     http: Option<reqwest::Client>,
     memory: Arc<Mutex<State>>,
     /// Turns true on SIGTERM/SIGINT.
-    shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// How a run came to be, for its history record.
+pub(crate) struct Job {
+    /// The run id, chosen before the run (the API answers with it).
+    pub id: Option<String>,
+    pub trigger: Trigger,
+    pub dry_run: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
@@ -62,9 +74,16 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
     }
     let state_path = args.state.clone().unwrap_or_else(state::default_path);
     let metrics = Metrics::new();
-    if let Some(addr) = &args.metrics_addr {
-        start_metrics(&metrics, addr).await?;
+    if args.api && !rules.hosts.is_empty() {
+        return Err(crate::exit::UsageError(
+            "--api serves one Docker host; a rule file with `hosts:` has several (run a daemon with --api per host)".to_owned(),
+        )
+        .into());
     }
+    let listener = match &args.metrics_addr {
+        Some(addr) => Some(listen(addr, args).await?),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cancel = Cancel::new();
     let signals = stop_on_signals(shutdown_tx.clone(), cancel.clone())?;
@@ -82,6 +101,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
     if rules.hosts.is_empty() {
         let resolved = crate::connect::resolve(global)?;
         let docker = crate::connect::client(global, &resolved)?;
+        let resolved_host = resolved.endpoint.to_string();
         tracing::info!(
             endpoint = %resolved.endpoint,
             rules = rules.rules.len(),
@@ -97,19 +117,28 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
             state_path,
             seed: host_seed(),
         };
-        Box::pin(serve(host, rules, args, &shared, reload_rx, up_tx)).await;
+        let listener = listener.map(|(listener, auth)| (listener, auth, resolved_host.clone()));
+        Box::pin(serve(
+            host, rules, args, &shared, reload_rx, up_tx, listener,
+        ))
+        .await;
         docker_up.abort();
-    } else if Box::pin(serve_fleet(
-        global,
-        args,
-        rules,
-        &state_path,
-        &shared,
-        reload_rx,
-    ))
-    .await
-    {
-        code = crate::exit::FAILURE;
+    } else {
+        if let Some((listener, _)) = listener {
+            crate::api::serve(listener, shared.metrics.clone(), None);
+        }
+        if Box::pin(serve_fleet(
+            global,
+            args,
+            rules,
+            &state_path,
+            &shared,
+            reload_rx,
+        ))
+        .await
+        {
+            code = crate::exit::FAILURE;
+        }
     }
     let _ = shutdown_tx.send(true);
     signals.abort();
@@ -150,6 +179,7 @@ async fn serve(
     shared: &Shared,
     reloads: mpsc::Receiver<Reload>,
     up: watch::Sender<bool>,
+    listener: Option<(tokio::net::TcpListener, Option<Auth>, String)>,
 ) {
     let memory = Arc::new(Mutex::new(State::new()));
     let tracker = tokio::spawn(events::track(
@@ -179,6 +209,25 @@ async fn serve(
         seed: host.seed,
         run_on_start: args.run_on_start,
     };
+    // The API sees the rules the loop runs: each good reload passes through here first.
+    let current = Arc::new(Mutex::new(rules.clone()));
+    let (reloads, forwarder) = keep_current(reloads, current.clone());
+    let mut api_tasks = Vec::new();
+    if let Some((listener, auth, endpoint)) = listener {
+        let api = auth.map(|auth| {
+            Arc::new(crate::api::Api::new(
+                daemon.clone(),
+                current,
+                auth,
+                endpoint,
+                shared.metrics.clone(),
+            ))
+        });
+        if let Some(api) = &api {
+            api_tasks.push(tokio::task::spawn_local(api.clone().follow_updates()));
+        }
+        crate::api::serve(listener, shared.metrics.clone(), api);
+    }
     // Boxed: the loop holds a whole run's future (large) across its awaits.
     Box::pin(schedule::run(
         config,
@@ -189,6 +238,10 @@ async fn serve(
         shared.shutdown.clone(),
     ))
     .await;
+    forwarder.abort();
+    for task in api_tasks {
+        task.abort();
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
     // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
     // another swab holds it, these few records are lost, which only makes swab keep images
@@ -264,7 +317,7 @@ async fn serve_fleet(
                     docker: connected.docker,
                 };
                 tracing::info!(endpoint = %daemon.endpoint, rules = host_rules.rules.len(), "host reached");
-                Box::pin(serve(daemon, host_rules, args, shared, rx, up_tx)).await;
+                Box::pin(serve(daemon, host_rules, args, shared, rx, up_tx, None)).await;
             };
             tracing::Instrument::instrument(serve_host, span).await;
         });
@@ -368,18 +421,13 @@ fn seed_of(name: &str) -> u64 {
 
 impl Runner for Daemon {
     async fn run(&mut self, rules: &RuleSet, names: &[String]) -> RunOutcome {
-        self.run_batch(rules, names).await
+        Box::pin(self.run_batch(rules, names)).await
     }
 }
 
 impl Daemon {
     /// Runs the named rules together, under the host lock.
     async fn run_batch(&mut self, rules: &RuleSet, names: &[String]) -> RunOutcome {
-        let selected: Vec<&Rule> = rules
-            .rules
-            .iter()
-            .filter(|r| names.contains(&r.name))
-            .collect();
         if *self.shutdown.borrow() {
             return RunOutcome::NotRun;
         }
@@ -389,10 +437,43 @@ impl Daemon {
             Ok(lock) => lock,
             Err(outcome) => return outcome,
         };
-        self.flush_memory();
+        let job = Job {
+            id: None,
+            trigger: Trigger::Schedule,
+            dry_run: false,
+        };
+        Box::pin(self.execute(rules, names, Some(lock), cancel, job))
+            .await
+            .0
+    }
+
+    /// The docker client runs go through.
+    pub(crate) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Runs the named rules with the locks `lock` (`None` only for a dry run), then logs,
+    /// counts, records and notifies what happened. The run's history record comes back too.
+    pub(crate) async fn execute(
+        &self,
+        rules: &RuleSet,
+        names: &[String],
+        lock: Option<locks::Held>,
+        cancel: Cancel,
+        job: Job,
+    ) -> (RunOutcome, Option<swab_engine::history::Record>) {
+        let selected: Vec<&Rule> = rules
+            .rules
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .collect();
+        if lock.is_some() {
+            self.flush_memory();
+        }
         let started = Instant::now();
         let options = RunOptions {
             cancel,
+            dry_run: job.dry_run,
             ..self.options.clone()
         };
         let result = run_rules(
@@ -401,14 +482,16 @@ impl Daemon {
             &selected,
             &self.state_path,
             options,
-            Some(lock.lease()),
+            lock.as_ref().map(locks::Held::lease),
             Observer {
                 action: &crate::run_cmd::log_action,
                 status: &|status: &str| tracing::debug!("{status}"),
             },
         )
         .await;
-        lock.release().await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
         match result {
             Ok(report) => {
                 if report.actions.is_empty() {
@@ -427,30 +510,84 @@ impl Daemon {
                 let unix = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-                self.metrics.record_run(names, &report, elapsed, unix);
-                crate::history_cmd::record(
-                    &self.state_path,
-                    self.keep_history,
-                    names.to_vec(),
-                    swab_engine::history::Trigger::Schedule,
-                    started.elapsed(),
-                    &report,
-                );
-                if let Some(http) = &self.http {
+                if !job.dry_run {
+                    self.metrics.record_run(names, &report, elapsed, unix);
+                }
+                let record = self.record(names, &job, started.elapsed(), &report).await;
+                if !job.dry_run
+                    && let Some(http) = &self.http
+                {
                     notify::send_all(http, &rules.notify, &report).await;
                 }
-                RunOutcome::Ran
+                (RunOutcome::Ran, record)
             }
             Err(err) if err.is_unreachable() => {
                 self.metrics.record_unreachable();
                 tracing::warn!(rules = ?names, error = %format!("{err:#}"), "Docker daemon unreachable; will retry");
-                RunOutcome::Unreachable
+                (RunOutcome::Unreachable, None)
             }
             Err(err) => {
                 tracing::error!(rules = ?names, error = %format!("{err:#}"), "run failed");
-                RunOutcome::NotRun
+                (RunOutcome::NotRun, None)
             }
         }
+    }
+
+    /// Writes the run into the history, with what the daemon's disk holds now.
+    pub(crate) async fn record(
+        &self,
+        names: &[String],
+        job: &Job,
+        elapsed: Duration,
+        report: &swab_engine::report::Report,
+    ) -> Option<swab_engine::history::Record> {
+        let mut record =
+            crate::history_cmd::record_of(names.to_vec(), job.trigger, elapsed, report)?;
+        if let Some(id) = &job.id {
+            record.id.clone_from(id);
+        }
+        record.disk_used_bytes = self.disk_used().await;
+        crate::history_cmd::record(&self.state_path, self.keep_history, &record);
+        Some(record)
+    }
+
+    /// Bytes the daemon's images, containers, volumes and build cache take (`/system/df`),
+    /// or `None` when it does not answer within 10 s.
+    async fn disk_used(&self) -> Option<u64> {
+        let usage = tokio::time::timeout(Duration::from_secs(10), self.docker.disk_usage(false))
+            .await
+            .ok()?
+            .ok()?;
+        let total = [
+            usage.images,
+            usage.containers,
+            usage.volumes,
+            usage.build_cache,
+        ]
+        .iter()
+        .map(|t| u64::try_from(t.total_size).unwrap_or(0))
+        .sum();
+        Some(total)
+    }
+
+    /// The locks of a run, waiting up to `wait` for another swab: what the API takes.
+    pub(crate) async fn lock(&self, wait: Duration, cancel: Cancel) -> anyhow::Result<locks::Held> {
+        locks::take(&self.docker, self.file_lock.as_deref(), wait, cancel).await
+    }
+
+    /// How long a run waits for the locks (`--wait-lock`).
+    pub(crate) fn wait_lock(&self) -> Duration {
+        self.wait_lock
+    }
+
+    /// A fresh cancel flag for one run: a signal still ends it.
+    pub(crate) fn cancel(&self) -> Cancel {
+        self.options.cancel.child()
+    }
+
+    /// The state file.
+    pub(crate) fn state_path(&self) -> &Path {
+        &self.state_path
     }
 
     /// Both locks for a run, or (logged) why the run cannot happen: the lock is held
@@ -507,18 +644,63 @@ impl Daemon {
     }
 }
 
-async fn start_metrics(metrics: &Metrics, addr: &str) -> anyhow::Result<()> {
+/// Binds the `--metrics-addr` listener (an error here stops the daemon before it starts)
+/// and, with `--api`, reads the token: `Some(auth)` when the API is on.
+async fn listen(
+    addr: &str,
+    args: &DaemonArgs,
+) -> anyhow::Result<(tokio::net::TcpListener, Option<Auth>)> {
     let addr = metrics_addr(addr)?;
-    if !addr.ip().is_loopback() {
+    let loopback = addr.ip().is_loopback();
+    let auth = if args.api {
+        let token = match &args.api_token_file {
+            Some(path) => {
+                Some(crate::api::auth::read_token(path).map_err(crate::exit::UsageError)?)
+            }
+            None => None,
+        };
+        let auth = Auth::new(token.as_deref(), loopback);
+        if auth.closed() {
+            tracing::warn!(%addr, "the API listens beyond loopback with no token: every /api/ route and the status page answer 403 until --api-token-file is given");
+        }
+        Some(auth)
+    } else {
+        None
+    };
+    if !loopback {
         tracing::warn!(%addr, "the metrics endpoint is reachable from other hosts");
     }
-    let bound = metrics
-        .clone()
-        .serve(addr)
+    let listener = crate::api::bind(addr)
         .await
-        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
     tracing::info!("metrics on http://{bound}/metrics");
-    Ok(())
+    if auth.is_some() {
+        tracing::info!(
+            token = args.api_token_file.is_some(),
+            "API on http://{bound}/api/v1/, status page on http://{bound}/"
+        );
+    }
+    Ok((listener, auth))
+}
+
+/// Passes reloads on to the loop, keeping `current` at the newest good rule set.
+fn keep_current(
+    mut reloads: mpsc::Receiver<Reload>,
+    current: Arc<Mutex<RuleSet>>,
+) -> (mpsc::Receiver<Reload>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(async move {
+        while let Some(reload) = reloads.recv().await {
+            if let (Ok(set), Ok(mut current)) = (&reload, current.lock()) {
+                *current = set.clone();
+            }
+            if tx.send(reload).await.is_err() {
+                return;
+            }
+        }
+    });
+    (rx, task)
 }
 
 /// `--check-config`: the flags parsed and the rules loaded; say so and stop.

@@ -10,36 +10,41 @@ use swab_engine::report::Report;
 use crate::args::{HistoryArgs, OutputFormat};
 use crate::output::print;
 
-/// Writes a finished run into the history next to `state_path` (keeping `keep` runs) and
-/// returns its id. A history that cannot be written is logged, never an error: the run
-/// happened either way.
-pub fn record(
-    state_path: &Path,
-    keep: usize,
+/// The history record of a finished run (`None`, logged, when its report cannot be encoded).
+pub fn record_of(
     rules: Vec<String>,
     trigger: Trigger,
     elapsed: std::time::Duration,
     report: &Report,
-) -> Option<String> {
-    if keep == 0 {
-        return None;
-    }
-    let json = match serde_json::to_value(report) {
-        Ok(json) => json,
-        Err(err) => {
-            tracing::warn!(error = %err, "the run is not recorded in the history");
-            return None;
-        }
-    };
+) -> Option<Record> {
+    let json = serde_json::to_value(report)
+        .inspect_err(|err| tracing::warn!(error = %err, "the run is not recorded in the history"))
+        .ok()?;
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let record = Record::new(rules, trigger, duration_ms, json);
+    Some(Record::new(rules, trigger, duration_ms, json))
+}
+
+/// Writes `record` into the history next to `state_path`, keeping `keep` runs. A history
+/// that cannot be written is logged, never an error: the run happened either way.
+pub fn record(state_path: &Path, keep: usize, record: &Record) {
     let history = History::new(history::dir_for(state_path), keep);
-    match history.append(&record) {
-        Ok(()) => Some(record.id),
-        Err(err) => {
-            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(err)), "the run is not recorded in the history");
-            None
-        }
+    if let Err(err) = history.append(record) {
+        tracing::warn!(error = %format!("{:#}", anyhow::Error::from(err)), "the run is not recorded in the history");
+    }
+}
+
+/// [`record_of`] and [`record`] in one: what `swab run` does after a real run.
+pub fn record_run(
+    state_path: &Path,
+    keep: usize,
+    rules: Vec<String>,
+    elapsed: std::time::Duration,
+    report: &Report,
+) {
+    if keep > 0
+        && let Some(r) = record_of(rules, Trigger::Cli, elapsed, report)
+    {
+        record(state_path, keep, &r);
     }
 }
 

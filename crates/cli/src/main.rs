@@ -3,6 +3,7 @@
 //! documented exit codes. The top of the crate graph: it depends on every library crate,
 //! and nothing depends on it. Decisions belong in `swab-plan`, IO in `swab-engine`.
 
+mod api;
 mod args;
 mod connect;
 mod daemon_cmd;
@@ -17,8 +18,6 @@ mod logging;
 mod metrics;
 mod migrate_cmd;
 mod output;
-// Served by the API (`GET /`); until then only its tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod page;
 mod rollback_cmd;
 mod rules_cmd;
@@ -53,7 +52,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Doctor(args) => doctor::run(&cli.global, args).await,
-            Command::Daemon(args) => Box::pin(daemon_cmd::run(&cli.global, args)).await,
+            Command::Daemon(args) => {
+                // The API's tasks run runs, whose futures are not Send: on this thread.
+                let local = tokio::task::LocalSet::new();
+                Box::pin(local.run_until(daemon_cmd::run(&cli.global, args))).await
+            }
             Command::Plan(args) => Box::pin(run_cmd::run(&cli.global, args, true)).await,
             Command::Run(cmd) => Box::pin(run_cmd::run(&cli.global, &cmd.args, cmd.dry_run)).await,
             Command::Updates(args) => updates_cmd::run(&cli.global, args).await,

@@ -1,13 +1,7 @@
 //! The optional Prometheus endpoint of `swab daemon` (`--metrics-addr`, off by default).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -207,49 +201,18 @@ impl Metrics {
         self.docker_up.set(i64::from(up));
     }
 
-    fn encode(&self) -> String {
+    /// Whether Docker answered last time (the `swab_docker_up` gauge).
+    pub fn docker_up(&self) -> bool {
+        self.docker_up.get() == 1
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Ok(registry) = self.registry.lock() {
             let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         }
         out
-    }
-
-    /// Serves `/metrics` on `addr` until the process ends.
-    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let metrics = self.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let metrics = metrics.clone();
-                        async move {
-                            if req.uri().path() == "/metrics" {
-                                Response::builder()
-                                    .header(
-                                        "content-type",
-                                        "text/plain; version=0.0.4; charset=utf-8",
-                                    )
-                                    .body(Full::new(Bytes::from(metrics.encode())))
-                            } else {
-                                Response::builder()
-                                    .status(StatusCode::NOT_FOUND)
-                                    .body(Full::new(Bytes::from_static(b"only /metrics here\n")))
-                            }
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(bound)
     }
 }
 

@@ -292,16 +292,21 @@ fn pending_item(p: &Pending<'_>, now: DateTime<Utc>) -> String {
     let u = p.update;
     let reference = text(u, "reference").unwrap_or("?");
     let state = match text(u, "status") {
-        Some("held_back") => {
+        Some(held @ ("held_back" | "pending")) => {
             let why = text(u, "held_back").map_or_else(String::new, |w| {
                 format!(" <span class=\"why\">{}</span>", esc(w))
             });
             let eligible = time(u.get("eligible_at")).map_or_else(String::new, |t| {
                 format!(" <span class=\"dim\">· eligible {}</span>", when(t, now))
             });
-            format!("{}{why}{eligible}", badge("warn", "held back"))
+            let label = if held == "pending" {
+                "waiting for window"
+            } else {
+                "held back"
+            };
+            format!("{}{why}{eligible}", badge("warn", label))
         }
-        Some("update_available") => badge("ok", "available"),
+        Some("update_available" | "outdated") => badge("ok", "available"),
         Some(other) => badge("dim", other),
         None => badge("dim", "?"),
     };
@@ -338,15 +343,6 @@ fn summary_count(r: &Record, key: &str) -> u64 {
         .and_then(|s| s.get(key))
         .and_then(Value::as_u64)
         .unwrap_or(0)
-}
-
-/// How much of the disk Docker used after the run, when the daemon measured it.
-fn disk_used(r: &Record) -> Option<u64> {
-    // Read through JSON so the page works with records written before the field existed.
-    serde_json::to_value(r)
-        .ok()?
-        .get("disk_used_bytes")
-        .and_then(Value::as_u64)
 }
 
 fn charts_section(runs: &[&Record], now: DateTime<Utc>) -> String {
@@ -389,14 +385,13 @@ fn reclaimed_chart(runs: &[&Record], now: DateTime<Utc>) -> String {
         return NO_DATA.to_owned();
     }
     let max = days.iter().map(|d| d.1).max().unwrap_or(0);
+    if max == 0 {
+        return format!("<p class=\"nodata\">nothing reclaimed in the last {CHART_DAYS} days</p>");
+    }
     let slot = CHART_W / days.len() as f64;
     let mut bars = String::new();
     for (i, (day, bytes)) in days.iter().enumerate() {
-        let h = if max == 0 {
-            0.0
-        } else {
-            (*bytes as f64 / max as f64) * (CHART_H - 4.0)
-        };
+        let h = (*bytes as f64 / max as f64) * (CHART_H - 4.0);
         let h = if *bytes > 0 { h.max(1.5) } else { 0.0 };
         let _ = write!(
             bars,
@@ -423,7 +418,7 @@ fn reclaimed_chart(runs: &[&Record], now: DateTime<Utc>) -> String {
 fn disk_points(runs: &[&Record]) -> Vec<(DateTime<Utc>, u64)> {
     let mut points: Vec<(DateTime<Utc>, u64)> = runs
         .iter()
-        .filter_map(|r| Some((started(r)?, disk_used(r)?)))
+        .filter_map(|r| Some((started(r)?, r.disk_used_bytes?)))
         .collect();
     points.sort_by_key(|p| p.0);
     points
@@ -437,14 +432,22 @@ fn disk_chart(points: &[(DateTime<Utc>, u64)]) -> String {
     }
     let (t0, t1) = (points[0].0, points[points.len() - 1].0);
     let spread = (t1 - t0).num_seconds().max(1) as f64;
-    let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64;
+    // The range measured, not from zero: a disk that goes from 40 to 38 GB should show it.
+    let lo = points.iter().map(|p| p.1).min().unwrap_or(0);
+    let hi = points.iter().map(|p| p.1).max().unwrap_or(0);
+    let range = hi.saturating_sub(lo) as f64;
     let xy = |(t, b): &(DateTime<Utc>, u64)| {
         let x = if points.len() == 1 {
             CHART_W / 2.0
         } else {
             4.0 + (*t - t0).num_seconds() as f64 / spread * (CHART_W - 8.0)
         };
-        (x, CHART_H - 2.0 - *b as f64 / max * (CHART_H - 8.0))
+        let y = if range == 0.0 {
+            CHART_H / 2.0
+        } else {
+            CHART_H - 6.0 - (*b - lo) as f64 / range * (CHART_H - 12.0)
+        };
+        (x, y)
     };
     let line: Vec<String> = points
         .iter()
@@ -458,16 +461,27 @@ fn disk_chart(points: &[(DateTime<Utc>, u64)]) -> String {
         let (x, y) = xy(p);
         let _ = write!(
             body,
-            "<circle class=\"dot\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\"><title>{}: {}</title></circle>",
+            // A zero-length line with round caps: a dot that stays round when the chart
+            // stretches (a circle would become an ellipse).
+            "<line class=\"dot\" x1=\"{x:.1}\" y1=\"{y:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\"><title>{}: {}</title></line>",
             p.0.format("%Y-%m-%d %H:%M UTC"),
             swab_engine::format_bytes(p.1),
         );
     }
     format!(
-        "{}<div class=\"axis\"><span>{}</span><span>now {}</span><span>{}</span></div>",
+        "{}<div class=\"axis\"><span>{}</span><span>now {}{}</span><span>{}</span></div>",
         svg(&body),
         t0.format("%b %d"),
         swab_engine::format_bytes(points[points.len() - 1].1),
+        if lo == hi {
+            String::new()
+        } else {
+            format!(
+                " <span class=\"dim\">({}–{})</span>",
+                swab_engine::format_bytes(lo),
+                swab_engine::format_bytes(hi)
+            )
+        },
         t1.format("%b %d"),
     )
 }
@@ -661,7 +675,8 @@ output{display:block;font-size:12.5px}output.ok{color:var(--ok)}output.bad{color
 figure{margin:0}figcaption{font-size:12px;color:var(--dim);margin-bottom:6px}
 svg{display:block;width:100%;height:90px;overflow:visible}
 .bar{fill:var(--bar)}.bar:hover{opacity:.7}.base{stroke:var(--line);stroke-width:1}
-.line{fill:none;stroke:var(--bar);stroke-width:1.5;vector-effect:non-scaling-stroke}.dot{fill:var(--bar)}
+.line{fill:none;stroke:var(--bar);stroke-width:1.5;vector-effect:non-scaling-stroke}
+.dot{stroke:var(--bar);stroke-width:6;stroke-linecap:round;vector-effect:non-scaling-stroke}
 .axis{display:flex;justify-content:space-between;font-size:11px;color:var(--dim);margin-top:3px}
 .run{margin-bottom:6px;padding:6px 12px}
 .run summary{cursor:pointer;overflow-wrap:anywhere}
@@ -748,7 +763,7 @@ mod tests {
                      "status": "held_back", "held_back": "cooldown: 2d left",
                      "eligible_at": "2026-12-01T12:00:00Z"},
                     {"reference": "redis:7", "containers": ["cache"],
-                     "status": "update_available", "held_back": null, "eligible_at": null}]}
+                     "status": "outdated", "held_back": null, "eligible_at": null}]}
             ]
         })
     }
@@ -768,6 +783,7 @@ mod tests {
                 trigger: Trigger::Schedule,
                 duration_ms: 800,
                 report: report("2026-11-28T03:00:00Z", 500_000_000, json!([])),
+                disk_used_bytes: Some(40_000_000_000),
             },
             Record {
                 id: "20261129T030000Z-aaaa".into(),
@@ -781,6 +797,7 @@ mod tests {
                         "name": "old:<1>", "reason": "unused", "status": "failed",
                         "error": "conflict: <in use>", "bytes": 0}]),
                 ),
+                disk_used_bytes: Some(38_000_000_000),
             },
         ]
     }
@@ -808,7 +825,8 @@ mod tests {
         assert!(page.contains("data-pending=\"nginx:1.27\""));
         assert!(page.contains("cooldown: 2d left"));
         assert!(page.contains("data-update=\"web\""));
-        assert!(page.contains("data-pending=\"redis:7\""));
+        let redis = &page[page.find("data-pending=\"redis:7\"").unwrap()..];
+        assert!(redis[..redis.find("</li>").unwrap()].contains(">available<"));
         assert!(page.contains("data-run=\"20261129T030000Z-aaaa\""));
         // Newest first.
         let newer = page.find("data-run=\"20261129T030000Z-aaaa\"").unwrap();
@@ -825,7 +843,23 @@ mod tests {
         assert!(page.contains("data-day=\"2026-11-29\""));
         assert!(page.contains("2026-11-29: 1.2 GB"));
         assert!(page.contains("2026-11-28: 500.0 MB"));
-        // No record has disk usage yet.
+        // Runs that reclaimed nothing.
+        let mut idle = sample_runs();
+        for r in &mut idle {
+            r.report["summary"]["bytes_reclaimed"] = json!(0);
+        }
+        let page = render(&sample_status(), &idle);
+        assert!(page.contains("nothing reclaimed in the last 14 days"));
+        let disk = &page[page.find("id=\"chart-disk\"").unwrap()..];
+        let disk = &disk[..disk.find("</figure>").unwrap()];
+        assert!(disk.contains("<polyline"));
+        assert!(disk.contains("now 38.0 GB"));
+        // Records from before the daemon measured the disk.
+        let mut old = sample_runs();
+        for r in &mut old {
+            r.disk_used_bytes = None;
+        }
+        let page = render(&sample_status(), &old);
         let disk = &page[page.find("id=\"chart-disk\"").unwrap()..];
         assert!(disk[..disk.find("</figure>").unwrap()].contains("no data yet"));
 
@@ -864,8 +898,10 @@ mod tests {
             (t("2026-11-29T03:00:00Z"), 38_000_000_000),
         ]);
         assert!(chart.contains("<polyline"));
-        assert_eq!(chart.matches("<circle").count(), 2);
-        assert!(chart.contains("now 38.0 GB"));
+        assert_eq!(chart.matches("class=\"dot\"").count(), 2);
+        assert!(chart.contains("now 38.0 GB <span class=\"dim\">(38.0 GB–40.0 GB)</span>"));
+        // The higher usage is drawn higher (smaller y).
+        assert!(chart.contains("points=\"4.0,6.0 296.0,84.0\""), "{chart}");
         assert_eq!(disk_chart(&[]), NO_DATA);
     }
 }

@@ -31,9 +31,42 @@ pub async fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8>
     let signals = crate::run_cmd::cancel_on_signals(signalled)?;
     let result = Box::pin(under_lock(global, args, &rules, &state_path, wait, &cancel)).await;
     signals.abort();
-    match result {
-        Ok(_) if cancel.is_lost_lock() => Ok(exit::FAILURE),
-        result => result,
+    let rolled = result?;
+    match args.format {
+        OutputFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "host": rolled.host,
+                rolled.kind: rolled.name,
+                "actions": rolled.actions,
+            }))?
+        ))?,
+        OutputFormat::Text => print(&render(&rolled.actions))?,
+    }
+    Ok(if rolled.failed() || cancel.is_lost_lock() {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// What a rollback did.
+pub(crate) struct Rolled {
+    /// The daemon's endpoint.
+    pub host: String,
+    /// `container` or `service`.
+    pub kind: &'static str,
+    /// The container's or service's name.
+    pub name: String,
+    pub actions: Vec<ActionReport>,
+}
+
+impl Rolled {
+    /// Whether the rollback did not happen (it failed, or was itself undone).
+    pub fn failed(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a.status, Status::Failed | Status::RolledBack))
     }
 }
 
@@ -45,7 +78,7 @@ async fn under_lock(
     state_path: &std::path::Path,
     wait: Duration,
     cancel: &Cancel,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Rolled> {
     let cancel = cancel.clone();
     if !rules.hosts.is_empty() {
         // One container on one host: --on must pick exactly one.
@@ -64,7 +97,7 @@ async fn under_lock(
         let state_path = crate::fleet::state_path(state_path, &connected.daemon_id);
         let host = docker.endpoint().to_owned();
         let lock = crate::locks::take(&docker, None, wait, cancel.clone()).await?;
-        let result = locked(args, rules, &docker, &host, &state_path, cancel).await;
+        let result = roll_back(&args.container, rules, &docker, &host, &state_path, cancel).await;
         lock.release().await;
         return result;
     }
@@ -73,20 +106,21 @@ async fn under_lock(
     let host = resolved.endpoint.to_string();
     let file = crate::locks::file_lock_for(&resolved.endpoint, state_path);
     let lock = crate::locks::take(&docker, file.as_deref(), wait, cancel.clone()).await?;
-    let result = locked(args, rules, &docker, &host, state_path, cancel).await;
+    let result = roll_back(&args.container, rules, &docker, &host, state_path, cancel).await;
     lock.release().await;
     result
 }
 
-/// The rollback itself, under both locks.
-async fn locked(
-    args: &RollbackArgs,
+/// The rollback of `container` (or, on a Swarm manager, of the service of that name), under
+/// both locks: also what the daemon's API runs.
+pub(crate) async fn roll_back(
+    container: &str,
     rules: &swab_rules::RuleSet,
     docker: &swab_docker::Docker,
     host: &str,
     state_path: &std::path::Path,
     cancel: Cancel,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Rolled> {
     let state_file = swab_engine::update::StateFile::new(state_path);
     let recovery = swab_engine::update::recover(docker, &state_file).await;
     for line in &recovery.notes {
@@ -98,14 +132,17 @@ async fn locked(
     let (snapshot, _) = gather::gather(docker, &[], &rules.protect, &LocalFilesystem, 4)
         .await
         .with_context(|| format!("cannot read the state of the Docker host at {host}"))?;
-    let name = args.container.trim_start_matches('/');
+    let name = container.trim_start_matches('/');
     if !snapshot
         .containers
         .iter()
         .any(|c| c.name == name || c.id.starts_with(name))
         && let Ok(service) = docker.inspect_service(name).await
     {
-        return roll_back_service(docker, &service, args, rules, state_path, host, &cancel).await;
+        return roll_back_service(
+            docker, &service, container, rules, state_path, host, &cancel,
+        )
+        .await;
     }
 
     // The options of the first update rule that selects the container.
@@ -147,7 +184,7 @@ async fn locked(
     };
     let actions = updater
         .rollback(
-            &args.container,
+            container,
             &template,
             health_timeout,
             stop_timeout,
@@ -155,22 +192,12 @@ async fn locked(
         )
         .await
         .map_err(anyhow::Error::msg);
-    let actions = actions?;
-    let failed = actions
-        .iter()
-        .any(|a| matches!(a.status, Status::Failed | Status::RolledBack));
-    match args.format {
-        OutputFormat::Json => print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "host": host,
-                "container": name,
-                "actions": actions,
-            }))?
-        ))?,
-        OutputFormat::Text => print(&render(&actions))?,
-    }
-    Ok(if failed { exit::FAILURE } else { exit::SUCCESS })
+    Ok(Rolled {
+        host: host.to_owned(),
+        kind: "container",
+        name: name.to_owned(),
+        actions: actions?,
+    })
 }
 
 /// `swab rollback SERVICE`: Swarm goes back to the service's previous spec; swab waits
@@ -179,16 +206,13 @@ async fn locked(
 async fn roll_back_service(
     docker: &swab_docker::Docker,
     service: &serde_json::Value,
-    args: &RollbackArgs,
+    given: &str,
     rules: &swab_rules::RuleSet,
     state_path: &std::path::Path,
     host: &str,
     cancel: &Cancel,
-) -> anyhow::Result<u8> {
-    let name = service["Spec"]["Name"]
-        .as_str()
-        .unwrap_or(&args.container)
-        .to_owned();
+) -> anyhow::Result<Rolled> {
+    let name = service["Spec"]["Name"].as_str().unwrap_or(given).to_owned();
     let image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         .as_str()
         .unwrap_or_default()
@@ -235,22 +259,11 @@ async fn roll_back_service(
         bytes: None,
     };
     crate::run_cmd::log_action(&action);
-    let actions = [action];
-    match args.format {
-        OutputFormat::Json => print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "host": host,
-                "service": name,
-                "actions": actions,
-            }))?
-        ))?,
-        OutputFormat::Text => print(&render(&actions))?,
-    }
-    Ok(if status == Status::Done {
-        exit::SUCCESS
-    } else {
-        exit::FAILURE
+    Ok(Rolled {
+        host: host.to_owned(),
+        kind: "service",
+        name,
+        actions: vec![action],
     })
 }
 

@@ -9,7 +9,6 @@ use tracing::Instrument as _;
 
 use swab_engine::cancel::Cancel;
 use swab_engine::format_bytes;
-use swab_engine::history::Trigger;
 use swab_engine::plan::NoteScope;
 use swab_engine::report::{ActionReport, Report, Status, Summary};
 use swab_engine::run::{Observer, RunOptions, run_rules};
@@ -83,11 +82,10 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, dry_run: bool) -> anyhow::
     report.retries.docker = docker.retries() - retries;
     bar.finish();
     if !dry_run {
-        crate::history_cmd::record(
+        crate::history_cmd::record_run(
             &state_path,
             args.keep_history,
             names(&selected),
-            Trigger::Cli,
             started.elapsed(),
             &report,
         );
@@ -230,11 +228,10 @@ async fn run_host(
         let mut report = report?;
         report.retries.docker = docker.retries() - retries;
         if !dry_run {
-            crate::history_cmd::record(
+            crate::history_cmd::record_run(
                 &state_path,
                 args.keep_history,
                 names(&target.rules),
-                Trigger::Cli,
                 started.elapsed(),
                 &report,
             );

@@ -510,3 +510,16 @@ fn render(report: &Report, no_rules: bool) -> String {
     }
     out
 }
+
+/// The check `swab updates --format json` prints, over every rule of `rules`: what the
+/// daemon's API answers on `GET /api/v1/updates`.
+pub(crate) async fn check_json(
+    docker: &swab_docker::Docker,
+    host: String,
+    rules: &RuleSet,
+    state_path: &std::path::Path,
+) -> anyhow::Result<serde_json::Value> {
+    let all: Vec<&Rule> = rules.rules.iter().collect();
+    let (report, _) = check(docker, host, rules, &all, state_path).await?;
+    Ok(serde_json::to_value(report)?)
+}

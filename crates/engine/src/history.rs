@@ -44,6 +44,10 @@ pub struct Record {
     pub duration_ms: u64,
     /// The report, exactly as `swab run --format json` prints it.
     pub report: serde_json::Value,
+    /// What the daemon's images, containers, volumes and build cache took after the run
+    /// (`/system/df`), when the daemon recorded it: the status page's disk chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_used_bytes: Option<u64>,
 }
 
 impl Record {
@@ -69,8 +73,15 @@ impl Record {
             trigger,
             duration_ms,
             report,
+            disk_used_bytes: None,
         }
     }
+}
+
+/// A new run id for a run starting now: the daemon's API answers with it before the run
+/// has a report.
+pub fn id_now() -> String {
+    new_id(chrono::DateTime::from(std::time::SystemTime::now()))
 }
 
 /// A run id for a run that started at `started`.

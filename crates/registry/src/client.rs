@@ -969,15 +969,19 @@ impl RegistryClient {
         match credentials {
             Some(Credentials::IdentityToken { token }) => {
                 // OAuth2 refresh-token grant, as the docker CLI does with identity tokens.
-                let mut form = form_body();
-                form.append_pair("grant_type", "refresh_token")
-                    .append_pair("client_id", "swab")
-                    .append_pair("scope", scope)
-                    .append_pair("refresh_token", token.expose());
-                if let Some(service) = service {
-                    form.append_pair("service", service);
-                }
-                let body = form.finish();
+                // In a block of its own: the serializer is not Send, and must not live
+                // across the await (the daemon's API runs checks on other threads).
+                let body = {
+                    let mut form = form_body();
+                    form.append_pair("grant_type", "refresh_token")
+                        .append_pair("client_id", "swab")
+                        .append_pair("scope", scope)
+                        .append_pair("refresh_token", token.expose());
+                    if let Some(service) = service {
+                        form.append_pair("service", service);
+                    }
+                    form.finish()
+                };
                 self.send_with_retries(registry, &url, || {
                     self.inner
                         .http
