@@ -14,6 +14,7 @@ mod history;
 mod http;
 mod image_store;
 mod migrate;
+mod page;
 mod run;
 mod secrets;
 mod swarm;

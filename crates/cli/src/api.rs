@@ -677,7 +677,9 @@ fn rule_status(
         .filter(|row| {
             matches!(
                 row["status"].as_str(),
-                Some("update_available" | "held_back")
+                // Containers' rows say `outdated` (or `pending` while a window is
+                // closed), services' `update_available`.
+                Some("update_available" | "outdated" | "held_back" | "pending")
             ) && row["rules"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|n| n == rule.name.as_str()))
