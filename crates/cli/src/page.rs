@@ -951,4 +951,105 @@ mod with_daemon {
             eprintln!("screenshot: {}", path.display());
         }
     }
+
+    /// Serves `page` at every GET and answers the update POSTs like the API does: 202 with
+    /// a run id for `web` with the right token, a problem object otherwise. Returns its
+    /// port and the requests it saw (request line and `authorization` header).
+    fn fake_api(page: String) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let (mut auth, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    let lower = header.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        header.trim().clone_into(&mut auth);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                log.lock().unwrap().push(format!("{} {auth}", line.trim()));
+                let (status, kind, answer) = if line.starts_with("GET ") {
+                    ("200 OK", "text/html; charset=utf-8", page.clone())
+                } else if line.starts_with("POST /api/v1/containers/web/update ")
+                    && auth == "Authorization: Bearer t0k3n"
+                {
+                    (
+                        "202 Accepted",
+                        "application/json",
+                        r#"{"id":"20261129T120000Z-beef","state":"running"}"#.to_owned(),
+                    )
+                } else {
+                    (
+                        "422 Unprocessable Entity",
+                        "application/problem+json",
+                        r#"{"title":"no update rule selects this container","detail":"<b>cache</b> is protected","status":422}"#.to_owned(),
+                    )
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    /// The "update now" buttons: the token kept in the tab, the POST with it, and the
+    /// answers (a 202 and a problem object) shown next to each container, as text.
+    #[test]
+    fn update_now_posts_with_the_token_and_shows_the_answers() {
+        if browser::chromium().is_none() {
+            swab_testkit::skip(
+                "page::update_now_posts_with_the_token_and_shows_the_answers",
+                "chromium is not installed",
+            );
+            return;
+        }
+        // The token as if asked before; then an operator's two clicks.
+        let clicks = "<script>sessionStorage.setItem('swab-api-token', 't0k3n');\
+                      document.querySelector('button[data-update=\"web\"]').click();\
+                      document.querySelector('button[data-update=\"cache\"]').click();</script>";
+        let page = super::render(&sample_status(), &sample_runs())
+            .replace("</body>", &format!("{clicks}</body>"));
+        let (port, seen) = fake_api(page);
+        let dom = browser::dump_dom_after(&format!("http://127.0.0.1:{port}/"), 5000);
+        let answer = |c: &str| {
+            let at = dom.find(&format!("data-for=\"{c}\"")).unwrap();
+            dom[at..at + dom[at..].find("</output>").unwrap()].to_owned()
+        };
+        assert!(
+            answer("web").contains("started run 20261129T120000Z-beef (202)"),
+            "{dom}"
+        );
+        assert!(
+            answer("cache").contains(
+                "no update rule selects this container: &lt;b&gt;cache&lt;/b&gt; is protected"
+            ),
+            "{dom}"
+        );
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|r| r
+                    == "POST /api/v1/containers/web/update HTTP/1.1 Authorization: Bearer t0k3n"),
+            "{seen:?}"
+        );
+    }
 }

@@ -58,13 +58,21 @@ pub fn artifacts_dir() -> PathBuf {
 
 /// The DOM of `url` after its scripts ran, in a 1280 x 1600 window.
 pub fn dump_dom(url: &str) -> String {
+    dump_dom_after(url, 0)
+}
+
+/// [`dump_dom`] after `budget_ms` milliseconds of the page's (virtual) time, so the
+/// requests and timers its scripts start at load can finish first.
+pub fn dump_dom_after(url: &str, budget_ms: u32) -> String {
     let profile = Profile::new();
     let out = profile.0.join("dom.html");
-    run(
-        &profile,
-        &["--window-size=1280,1600", "--dump-dom", url],
-        Some(&out),
-    );
+    let budget = format!("--virtual-time-budget={budget_ms}");
+    let mut args = vec!["--window-size=1280,1600"];
+    if budget_ms > 0 {
+        args.push(&budget);
+    }
+    args.extend(["--dump-dom", url]);
+    run(&profile, &args, Some(&out));
     std::fs::read_to_string(&out).expect("cannot read the dumped DOM")
 }
 
