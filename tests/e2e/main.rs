@@ -9,6 +9,7 @@ mod doctor;
 mod faults;
 mod fleet;
 mod harness;
+mod image;
 mod image_store;
 mod migrate;
 mod run;

@@ -323,3 +323,67 @@ fn prometheus_alerts_are_rules_on_exported_metrics() {
         );
     }
 }
+
+/// The Compose and Swarm files run the image as its Dockerfile expects: the state on the
+/// image's volume, the rules where its default command reads them, and (with the raw socket)
+/// the socket where swab looks by default.
+#[test]
+fn compose_files_use_the_images_paths() {
+    let dockerfile = read("Dockerfile");
+    let volume = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("VOLUME "))
+        .expect("VOLUME")
+        .trim();
+    let state = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENV SWAB_STATE="))
+        .expect("ENV SWAB_STATE=");
+    assert!(
+        Path::new(state).starts_with(volume),
+        "{state} not on {volume}"
+    );
+    assert!(dockerfile.contains("ENTRYPOINT [\"/swab\"]"));
+    let cmd: Vec<String> = serde_json::from_str(
+        dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix("CMD "))
+            .expect("CMD"),
+    )
+    .unwrap();
+    let rules = &cmd[cmd.iter().position(|a| a == "--rules").expect("--rules") + 1];
+    for name in [
+        "compose.yaml",
+        "compose.socket-proxy.yaml",
+        "swarm-stack.yaml",
+    ] {
+        let doc = yaml(name);
+        let swab = &doc["services"]["swab"];
+        let targets: Vec<String> = swab["volumes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: volumes"))
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.split(':').nth(1).unwrap_or_default().to_owned(),
+                other => other["target"].as_str().unwrap_or_default().to_owned(),
+            })
+            .chain(
+                swab["configs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["target"].as_str().unwrap_or_default().to_owned()),
+            )
+            .collect();
+        assert!(targets.iter().any(|t| t == volume), "{name}: {targets:?}");
+        assert!(targets.iter().any(|t| t == rules), "{name}: {targets:?}");
+        if swab["environment"]["DOCKER_HOST"].is_null() {
+            assert!(
+                targets.iter().any(|t| t == "/var/run/docker.sock"),
+                "{name}: {targets:?}"
+            );
+        }
+        let image = swab["image"].as_str().unwrap_or_default();
+        assert!(image.contains("swab:latest"), "{name}: image {image}");
+    }
+}
