@@ -12,6 +12,7 @@ mod fleet;
 mod harness;
 mod history;
 mod http;
+mod image;
 mod image_store;
 mod migrate;
 mod run;
