@@ -23,6 +23,7 @@
 //! client, the planner or the engine.
 #![deny(missing_docs)]
 
+pub mod channel;
 mod describe;
 mod diag;
 mod glob;
@@ -38,16 +39,17 @@ pub mod watchtower;
 use std::io::Read;
 use std::path::Path;
 
+pub use channel::Channel;
 pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
     Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Host,
-    HostEndpoint, HostTls, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
+    HostEndpoint, HostTls, Match, MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
     ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
     default_retry_after,
 };
-pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT};
+pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT, PLACEHOLDERS};
 pub use schedule::{Schedule, ScheduleError};
 pub use select::{LabelSelector, NamePattern, PROTECT_LABEL, Protect, has_protect_label};
 pub use units::Percent;
