@@ -11,6 +11,7 @@ mod fleet;
 mod harness;
 mod image_store;
 mod migrate;
+mod notify;
 mod run;
 mod secrets;
 mod swarm;

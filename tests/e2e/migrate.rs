@@ -60,7 +60,8 @@ mod with_daemon {
             "a notification URL swab cannot read is never printed"
         );
         assert!(
-            out.stdout.contains("- url: \"ntfy://:tk_carried@ntfy.example.com/swab\""),
+            out.stdout
+                .contains("- url: \"ntfy://:tk_carried@ntfy.example.com/swab\""),
             "a URL swab reads is carried into `notify:`"
         );
 

@@ -104,8 +104,17 @@ pub fn report_events(report: &Report) -> Vec<Event> {
         if changed {
             kinds.push(NotifyOn::Changes);
         }
-        let title = if failed { "run with failures" } else { "run with changes" };
-        let mut event = Event::new(kinds[0], &report.host, title.to_owned(), report.summary_line());
+        let title = if failed {
+            "run with failures"
+        } else {
+            "run with changes"
+        };
+        let mut event = Event::new(
+            kinds[0],
+            &report.host,
+            title.to_owned(),
+            report.summary_line(),
+        );
         event.kinds = kinds;
         event.details = run_details(report);
         event.error = report
@@ -159,7 +168,13 @@ fn run_details(report: &Report) -> String {
         if matches!(a.status, Status::Planned | Status::Skipped) {
             continue;
         }
-        let _ = write!(out, "- {} {} {}", a.status.as_str(), a.action.as_str(), a.name);
+        let _ = write!(
+            out,
+            "- {} {} {}",
+            a.status.as_str(),
+            a.action.as_str(),
+            a.name
+        );
         if let Some(error) = &a.error {
             let _ = write!(out, ": {error}");
         }

@@ -62,8 +62,14 @@ pub fn requests(notify: &Notify, event: &Event, r: &Rendered) -> Vec<HttpRequest
         Channel::Teams { url } => vec![teams(url, r)],
         Channel::Ntfy(n) => {
             let mut headers = vec![
-                ("Content-Type".to_owned(), "text/plain; charset=utf-8".to_owned()),
-                ("Title".to_owned(), header_text(n.title.as_deref().unwrap_or(&r.title))),
+                (
+                    "Content-Type".to_owned(),
+                    "text/plain; charset=utf-8".to_owned(),
+                ),
+                (
+                    "Title".to_owned(),
+                    header_text(n.title.as_deref().unwrap_or(&r.title)),
+                ),
             ];
             if let Some(p) = n.priority {
                 headers.push(("Priority".to_owned(), p.to_string()));
@@ -169,7 +175,10 @@ pub fn requests(notify: &Notify, event: &Event, r: &Rendered) -> Vec<HttpRequest
 }
 
 fn slack(url: &str, r: &Rendered) -> HttpRequest {
-    HttpRequest::post_json(url.to_owned(), &json!({ "text": fit(&joined(r), SLACK_LIMIT) }))
+    HttpRequest::post_json(
+        url.to_owned(),
+        &json!({ "text": fit(&joined(r), SLACK_LIMIT) }),
+    )
 }
 
 /// A Teams Workflows webhook's Adaptive Card: the title in bold, the body below.
@@ -255,7 +264,14 @@ mod tests {
         let long = "é".repeat(50_000);
         let r = rendered(&long);
         let discord = &requests(&target("discord://t@1"), &e, &r)[0];
-        assert_eq!(json_of(discord)["content"].as_str().unwrap().chars().count(), 2000);
+        assert_eq!(
+            json_of(discord)["content"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            2000
+        );
         let telegram = &requests(&target("telegram://1:x@telegram?chats=5"), &e, &r)[0];
         let text = json_of(telegram)["text"].as_str().unwrap().to_owned();
         assert_eq!(text.chars().count(), 4096);

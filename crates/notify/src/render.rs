@@ -32,7 +32,10 @@ pub fn render(notify: &Notify, event: &Event) -> Rendered {
         MessageForm::Long => DEFAULT_LONG,
     });
     Rendered {
-        title: fill(title, event).replace(['\n', '\r'], " ").trim().to_owned(),
+        title: fill(title, event)
+            .replace(['\n', '\r'], " ")
+            .trim()
+            .to_owned(),
         body: fill(body, event).trim().to_owned(),
     }
 }
@@ -143,13 +146,20 @@ mod tests {
     fn defaults_and_templates() {
         let e = event();
         let r = render(&target(None, None, MessageForm::Long), &e);
-        assert_eq!(r.title, "swab on unix:///run/docker.sock: Docker unreachable");
+        assert_eq!(
+            r.title,
+            "swab on unix:///run/docker.sock: Docker unreachable"
+        );
         assert_eq!(
             r.body,
             "the Docker daemon has not answered for 300s; runs wait for it"
         );
         let r = render(
-            &target(Some("[{event}] {host}"), Some("{title}: {summary} {unknown} {"), MessageForm::Short),
+            &target(
+                Some("[{event}] {host}"),
+                Some("{title}: {summary} {unknown} {"),
+                MessageForm::Short,
+            ),
             &e,
         );
         assert_eq!(r.title, "[docker_down] unix:///run/docker.sock");

@@ -107,7 +107,10 @@ impl Notifier {
         let shown = redact(&target.url);
         let rendered = render(target, event);
         let result = match &target.channel {
-            Channel::Smtp(smtp) => self.retrying(|| send_mail(smtp, &rendered, self.delivery.timeout)).await,
+            Channel::Smtp(smtp) => {
+                self.retrying(|| send_mail(smtp, &rendered, self.delivery.timeout))
+                    .await
+            }
             _ => {
                 let mut result = Ok(());
                 for request in requests(target, event, &rendered) {
@@ -148,7 +151,11 @@ impl Notifier {
                     }
                     let wait = match failed.wait {
                         Some(wait) if wait > self.delivery.max_retry_after => {
-                            return Err(format!("{}; asked to wait {}s, longer than swab waits", failed.why, wait.as_secs()));
+                            return Err(format!(
+                                "{}; asked to wait {}s, longer than swab waits",
+                                failed.why,
+                                wait.as_secs()
+                            ));
                         }
                         Some(wait) => wait,
                         None => backoff,
@@ -162,7 +169,8 @@ impl Notifier {
     }
 
     async fn send_http(&self, request: &HttpRequest) -> Result<(), Failed> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut builder = self.client.request(method, &request.url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
@@ -226,11 +234,17 @@ async fn send_mail(smtp: &Smtp, r: &Rendered, timeout: Duration) -> Result<(), F
         wait: None,
     };
     let mut message = Message::builder()
-        .from(smtp.from.parse().map_err(|e| fatal(format!("bad sender: {e}")))?)
+        .from(
+            smtp.from
+                .parse()
+                .map_err(|e| fatal(format!("bad sender: {e}")))?,
+        )
         .subject(smtp.subject.as_deref().unwrap_or(&r.title))
         .header(ContentType::TEXT_PLAIN);
     for to in &smtp.to {
-        message = message.to(to.parse().map_err(|e| fatal(format!("bad recipient: {e}")))?);
+        message = message.to(to
+            .parse()
+            .map_err(|e| fatal(format!("bad recipient: {e}")))?);
     }
     let body = crate::render::fit(
         if r.body.is_empty() { &r.title } else { &r.body },

@@ -15,9 +15,8 @@ use swab_testkit::receiver::{Answer, Receiver};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn targets(entries: &str) -> Vec<Notify> {
-    let text = format!(
-        "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n{entries}"
-    );
+    let text =
+        format!("version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n{entries}");
     swab_rules::load_str("t.yaml", &text)
         .unwrap_or_else(|e| panic!("{e}"))
         .notify
@@ -106,7 +105,10 @@ async fn ntfy_posts_the_body_with_title_priority_tags_and_basic_auth() {
     let got = rx.wait_for(1, WAIT);
     assert_eq!(got.len(), 1, "exactly one message");
     let r = &got[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/swab-updates"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/swab-updates")
+    );
     assert_eq!(
         r.header("title"),
         Some("swab on unix:///run/docker.sock: Docker unreachable")
@@ -114,7 +116,10 @@ async fn ntfy_posts_the_body_with_title_priority_tags_and_basic_auth() {
     assert_eq!(r.header("priority"), Some("4"));
     assert_eq!(r.header("tags"), Some("whale"));
     // base64("alice:pw-SECRET")
-    assert_eq!(r.header("authorization"), Some("Basic YWxpY2U6cHctU0VDUkVU"));
+    assert_eq!(
+        r.header("authorization"),
+        Some("Basic YWxpY2U6cHctU0VDUkVU")
+    );
     assert_eq!(
         r.text(),
         "the Docker daemon has not answered for 300s; runs wait for it"
@@ -152,9 +157,16 @@ async fn discord_posts_content_and_honours_retry_after_on_429() {
     ));
     let started = std::time::Instant::now();
     assert!(notifier().send(&t, &down()).await.is_empty());
-    assert!(started.elapsed() >= Duration::from_millis(200), "waited as told");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "waited as told"
+    );
     let got = rx.wait_for(2, WAIT);
-    assert_eq!(got.len(), 2, "one refused, one taken: one message delivered");
+    assert_eq!(
+        got.len(),
+        2,
+        "one refused, one taken: one message delivered"
+    );
     assert_eq!(got[0], got[1]);
     assert_eq!(got[1].path, "/api/webhooks/112233/T0KEN-SECRET");
     assert_eq!(
@@ -224,7 +236,10 @@ async fn telegram_sends_once_per_chat_and_checks_ok() {
 #[tokio::test]
 async fn teams_posts_an_adaptive_card() {
     let rx = Receiver::start();
-    let webhook = format!("{}/workflows/abc/triggers/manual/paths/invoke?sig=SECRET", rx.url());
+    let webhook = format!(
+        "{}/workflows/abc/triggers/manual/paths/invoke?sig=SECRET",
+        rx.url()
+    );
     let encoded: String = webhook
         .bytes()
         .map(|b| {
@@ -280,11 +295,20 @@ async fn slack_and_json_webhooks() {
     assert!(notifier().send(&t, &run[0]).await.is_empty());
     let got = rx.wait_for(2, WAIT);
     assert_eq!(got.len(), 2, "one message per target for the run");
-    let slack = got.iter().find(|r| r.path.starts_with("/services/")).unwrap();
+    let slack = got
+        .iter()
+        .find(|r| r.path.starts_with("/services/"))
+        .unwrap();
     assert_eq!(slack.path, "/services/T000/B000/XXXSECRET");
     let text = slack.json()["text"].as_str().unwrap().to_owned();
-    assert!(text.starts_with("swab on unix:///run/docker.sock: run with failures\n\n"), "{text}");
-    assert!(text.contains("- rolled_back recreate_container db: health gate: unhealthy"), "{text}");
+    assert!(
+        text.starts_with("swab on unix:///run/docker.sock: run with failures\n\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- rolled_back recreate_container db: health gate: unhealthy"),
+        "{text}"
+    );
     let json = got.iter().find(|r| r.path == "/hooks/json").unwrap().json();
     assert_eq!(json["swab_version"], "test", "the whole report, as before");
     assert_eq!(json["summary"]["failed"], 1);
@@ -373,10 +397,15 @@ async fn a_failing_target_is_tried_three_times_and_reported_without_its_secret()
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let t = targets(&format!("  - url: ntfy://u:SECRET@127.0.0.1:{port}/t?scheme=http\n"));
+    let t = targets(&format!(
+        "  - url: ntfy://u:SECRET@127.0.0.1:{port}/t?scheme=http\n"
+    ));
     let problems = notifier().send(&t, &down()).await;
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].starts_with(&format!("ntfy://127.0.0.1:{port}/...: ")), "{problems:?}");
+    assert!(
+        problems[0].starts_with(&format!("ntfy://127.0.0.1:{port}/...: ")),
+        "{problems:?}"
+    );
     assert!(!problems[0].contains("SECRET"));
 }
 
@@ -402,11 +431,21 @@ async fn docker_down_is_one_message_per_outage_and_one_when_back() {
     let got = rx.requests();
     assert_eq!(got.len(), 1, "one message for the outage: {got:?}");
     assert_eq!(got[0].path, "/slow");
-    assert!(got[0].json()["text"].as_str().unwrap().contains("Docker unreachable"));
+    assert!(
+        got[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Docker unreachable")
+    );
     up_tx.send(true).unwrap();
     let got = rx.wait_for(2, WAIT);
     assert_eq!(got.len(), 2);
-    assert!(got[1].json()["text"].as_str().unwrap().contains("Docker reachable again"));
+    assert!(
+        got[1].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Docker reachable again")
+    );
     // A short outage tells nobody.
     up_tx.send(false).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -505,6 +544,9 @@ c.stop()
             data.contains("Subject: swab on unix:///run/docker.sock: Docker unreachable"),
             "{data}"
         );
-        assert!(data.contains("the Docker daemon has not answered for 300s"), "{data}");
+        assert!(
+            data.contains("the Docker daemon has not answered for 300s"),
+            "{data}"
+        );
     }
 }

@@ -348,7 +348,9 @@ fn ntfy(mut p: Parts<'_>) -> Result<Channel, String> {
         (Some(user), Some(password)) => Some(Auth::Basic { user, password }),
         (Some(token), None) if token.starts_with("tk_") => Some(Auth::Bearer(token)),
         (Some(_), None) => {
-            return Err("a user without a password; expected `user:password@` or `:token@`".to_owned());
+            return Err(
+                "a user without a password; expected `user:password@` or `:token@`".to_owned(),
+            );
         }
         _ => None,
     };
@@ -412,7 +414,18 @@ fn discord(mut p: Parts<'_>) -> Result<Channel, String> {
     let api = p.api("https://discord.com")?;
     let username = p.take("username");
     // shoutrrr's presentation options, with no effect on a plain text message.
-    for ignored in ["avatar", "avatarurl", "color", "colordebug", "colorerror", "colorinfo", "colorwarn", "json", "splitlines", "title"] {
+    for ignored in [
+        "avatar",
+        "avatarurl",
+        "color",
+        "colordebug",
+        "colorerror",
+        "colorinfo",
+        "colorwarn",
+        "json",
+        "splitlines",
+        "title",
+    ] {
         p.take(ignored);
     }
     p.done("username, api")?;
@@ -429,7 +442,12 @@ fn telegram(mut p: Parts<'_>) -> Result<Channel, String> {
         (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
             format!("{id}:{secret}")
         }
-        _ => return Err("expected `telegram://token@telegram?chats=...` with a bot token `id:secret`".to_owned()),
+        _ => {
+            return Err(
+                "expected `telegram://token@telegram?chats=...` with a bot token `id:secret`"
+                    .to_owned(),
+            );
+        }
     };
     let api = p.api("https://api.telegram.org")?;
     let chats: Vec<String> = p
@@ -495,7 +513,9 @@ fn slack(mut p: Parts<'_>) -> Result<Channel, String> {
             .collect()
     };
     if tokens.len() != 3 || tokens.iter().any(String::is_empty) {
-        return Err("expected `slack://hook:T000-B000-XXXX@webhook` (a webhook's three tokens)".to_owned());
+        return Err(
+            "expected `slack://hook:T000-B000-XXXX@webhook` (a webhook's three tokens)".to_owned(),
+        );
     }
     for ignored in ["botname", "color", "icon", "thread_ts", "title"] {
         p.take(ignored);
@@ -536,7 +556,11 @@ fn smtp(mut p: Parts<'_>) -> Result<Channel, String> {
             "none" => Encryption::None,
             "explicittls" | "starttls" => Encryption::ExplicitTls,
             "implicittls" | "tls" => Encryption::ImplicitTls,
-            _ => return Err("`encryption` must be Auto, None, ExplicitTLS or ImplicitTLS".to_owned()),
+            _ => {
+                return Err(
+                    "`encryption` must be Auto, None, ExplicitTLS or ImplicitTLS".to_owned(),
+                );
+            }
         },
     };
     if let Some(v) = p.take("usestarttls")
@@ -567,7 +591,10 @@ fn generic(mut p: Parts<'_>, scheme: &str) -> Result<Channel, String> {
         "generic+http" => "http",
         _ => "https",
     };
-    if scheme == "generic" && p.take("disabletls").is_some_and(|v| yes(&v, "disabletls") == Ok(true)) {
+    if scheme == "generic"
+        && p.take("disabletls")
+            .is_some_and(|v| yes(&v, "disabletls") == Ok(true))
+    {
         http = "http";
     }
     let json = match p.take("template").map(|t| t.to_ascii_lowercase()) {
@@ -578,7 +605,12 @@ fn generic(mut p: Parts<'_>, scheme: &str) -> Result<Channel, String> {
     let title_key = p.take("titlekey").unwrap_or_else(|| "title".to_owned());
     let message_key = p.take("messagekey").unwrap_or_else(|| "message".to_owned());
     let content_type = p.take("contenttype").unwrap_or_else(|| {
-        if json { "application/json" } else { "text/plain; charset=utf-8" }.to_owned()
+        if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        }
+        .to_owned()
     });
     let method = p
         .take("requestmethod")
@@ -660,17 +692,24 @@ mod tests {
     #[test]
     fn ntfy_urls() {
         assert_eq!(
-            ok("ntfy://alice:s3cret@ntfy.example.com:8443/updates?title=Hi&priority=high&tags=whale,swab"),
+            ok(
+                "ntfy://alice:s3cret@ntfy.example.com:8443/updates?title=Hi&priority=high&tags=whale,swab"
+            ),
             Channel::Ntfy(Ntfy {
                 base: "https://ntfy.example.com:8443".into(),
                 topic: "updates".into(),
-                auth: Some(Auth::Basic { user: "alice".into(), password: "s3cret".into() }),
+                auth: Some(Auth::Basic {
+                    user: "alice".into(),
+                    password: "s3cret".into()
+                }),
                 title: Some("Hi".into()),
                 priority: Some(4),
                 tags: Some("whale,swab".into()),
             })
         );
-        let Channel::Ntfy(n) = ok("ntfy://:tk_abc@127.0.0.1:8080/t?scheme=http") else { panic!() };
+        let Channel::Ntfy(n) = ok("ntfy://:tk_abc@127.0.0.1:8080/t?scheme=http") else {
+            panic!()
+        };
         assert_eq!(n.base, "http://127.0.0.1:8080");
         assert_eq!(n.auth, Some(Auth::Bearer("tk_abc".into())));
     }
@@ -705,23 +744,33 @@ mod tests {
             })
         );
         assert_eq!(
-            ok("teams://?host=https%3A%2F%2Fprod.westus.logic.azure.com%2Fworkflows%2Fabc%3Fsig%3Dx"),
-            Channel::Teams { url: "https://prod.westus.logic.azure.com/workflows/abc?sig=x".into() }
+            ok(
+                "teams://?host=https%3A%2F%2Fprod.westus.logic.azure.com%2Fworkflows%2Fabc%3Fsig%3Dx"
+            ),
+            Channel::Teams {
+                url: "https://prod.westus.logic.azure.com/workflows/abc?sig=x".into()
+            }
         );
         assert_eq!(
             ok("slack://hook:T000-B000-XXXX@webhook"),
-            Channel::Slack { url: "https://hooks.slack.com/services/T000/B000/XXXX".into() }
+            Channel::Slack {
+                url: "https://hooks.slack.com/services/T000/B000/XXXX".into()
+            }
         );
         assert_eq!(
             ok("slack://T000/B000/XXXX"),
-            Channel::Slack { url: "https://hooks.slack.com/services/T000/B000/XXXX".into() }
+            Channel::Slack {
+                url: "https://hooks.slack.com/services/T000/B000/XXXX".into()
+            }
         );
     }
 
     #[test]
     fn smtp_and_generic_urls() {
         assert_eq!(
-            ok("smtp://bob:pa%40ss@mail.example.com:587/?from=swab@example.com&to=a@example.com,b@example.com&subject=Swab&encryption=ExplicitTLS"),
+            ok(
+                "smtp://bob:pa%40ss@mail.example.com:587/?from=swab@example.com&to=a@example.com,b@example.com&subject=Swab&encryption=ExplicitTLS"
+            ),
             Channel::Smtp(Smtp {
                 host: "mail.example.com".into(),
                 port: 587,
@@ -733,7 +782,9 @@ mod tests {
             })
         );
         assert_eq!(
-            ok("generic+http://127.0.0.1:9/hook?template=json&titlekey=t&@X-Key=k1&$env=prod&keep=1"),
+            ok(
+                "generic+http://127.0.0.1:9/hook?template=json&titlekey=t&@X-Key=k1&$env=prod&keep=1"
+            ),
             Channel::Generic(Generic {
                 url: "http://127.0.0.1:9/hook?keep=1".into(),
                 json: true,
@@ -745,7 +796,9 @@ mod tests {
                 extra: vec![("env".into(), "prod".into())],
             })
         );
-        let Channel::Generic(g) = ok("generic://example.com/x") else { panic!() };
+        let Channel::Generic(g) = ok("generic://example.com/x") else {
+            panic!()
+        };
         assert_eq!(g.url, "https://example.com/x");
         assert!(!g.json);
     }
@@ -779,10 +832,22 @@ mod tests {
 
     #[test]
     fn redacted_urls_keep_scheme_and_host() {
-        assert_eq!(redact("https://hooks.slack.com/services/T/B/SECRET"), "https://hooks.slack.com/...");
-        assert_eq!(redact("ntfy://u:SECRET@ntfy.sh/topic"), "ntfy://ntfy.sh/...");
-        assert_eq!(redact("smtp://u:SECRET@mail:587/?to=x"), "smtp://mail:587/...");
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T/B/SECRET"),
+            "https://hooks.slack.com/..."
+        );
+        assert_eq!(
+            redact("ntfy://u:SECRET@ntfy.sh/topic"),
+            "ntfy://ntfy.sh/..."
+        );
+        assert_eq!(
+            redact("smtp://u:SECRET@mail:587/?to=x"),
+            "smtp://mail:587/..."
+        );
         assert_eq!(redact("discord://SECRET@123"), "discord://...");
-        assert_eq!(redact("telegram://1:SECRET@telegram?chats=1"), "telegram://...");
+        assert_eq!(
+            redact("telegram://1:SECRET@telegram?chats=1"),
+            "telegram://..."
+        );
     }
 }

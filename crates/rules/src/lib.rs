@@ -45,11 +45,13 @@ pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
     Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Host,
-    HostEndpoint, HostTls, Match, MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
-    ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
-    default_retry_after,
+    HostEndpoint, HostTls, Match, MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule,
+    RuleSet, ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
+    Window, default_retry_after,
 };
-pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT, PLACEHOLDERS};
+pub use resolve::{
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT, PLACEHOLDERS,
+};
 pub use schedule::{Schedule, ScheduleError};
 pub use select::{LabelSelector, NamePattern, PROTECT_LABEL, Protect, has_protect_label};
 pub use units::Percent;

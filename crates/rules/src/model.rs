@@ -602,8 +602,8 @@ pub enum MessageForm {
     Long,
 }
 
-/// One `notify:` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `notify:` entry. Its `Debug` leaves the URL's secrets out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notify {
     /// The URL as written: an http(s) webhook or a shoutrrr-style URL. It holds secrets:
     /// log [`crate::channel::redact`] of it, never the URL.
@@ -622,6 +622,20 @@ pub struct Notify {
     pub body: Option<String>,
     /// How long Docker must be unreachable before a `docker_down` message (5 minutes).
     pub docker_down_after: Duration,
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &crate::channel::redact(&self.url))
+            .field("on", &self.on)
+            .field("format", &self.format)
+            .field("message", &self.message)
+            .field("title", &self.title)
+            .field("body", &self.body)
+            .field("docker_down_after", &self.docker_down_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One validated rule.

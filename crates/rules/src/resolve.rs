@@ -20,8 +20,8 @@ use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
     Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Match,
-    MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector, TagPattern,
-    Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
+    MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector,
+    TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -690,7 +690,9 @@ impl Resolver<'_> {
                     node.pos,
                     ErrorKind::MissingKey {
                         key: "url".to_owned(),
-                        expected: "an http(s) webhook or a notification URL such as `ntfy://host/topic`".to_owned(),
+                        expected:
+                            "an http(s) webhook or a notification URL such as `ntfy://host/topic`"
+                                .to_owned(),
                     },
                 );
                 None
@@ -818,7 +820,11 @@ impl Resolver<'_> {
     /// A `title` or `body` template, its placeholders checked.
     fn template(&mut self, entries: &Entries<'_>, key: &str) -> Option<String> {
         let entry = entries.get(key)?;
-        let text = self.string(key, entry.value, "a template such as `swab on {host}: {summary}`")?;
+        let text = self.string(
+            key,
+            entry.value,
+            "a template such as `swab on {host}: {summary}`",
+        )?;
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];

@@ -169,8 +169,12 @@ impl Settings {
                     self.notification_urls.clear();
                     self.urls_from_flags = true;
                 }
-                self.notification_urls
-                    .extend(value.unwrap_or_default().split_whitespace().map(str::to_owned));
+                self.notification_urls.extend(
+                    value
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned),
+                );
             }
             _ if BOOLS.iter().any(|(flag, _)| *flag == name) => {
                 self.flags
@@ -533,21 +537,30 @@ mod tests {
     #[test]
     fn notification_urls_are_carried_into_notify_entries() {
         let s = Settings::read(
-            &["WATCHTOWER_NOTIFICATION_URL=ntfy://:tk_one@ntfy.example.com/swab  discord://tok@123 ftp://SECRET@x"],
+            &[
+                "WATCHTOWER_NOTIFICATION_URL=ntfy://:tk_one@ntfy.example.com/swab  discord://tok@123 ftp://SECRET@x",
+            ],
             &["--schedule", "0 0 4 * * *"],
         );
         assert_eq!(s.notification_urls.len(), 3);
         let file = rule_file(&s, "wt");
         assert!(file.contains("notify:\n  - url: \"ntfy://:tk_one@ntfy.example.com/swab\"\n  - url: \"discord://tok@123\"\n"), "{file}");
         assert!(!file.contains("SECRET"), "{file}");
-        assert!(file.contains("--notification-url 3 (ftp://x/...): not copied"), "{file}");
+        assert!(
+            file.contains("--notification-url 3 (ftp://x/...): not copied"),
+            "{file}"
+        );
         let set = crate::load_str("wt.yaml", &file).expect("the file validates");
         assert_eq!(set.notify.len(), 2);
 
         // A flag wins over the variable, and repeats.
         let s = Settings::read(
             &["WATCHTOWER_NOTIFICATION_URL=ntfy://h/env"],
-            &["--notification-url", "ntfy://h/a", "--notification-url=ntfy://h/b"],
+            &[
+                "--notification-url",
+                "ntfy://h/a",
+                "--notification-url=ntfy://h/b",
+            ],
         );
         assert_eq!(s.notification_urls, ["ntfy://h/a", "ntfy://h/b"]);
     }
