@@ -4,6 +4,7 @@
 
 #[cfg(feature = "docker-tests")]
 mod with_daemon {
+    use std::fmt::Write as _;
     use std::time::Duration;
 
     use rustix::process::Signal;
@@ -35,13 +36,13 @@ mod with_daemon {
             format!("discord://SECRET-discord@42?api={url}"),
             format!("telegram://7:SECRET-telegram@telegram?chats=-100&api={url}"),
             format!("{url}/teams/SECRET-teams"),
-            format!("slack://hook:T1-B1-SECRET-slack@webhook?api={url}"),
+            format!("slack://hook:T1-B1-SECRETslack@webhook?api={url}"),
             format!("generic+http://{addr}/generic/SECRET-generic?template=json"),
             format!("{url}/json/SECRET-json"),
         ];
         let mut notify = String::from("notify:\n");
         for t in &targets {
-            notify.push_str(&format!("  - url: \"{t}\"\n"));
+            let _ = writeln!(notify, "  - url: \"{t}\"");
             if t.contains("/teams/") {
                 notify.push_str("    format: teams\n");
             }
@@ -82,7 +83,7 @@ mod with_daemon {
             "/api/webhooks/42/SECRET-discord",
             "/bot7:SECRET-telegram/sendMessage",
             "/teams/SECRET-teams",
-            "/services/T1/B1/SECRET-slack",
+            "/services/T1/B1/SECRETslack",
             "/generic/SECRET-generic",
             "/json/SECRET-json",
         ] {

@@ -117,13 +117,13 @@ pub fn report_events(report: &Report) -> Vec<Event> {
         );
         event.kinds = kinds;
         event.details = run_details(report);
-        event.error = report
+        if let Some(error) = report
             .actions
             .iter()
-            .filter_map(|a| a.error.as_deref().filter(|_| a.status == Status::Failed))
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .find_map(|a| a.error.as_deref().filter(|_| a.status == Status::Failed))
+        {
+            error.clone_into(&mut event.error);
+        }
         // The generic webhook's JSON stays the whole report, as before.
         event.json = serde_json::to_value(report).unwrap_or_default();
         events.push(event);

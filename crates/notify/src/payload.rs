@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use swab_rules::channel::{Auth, Channel};
+use swab_rules::channel::{Auth, Channel, Generic, Ntfy, Telegram};
 use swab_rules::{Notify, NotifyFormat};
 
 use crate::event::Event;
@@ -60,43 +60,7 @@ pub fn requests(notify: &Notify, event: &Event, r: &Rendered) -> Vec<HttpRequest
         },
         Channel::Slack { url } => vec![slack(url, r)],
         Channel::Teams { url } => vec![teams(url, r)],
-        Channel::Ntfy(n) => {
-            let mut headers = vec![
-                (
-                    "Content-Type".to_owned(),
-                    "text/plain; charset=utf-8".to_owned(),
-                ),
-                (
-                    "Title".to_owned(),
-                    header_text(n.title.as_deref().unwrap_or(&r.title)),
-                ),
-            ];
-            if let Some(p) = n.priority {
-                headers.push(("Priority".to_owned(), p.to_string()));
-            }
-            if let Some(tags) = &n.tags {
-                headers.push(("Tags".to_owned(), header_text(tags)));
-            }
-            match &n.auth {
-                Some(Auth::Basic { user, password }) => {
-                    let pair = base64::engine::general_purpose::STANDARD
-                        .encode(format!("{user}:{password}"));
-                    headers.push(("Authorization".to_owned(), format!("Basic {pair}")));
-                }
-                Some(Auth::Bearer(token)) => {
-                    headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
-                }
-                None => {}
-            }
-            let body = if r.body.is_empty() { &r.title } else { &r.body };
-            vec![HttpRequest {
-                method: "POST".to_owned(),
-                url: format!("{}/{}", n.base, n.topic),
-                headers,
-                body: fit(body, NTFY_LIMIT).into_bytes(),
-                check_ok_field: false,
-            }]
-        }
+        Channel::Ntfy(n) => vec![ntfy(n, r)],
         Channel::Gotify(g) => {
             let mut body = json!({
                 "title": g.title.as_deref().unwrap_or(&r.title),
@@ -120,57 +84,98 @@ pub fn requests(notify: &Notify, event: &Event, r: &Rendered) -> Vec<HttpRequest
                 &body,
             )]
         }
-        Channel::Telegram(t) => {
-            let text = if t.parse_mode.as_deref() == Some("HTML") {
-                // The values are text, not markup.
-                joined(r)
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-            } else {
-                joined(r)
-            };
-            let text = fit(&text, TELEGRAM_LIMIT);
-            t.chats
-                .iter()
-                .map(|chat| {
-                    let mut body = json!({ "chat_id": chat, "text": text });
-                    if let Some(mode) = &t.parse_mode {
-                        body["parse_mode"] = json!(mode);
-                    }
-                    let mut request = HttpRequest::post_json(
-                        format!("{}/bot{}/sendMessage", t.api, t.token),
-                        &body,
-                    );
-                    request.check_ok_field = true;
-                    request
-                })
-                .collect()
-        }
-        Channel::Generic(g) => {
-            let body = if g.json {
-                let mut object = serde_json::Map::new();
-                for (key, value) in &g.extra {
-                    object.insert(key.clone(), json!(value));
-                }
-                object.insert(g.title_key.clone(), json!(r.title));
-                object.insert(g.message_key.clone(), json!(fit(&r.body, OTHER_LIMIT)));
-                Value::Object(object).to_string()
-            } else {
-                fit(&joined(r), OTHER_LIMIT)
-            };
-            let mut headers = vec![("Content-Type".to_owned(), g.content_type.clone())];
-            headers.extend(g.headers.iter().cloned());
-            vec![HttpRequest {
-                method: g.method.clone(),
-                url: g.url.clone(),
-                headers,
-                body: body.into_bytes(),
-                check_ok_field: false,
-            }]
-        }
+        Channel::Telegram(t) => telegram(t, r),
+        Channel::Generic(g) => vec![generic(g, r)],
         // Not HTTP; and channels a newer swab-rules may add.
         _ => Vec::new(),
+    }
+}
+
+fn ntfy(n: &Ntfy, r: &Rendered) -> HttpRequest {
+    let mut headers = vec![
+        (
+            "Content-Type".to_owned(),
+            "text/plain; charset=utf-8".to_owned(),
+        ),
+        (
+            "Title".to_owned(),
+            header_text(n.title.as_deref().unwrap_or(&r.title)),
+        ),
+    ];
+    if let Some(p) = n.priority {
+        headers.push(("Priority".to_owned(), p.to_string()));
+    }
+    if let Some(tags) = &n.tags {
+        headers.push(("Tags".to_owned(), header_text(tags)));
+    }
+    match &n.auth {
+        Some(Auth::Basic { user, password }) => {
+            let pair =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            headers.push(("Authorization".to_owned(), format!("Basic {pair}")));
+        }
+        Some(Auth::Bearer(token)) => {
+            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+        }
+        None => {}
+    }
+    let body = if r.body.is_empty() { &r.title } else { &r.body };
+    HttpRequest {
+        method: "POST".to_owned(),
+        url: format!("{}/{}", n.base, n.topic),
+        headers,
+        body: fit(body, NTFY_LIMIT).into_bytes(),
+        check_ok_field: false,
+    }
+}
+
+/// One `sendMessage` per chat.
+fn telegram(t: &Telegram, r: &Rendered) -> Vec<HttpRequest> {
+    let text = if t.parse_mode.as_deref() == Some("HTML") {
+        // The values are text, not markup.
+        joined(r)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    } else {
+        joined(r)
+    };
+    let text = fit(&text, TELEGRAM_LIMIT);
+    t.chats
+        .iter()
+        .map(|chat| {
+            let mut body = json!({ "chat_id": chat, "text": text });
+            if let Some(mode) = &t.parse_mode {
+                body["parse_mode"] = json!(mode);
+            }
+            let mut request =
+                HttpRequest::post_json(format!("{}/bot{}/sendMessage", t.api, t.token), &body);
+            request.check_ok_field = true;
+            request
+        })
+        .collect()
+}
+
+fn generic(g: &Generic, r: &Rendered) -> HttpRequest {
+    let body = if g.json {
+        let mut object = serde_json::Map::new();
+        for (key, value) in &g.extra {
+            object.insert(key.clone(), json!(value));
+        }
+        object.insert(g.title_key.clone(), json!(r.title));
+        object.insert(g.message_key.clone(), json!(fit(&r.body, OTHER_LIMIT)));
+        Value::Object(object).to_string()
+    } else {
+        fit(&joined(r), OTHER_LIMIT)
+    };
+    let mut headers = vec![("Content-Type".to_owned(), g.content_type.clone())];
+    headers.extend(g.headers.iter().cloned());
+    HttpRequest {
+        method: g.method.clone(),
+        url: g.url.clone(),
+        headers,
+        body: body.into_bytes(),
+        check_ok_field: false,
     }
 }
 

@@ -93,13 +93,31 @@ impl Notifier {
             .collect()
     }
 
-    /// Sends each event in turn (each to all its targets at once); the problems of all.
+    /// Sends `events` in order to each target that wants them, all targets at once. A
+    /// target that did not take one message is not tried for the rest of `events` (so a
+    /// dead target costs one message's retries, not one per event). The problems of all.
     pub async fn send_each(&self, targets: &[Notify], events: &[Event]) -> Vec<String> {
-        let mut problems = Vec::new();
-        for event in events {
-            problems.extend(self.send(targets, event).await);
-        }
-        problems
+        let per_target = targets.iter().map(|target| async move {
+            let mut problems = Vec::new();
+            let wanted = events.iter().filter(|e| e.wanted(&target.on));
+            for event in wanted {
+                if problems.is_empty() {
+                    problems.extend(self.send_one(target, event).await);
+                } else {
+                    problems.push(format!(
+                        "{}: {} not sent after an earlier failure",
+                        redact(&target.url),
+                        event.name()
+                    ));
+                }
+            }
+            problems
+        });
+        futures_util::future::join_all(per_target)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// One target, with retries: `Some(why)` when it did not take the message.

@@ -386,6 +386,24 @@ async fn a_failing_target_is_tried_three_times_and_reported_without_its_secret()
     assert!(!problems[0].contains("SECRET"), "{problems:?}");
     assert_eq!(rx.wait_for(1, WAIT).len(), 1);
 
+    // A target that failed is not tried again for the rest of a run's events.
+    let rx = Receiver::scripted(vec![Answer::status(500); 3]);
+    let t = targets(&format!(
+        "  - url: {}/hooks/x\n    format: slack\n    on: [update, rollback]\n",
+        rx.url()
+    ));
+    let problems = notifier().send_each(&t, &report_events(&report())).await;
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[1].ends_with("update not sent after an earlier failure"),
+        "{problems:?}"
+    );
+    assert_eq!(
+        rx.wait_for(3, WAIT).len(),
+        3,
+        "3 tries of the first update, no more"
+    );
+
     // A Retry-After beyond the cap ends the tries.
     let rx = Receiver::scripted(vec![Answer::status(429).header("Retry-After", "3600")]);
     let t = targets(&format!("  - url: {}/hooks/x\n", rx.url()));

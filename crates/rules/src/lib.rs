@@ -14,7 +14,8 @@
 //! with the built-in `swab.protect` label), [`Schedule`] (croner in a time
 //! zone with exact DST rules), [`Host`] (the `hosts:` a file acts on, checked
 //! by syntax only: no file is opened, no daemon contacted), and the value
-//! parsers in [`units`]. Nothing
+//! parsers in [`units`], and the notification targets of `notify:` ([`channel`]: http(s)
+//! webhooks and shoutrrr-style URLs, parsed with errors that never repeat a secret). Nothing
 //! here reads the clock or talks to Docker; the only IO is reading the rule
 //! file itself, size-capped.
 //!

@@ -4,6 +4,7 @@
 //! Plain HTTP/1.1 on a thread of its own, so sync and async tests and other processes
 //! (the `swab` binary) can all talk to it.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -197,7 +198,7 @@ fn serve(
             answer.body.len()
         );
         for (name, value) in &answer.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes())?;

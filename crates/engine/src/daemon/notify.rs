@@ -21,9 +21,9 @@ pub fn client() -> Result<Notifier, String> {
 
 /// Sends each event of `report` to the targets that want it, one message per event and
 /// target. Errors are logged, not returned.
-pub async fn send_all(notifier: &Notifier, notifies: &[Notify], report: &Report) {
+pub async fn send_all(notifier: &Notifier, targets: &[Notify], report: &Report) {
     let events = swab_notify::report_events(report);
-    notifier.send_each(notifies, &events).await;
+    notifier.send_each(targets, &events).await;
 }
 
 /// Sends one notice of a new image to every target that wants `new_image`: JSON
@@ -32,11 +32,11 @@ pub async fn send_all(notifier: &Notifier, notifies: &[Notify], report: &Report)
 /// never repeated).
 pub async fn send_notice(
     notifier: &Notifier,
-    notifies: &[Notify],
+    targets: &[Notify],
     host: &str,
     notice: &crate::updates::Notice,
 ) -> Vec<String> {
     notifier
-        .send(notifies, &swab_notify::notice_event(host, notice))
+        .send(targets, &swab_notify::notice_event(host, notice))
         .await
 }
