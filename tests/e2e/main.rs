@@ -15,6 +15,7 @@ mod http;
 mod image;
 mod image_store;
 mod migrate;
+mod notify;
 mod run;
 mod secrets;
 mod swarm;

@@ -26,6 +26,7 @@
 mod bounded;
 pub mod fault_proxy;
 pub mod inspect;
+pub mod receiver;
 pub mod registry;
 
 use std::path::PathBuf;
