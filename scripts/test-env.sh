@@ -28,6 +28,7 @@
 #   SWAB_TEST_ENGINE_PATH    the PATH the engine's binaries run with (its containerd, shim)
 #   SWAB_TEST_DAEMON_CONFIG  the daemon.json the daemon runs with (for a test's own daemons)
 #   SWAB_TEST_COMPOSE        Compose v2 (`docker-compose`), empty on 20.10
+#   SWAB_TEST_SMTP_PYTHON    a python3 with aiosmtpd (the SMTP sink of notification tests)
 #   SWAB_TEST_SKIPPED        a file where tests that cannot apply to this engine say why
 #   SWAB_TEST_DIR            the temp dir (logs: dockerd.log, registry*.log; the registry
 #                            logs have an access line per request, with the User-Agent)
@@ -38,8 +39,9 @@
 # when stdin is not a terminal the command runs under a watchdog (SWAB_TEST_TIMEOUT, default
 # 1800 s): past it, the report names the containers stuck in `runc init`, dumps dockerd's
 # stacks, kills the command and exits 124.
-# It installs docker.io, docker-registry, busybox-static, apache2-utils, openssl, python3 and
-# chromium (the status page's browser tests) with apt-get when they are missing (root on Debian).
+# It installs docker.io, docker-registry, busybox-static, apache2-utils, openssl, python3,
+# python3-aiosmtpd (the notification tests' SMTP sink) and chromium (the status page's
+# browser tests) with apt-get when they are missing (root on Debian).
 set -euo pipefail
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -57,6 +59,9 @@ command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# The SMTP sink of the notification tests (crates/notify/tests/channels.rs), for Debian's
+# python3 (/usr/bin/python3; a python3 earlier on PATH, pyenv say, does not see it).
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need_pkgs+=(python3-aiosmtpd)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
@@ -161,6 +166,7 @@ make_busybox_rootfs "$DIR"
 dcli "$DIR" import -c 'CMD ["/bin/sh"]' "$DIR/rootfs.tar" swab-test/busybox:latest >/dev/null || die "could not import the test image"
 
 export SWAB_TEST_DIR="$DIR"
+export SWAB_TEST_SMTP_PYTHON=/usr/bin/python3
 # In-process tests never read the machine's own shared state (/var/lib/swab).
 export SWAB_SHARED_STATE="$DIR/shared-state.json"
 export SWAB_TEST_DOCKER_HOST="unix://$DIR/docker.sock"

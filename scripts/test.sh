@@ -5,6 +5,8 @@
 #   SWAB_TEST_ENGINES="28-containerd" scripts/test.sh   only some engines (default: all below)
 #
 # 1. The pure tests once, with no daemon: `cargo test --workspace --all-features -- --skip with_daemon`.
+#    Before them, the static release binary the image test builds its image from
+#    (scripts/build-image.sh --binary-only; SWAB_TEST_RELEASE_BIN).
 # 2. Every daemon and end-to-end test (each lives in a `with_daemon` module) on each engine,
 #    one engine after another, each in its own environment from scripts/test-env.sh:
 #    Docker 20.10 with the classic store, and Docker 28 with the containerd store.
@@ -24,6 +26,16 @@ trap 'rm -rf "$OUT"' EXIT
 
 # Build once, up front, so the engines' time is test time and a compile error stops here.
 cargo test --workspace --all-features --no-run "$@"
+# The static release binary for the image test (tests/e2e/image.rs), built once for every
+# engine. SWAB_TEST_RELEASE_BIN=PATH uses a binary of your own; set but empty, it skips the
+# build and the image test records itself as skipped (outside CI; in CI it fails).
+if [ -z "${SWAB_TEST_RELEASE_BIN+set}" ]; then
+  echo "=== static release binary for the image test"
+  start=$SECONDS
+  SWAB_TEST_RELEASE_BIN=$(scripts/build-image.sh --binary-only)
+  echo "built $SWAB_TEST_RELEASE_BIN in $((SECONDS - start))s"
+fi
+export SWAB_TEST_RELEASE_BIN
 
 declare -a SUMMARY=()
 TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0 RC=0

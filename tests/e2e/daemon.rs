@@ -275,7 +275,7 @@ mod with_daemon {
         let report: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(report["summary"]["containers_removed"], 1, "{report}");
         assert_eq!(report["actions"][0]["name"], victim.as_str());
-        daemon.wait_for_log("notification failed", Duration::from_secs(15));
+        daemon.wait_for_log("notification not delivered", Duration::from_secs(30));
         daemon.signal(Signal::TERM);
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), 0);
         assert!(gone(&victim));

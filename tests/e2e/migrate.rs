@@ -28,7 +28,7 @@ mod with_daemon {
             "-e",
             "WATCHTOWER_TIMEOUT=30s",
             "-e",
-            "WATCHTOWER_NOTIFICATION_URL=slack://hook-token@swab-test",
+            "WATCHTOWER_NOTIFICATION_URL=ntfy://:tk_carried@ntfy.example.com/swab slack://hook-token@swab-test",
             "-e",
             "WATCHTOWER_ROLLING_RESTART=true",
             "-e",
@@ -57,7 +57,12 @@ mod with_daemon {
         );
         assert!(
             !out.stdout.contains("hook-token"),
-            "the notification URL's secret is never printed"
+            "a notification URL swab cannot read is never printed"
+        );
+        assert!(
+            out.stdout
+                .contains("- url: \"ntfy://:tk_carried@ntfy.example.com/swab\""),
+            "a URL swab reads is carried into `notify:`"
         );
 
         let validated = swab()

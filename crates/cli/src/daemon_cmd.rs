@@ -46,7 +46,7 @@ pub(crate) struct Daemon {
     keep_history: usize,
     metrics: Metrics,
     /// `None` when HTTPS cannot be set up: the daemon runs, notifications are not sent.
-    http: Option<reqwest::Client>,
+    http: Option<notify::Notifier>,
     memory: Arc<Mutex<State>>,
     /// Turns true on SIGTERM/SIGINT.
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -151,7 +151,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<u8> {
 struct Shared {
     metrics: Metrics,
     /// `None` when HTTPS cannot be set up: the daemon runs, notifications are not sent.
-    http: Option<reqwest::Client>,
+    http: Option<notify::Notifier>,
     /// Turns true on SIGTERM/SIGINT.
     shutdown: watch::Receiver<bool>,
     /// Set on SIGTERM/SIGINT: runs in flight end early.
@@ -182,6 +182,16 @@ async fn serve(
     listener: Option<(tokio::net::TcpListener, Option<Auth>, String)>,
 ) {
     let memory = Arc::new(Mutex::new(State::new()));
+    // `docker_down` messages follow the event stream's connection (the targets of the rule
+    // set at start).
+    let outages = shared.http.clone().map(|notifier| {
+        tokio::spawn(notify::watch_docker(
+            notifier,
+            rules.notify.clone(),
+            host.docker.endpoint().to_owned(),
+            up.subscribe(),
+        ))
+    });
     let tracker = tokio::spawn(events::track(
         host.docker.clone(),
         memory.clone(),
@@ -243,6 +253,9 @@ async fn serve(
         task.abort();
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker).await;
+    if let Some(outages) = outages {
+        outages.abort();
+    }
     // Save the uses the event stream saw, but never hold up a shutdown for the lock: if
     // another swab holds it, these few records are lost, which only makes swab keep images
     // a little longer.

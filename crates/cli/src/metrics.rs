@@ -272,3 +272,70 @@ mod tests {
         );
     }
 }
+
+/// The exposition of a fresh [`Metrics`], for tests elsewhere in the crate that check names
+/// against what swab really exports (examples/grafana-dashboard.json and the alert rules).
+#[cfg(test)]
+pub(crate) mod exposition {
+    use swab_engine::report::{
+        ActionKind, ActionReport, RegistryLimit, Report, Retries, Status, Summary,
+    };
+
+    /// Every sample name a scrape can show: gauges under their own name, counters with
+    /// `_total`, read from the `# TYPE` lines of the text encoding. A labelled family is
+    /// encoded only once it has a sample, so this records a run that gives each one a sample
+    /// (an update applied, a registry's rate limit, a retry, a rule) and an unreachable one.
+    pub(crate) fn exported_names() -> std::collections::BTreeSet<String> {
+        let metrics = super::Metrics::new();
+        let report = Report {
+            swab_version: "test",
+            dry_run: false,
+            host: "unix:///x".to_owned(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            actions: vec![ActionReport {
+                rule: "r".to_owned(),
+                action: ActionKind::RecreateContainer,
+                id: "c".to_owned(),
+                name: "c".to_owned(),
+                reason: String::new(),
+                status: Status::Done,
+                error: None,
+                bytes: None,
+            }],
+            kept: Vec::new(),
+            notes: Vec::new(),
+            summary: Summary::default(),
+            rate_limits: [(
+                "docker.io".to_owned(),
+                RegistryLimit {
+                    limit: 100,
+                    remaining: 1,
+                },
+            )]
+            .into(),
+            retries: Retries {
+                docker: 1,
+                registry: 1,
+            },
+        };
+        metrics.record_run(&["r".to_owned()], &report, 1, 1);
+        metrics.record_unreachable();
+        let text = metrics.encode();
+        let names: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+                match kind {
+                    "counter" => format!("{name}_total"),
+                    "gauge" => name.to_owned(),
+                    other => panic!("a {other} metric: teach exported_names its sample names"),
+                }
+            })
+            .collect();
+        assert!(names.len() >= 10, "{text}");
+        names
+    }
+}

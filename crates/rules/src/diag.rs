@@ -298,11 +298,23 @@ pub enum ErrorKind {
         "`notify_only: true` sends notices through the rule set's `notify:` targets, and there are none; expected a top-level `notify:` section"
     )]
     NotifyOnlyWithoutTargets,
-    /// A notification URL that is not http(s).
-    #[error("invalid notify url `{value}`; expected an http:// or https:// URL with a host")]
-    InvalidUrl {
-        /// The URL as written.
-        value: String,
+    /// A notification URL that does not parse. The URL is not repeated: it holds secrets.
+    #[error("invalid notify url `{shown}`: {reason}")]
+    InvalidNotifyUrl {
+        /// The URL's scheme and host, the rest left out.
+        shown: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A message template with an unknown `{placeholder}`.
+    #[error("`{key}`: unknown placeholder `{{{name}}}`; expected one of {expected}")]
+    UnknownPlaceholder {
+        /// `title` or `body`.
+        key: String,
+        /// The placeholder's name.
+        name: String,
+        /// The known placeholders.
+        expected: String,
     },
     /// Two hosts with one name (reported at the second).
     #[error(

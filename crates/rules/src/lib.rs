@@ -14,7 +14,8 @@
 //! with the built-in `swab.protect` label), [`Schedule`] (croner in a time
 //! zone with exact DST rules), [`Host`] (the `hosts:` a file acts on, checked
 //! by syntax only: no file is opened, no daemon contacted), and the value
-//! parsers in [`units`]. Nothing
+//! parsers in [`units`], and the notification targets of `notify:` ([`channel`]: http(s)
+//! webhooks and shoutrrr-style URLs, parsed with errors that never repeat a secret). Nothing
 //! here reads the clock or talks to Docker; the only IO is reading the rule
 //! file itself, size-capped.
 //!
@@ -23,6 +24,7 @@
 //! client, the planner or the engine.
 #![deny(missing_docs)]
 
+pub mod channel;
 mod describe;
 mod diag;
 mod glob;
@@ -38,16 +40,19 @@ pub mod watchtower;
 use std::io::Read;
 use std::path::Path;
 
+pub use channel::Channel;
 pub use describe::render_validation;
 pub use diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 pub use image::{ImagePattern, ImageRef, ImageRefError};
 pub use model::{
     Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Host,
-    HostEndpoint, HostTls, Match, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet,
-    ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
-    default_retry_after,
+    HostEndpoint, HostTls, Match, MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule,
+    RuleSet, ServiceSelector, TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope,
+    Window, default_retry_after,
 };
-pub use resolve::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT};
+pub use resolve::{
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_SERVICE_TIMEOUT, MAX_HOOK_TIMEOUT, PLACEHOLDERS,
+};
 pub use schedule::{Schedule, ScheduleError};
 pub use select::{LabelSelector, NamePattern, PROTECT_LABEL, Protect, has_protect_label};
 pub use units::Percent;

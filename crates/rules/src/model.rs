@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
+use crate::channel::Channel;
 use crate::diag::Position;
 use crate::image::{ImagePattern, ImageRef};
 use crate::schedule::Schedule;
@@ -525,33 +526,116 @@ pub enum HookLabels {
     Watchtower,
 }
 
-/// What a notification is sent for.
+/// What a notification is sent for. Each target sends exactly one message per event it
+/// wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotifyOn {
-    /// A run changed something (removed, updated or restarted).
+    /// A run changed something (removed, updated or restarted): one message per run.
     Changes,
-    /// A run had failures.
+    /// A run had failures: one message per run (the same one as `Changes` when both).
     Failures,
+    /// A container or service was updated: one message per update.
+    Update,
+    /// An update failed and was rolled back: one message per rollback.
+    Rollback,
+    /// A new image is available (`notify_only` rules): one message per new digest.
+    NewImage,
+    /// A run recovered an interrupted update: one message per recovery note.
+    Recovery,
+    /// The daemon could not reach Docker for longer than `docker_down_after`: one message
+    /// per outage, and one when Docker is back.
+    DockerDown,
 }
 
-/// The payload format of a notification.
+impl NotifyOn {
+    /// Every event, in the order of the docs.
+    pub const ALL: [NotifyOn; 7] = [
+        NotifyOn::Changes,
+        NotifyOn::Failures,
+        NotifyOn::Update,
+        NotifyOn::Rollback,
+        NotifyOn::NewImage,
+        NotifyOn::Recovery,
+        NotifyOn::DockerDown,
+    ];
+
+    /// The events a target without `on:` hears about: runs with changes or failures, new
+    /// images and Docker outages (updates, rollbacks and recoveries are in the run's message).
+    pub const DEFAULT: [NotifyOn; 4] = [
+        NotifyOn::Changes,
+        NotifyOn::Failures,
+        NotifyOn::NewImage,
+        NotifyOn::DockerDown,
+    ];
+
+    /// The name in rule files: `changes`, `new_image`, `docker_down`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyOn::Changes => "changes",
+            NotifyOn::Failures => "failures",
+            NotifyOn::Update => "update",
+            NotifyOn::Rollback => "rollback",
+            NotifyOn::NewImage => "new_image",
+            NotifyOn::Recovery => "recovery",
+            NotifyOn::DockerDown => "docker_down",
+        }
+    }
+}
+
+/// The payload format of an `http(s)://` notification URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotifyFormat {
     /// swab's JSON run report.
     Json,
     /// A Slack incoming-webhook message.
     Slack,
+    /// A Microsoft Teams Workflows webhook (an Adaptive Card).
+    Teams,
 }
 
-/// One `notify:` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which default message body a target gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageForm {
+    /// One line.
+    Short,
+    /// The line and then what was done, one line each (the default).
+    Long,
+}
+
+/// One `notify:` entry. Its `Debug` leaves the URL's secrets out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notify {
-    /// An http:// or https:// URL.
+    /// The URL as written: an http(s) webhook or a shoutrrr-style URL. It holds secrets:
+    /// log [`crate::channel::redact`] of it, never the URL.
     pub url: String,
-    /// When to send; both by default.
+    /// The parsed URL.
+    pub channel: Channel,
+    /// What to send; [`NotifyOn::DEFAULT`] when not written.
     pub on: Vec<NotifyOn>,
-    /// Payload format; JSON by default.
+    /// Payload format for http(s) URLs; JSON by default.
     pub format: NotifyFormat,
+    /// The default body's form.
+    pub message: MessageForm,
+    /// A title template, replacing the default.
+    pub title: Option<String>,
+    /// A body template, replacing the default.
+    pub body: Option<String>,
+    /// How long Docker must be unreachable before a `docker_down` message (5 minutes).
+    pub docker_down_after: Duration,
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &crate::channel::redact(&self.url))
+            .field("on", &self.on)
+            .field("format", &self.format)
+            .field("message", &self.message)
+            .field("title", &self.title)
+            .field("body", &self.body)
+            .field("docker_down_after", &self.docker_down_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One validated rule.

@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
+use crate::channel;
 use crate::diag::{Diagnostics, ErrorKind, Position, RuleError, RuleRef};
 use crate::image::ImagePattern;
 use crate::model::{
     Action, ComposeFile, ContainerStatus, FailureAction, HookFailure, HookLabels, Hooks, Match,
-    Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector, TagPattern,
-    Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
+    MessageForm, Notify, NotifyFormat, NotifyOn, RollbackTag, Rule, RuleSet, ServiceSelector,
+    TagPattern, Target, Tracking, Trigger, UpdateOptions, VolumeScope, Window,
 };
 use crate::node::{Kind, Node};
 use crate::schedule::Schedule;
@@ -90,7 +91,20 @@ const CONTAINER_UPDATE_KEYS: &[&str] = &[
 ];
 const WHEN_KEYS: &[&str] = &["disk_usage_above", "images_size_above"];
 const TARGET_KEYS: &[&str] = &["disk_usage_below", "images_size_below"];
-const NOTIFY_KEYS: &[&str] = &["url", "on", "format"];
+const NOTIFY_KEYS: &[&str] = &[
+    "url",
+    "on",
+    "format",
+    "message",
+    "title",
+    "body",
+    "docker_down_after",
+];
+
+/// The placeholders of notification templates (documented in docs/rules.md).
+pub const PLACEHOLDERS: &[&str] = &[
+    "host", "event", "title", "summary", "details", "rule", "name", "image", "error",
+];
 const WINDOW_KEYS: &[&str] = &["start", "for"];
 /// Longest maintenance window: a week (a longer one is no window).
 const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
@@ -676,76 +690,164 @@ impl Resolver<'_> {
                     node.pos,
                     ErrorKind::MissingKey {
                         key: "url".to_owned(),
-                        expected: "an http:// or https:// URL to send reports to".to_owned(),
+                        expected:
+                            "an http(s) webhook or a notification URL such as `ntfy://host/topic`"
+                                .to_owned(),
                     },
                 );
                 None
             }
             Some(entry) => self
-                .string("url", entry.value, "an http(s) URL")
-                .and_then(|url| {
-                    if is_http_url(url) {
-                        Some(url.to_owned())
-                    } else {
+                .string("url", entry.value, "a notification URL")
+                .and_then(|url| match channel::parse(url) {
+                    Ok(parsed) => Some((url.to_owned(), parsed)),
+                    Err(reason) => {
                         self.error(
                             entry.value.pos,
-                            ErrorKind::InvalidUrl {
-                                value: url.to_owned(),
+                            ErrorKind::InvalidNotifyUrl {
+                                shown: channel::redact(url),
+                                reason,
                             },
                         );
                         None
                     }
                 }),
         };
-        let mut on = vec![NotifyOn::Changes, NotifyOn::Failures];
-        if let Some(entry) = entries.get("on")
-            && let Some(items) = self.strings("on", entry.value, "`changes` or `failures`")
-        {
-            on.clear();
-            for (text, pos) in items {
-                match text {
-                    "changes" => on.push(NotifyOn::Changes),
-                    "failures" => on.push(NotifyOn::Failures),
-                    _ => self.error(
-                        pos,
-                        ErrorKind::UnknownValue {
-                            key: "on".to_owned(),
-                            value: text.to_owned(),
-                            expected: "`changes` or `failures`".to_owned(),
-                        },
-                    ),
-                }
-            }
-            if on.is_empty() && self.errors.len() == before {
-                self.error(
-                    entry.value.pos,
-                    ErrorKind::OutOfRange {
-                        key: "on".to_owned(),
-                        value: "an empty list".to_owned(),
-                        expected: "`changes`, `failures` or both".to_owned(),
-                    },
-                );
-            }
-        }
+        let on = self.notify_on(&entries, before);
         let mut format = NotifyFormat::Json;
         if let Some(entry) = entries.get("format")
-            && let Some(text) = self.string("format", entry.value, "`json` or `slack`")
+            && let Some(text) = self.string("format", entry.value, "`json`, `slack` or `teams`")
         {
             match text {
                 "json" => format = NotifyFormat::Json,
                 "slack" => format = NotifyFormat::Slack,
+                "teams" => format = NotifyFormat::Teams,
                 _ => self.error(
                     entry.value.pos,
                     ErrorKind::UnknownValue {
                         key: "format".to_owned(),
                         value: text.to_owned(),
-                        expected: "`json` or `slack`".to_owned(),
+                        expected: "`json`, `slack` or `teams`".to_owned(),
                     },
                 ),
             }
         }
-        let url = url?;
-        (self.errors.len() == before).then_some(Notify { url, on, format })
+        let mut message = MessageForm::Long;
+        if let Some(entry) = entries.get("message")
+            && let Some(text) = self.string("message", entry.value, "`short` or `long`")
+        {
+            match text {
+                "short" => message = MessageForm::Short,
+                "long" => message = MessageForm::Long,
+                _ => self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownValue {
+                        key: "message".to_owned(),
+                        value: text.to_owned(),
+                        expected: "`short` or `long`".to_owned(),
+                    },
+                ),
+            }
+        }
+        let title = self.template(&entries, "title");
+        let body = self.template(&entries, "body");
+        let docker_down_after = entries
+            .get("docker_down_after")
+            .and_then(|entry| self.duration("docker_down_after", entry.value))
+            .unwrap_or(Duration::from_secs(300));
+        let (url, channel) = url?;
+        (self.errors.len() == before).then_some(Notify {
+            url,
+            channel,
+            on,
+            format,
+            message,
+            title,
+            body,
+            docker_down_after,
+        })
+    }
+
+    /// `on:`, a list of events; [`NotifyOn::DEFAULT`] when not written. A list of the old
+    /// events only (`changes`, `failures`) keeps getting new-image notices, as before.
+    fn notify_on(&mut self, entries: &Entries<'_>, before: usize) -> Vec<NotifyOn> {
+        let Some(entry) = entries.get("on") else {
+            return NotifyOn::DEFAULT.to_vec();
+        };
+        let expected = NotifyOn::ALL
+            .iter()
+            .map(|on| format!("`{}`", on.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(items) = self.strings("on", entry.value, "event names") else {
+            return Vec::new();
+        };
+        let mut on = Vec::new();
+        for (text, pos) in items {
+            match NotifyOn::ALL.iter().find(|e| e.as_str() == text) {
+                Some(event) if !on.contains(event) => on.push(*event),
+                Some(_) => {}
+                None => self.error(
+                    pos,
+                    ErrorKind::UnknownValue {
+                        key: "on".to_owned(),
+                        value: text.to_owned(),
+                        expected: format!("one of {expected}"),
+                    },
+                ),
+            }
+        }
+        if on.is_empty() && self.errors.len() == before {
+            self.error(
+                entry.value.pos,
+                ErrorKind::OutOfRange {
+                    key: "on".to_owned(),
+                    value: "an empty list".to_owned(),
+                    expected: format!("some of {expected}"),
+                },
+            );
+        }
+        if !on.is_empty()
+            && on
+                .iter()
+                .all(|e| matches!(e, NotifyOn::Changes | NotifyOn::Failures))
+        {
+            on.push(NotifyOn::NewImage);
+        }
+        on
+    }
+
+    /// A `title` or `body` template, its placeholders checked.
+    fn template(&mut self, entries: &Entries<'_>, key: &str) -> Option<String> {
+        let entry = entries.get(key)?;
+        let text = self.string(
+            key,
+            entry.value,
+            "a template such as `swab on {host}: {summary}`",
+        )?;
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else { break };
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                self.error(
+                    entry.value.pos,
+                    ErrorKind::UnknownPlaceholder {
+                        key: key.to_owned(),
+                        name: name.to_owned(),
+                        expected: PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("`{{{p}}}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    },
+                );
+                return None;
+            }
+            rest = &after[close + 1..];
+        }
+        Some(text.to_owned())
     }
 
     /// `track`, `constraint` and `tag_pattern`; `None` when the rule does not track tags
@@ -1653,16 +1755,6 @@ fn timezone_hint(name: &str) -> String {
             "expected an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`".to_owned()
         }
     }
-}
-
-fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
 }
 
 fn check_rollback_template(template: &str) -> Result<(), String> {

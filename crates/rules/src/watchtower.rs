@@ -30,8 +30,12 @@ pub struct Settings {
     pub scope: Option<String>,
     /// `TZ`: the time zone Watchtower's schedule runs in.
     pub timezone: Option<String>,
-    /// Whether a notification URL was given (never printed: it holds secrets).
-    pub notification_url: bool,
+    /// The shoutrrr notification URLs (`--notification-url`, repeatable; or
+    /// `WATCHTOWER_NOTIFICATION_URL`, space-separated). They hold secrets: the rule file
+    /// carries them, and nothing else prints them.
+    pub notification_urls: Vec<String>,
+    /// Whether a flag set the URLs (flags win over the environment).
+    urls_from_flags: bool,
     /// Positional container names.
     pub names: Vec<String>,
     /// Flags and variables this translator does not know.
@@ -141,7 +145,9 @@ impl Settings {
             "WATCHTOWER_TIMEOUT" => self.stop_timeout = Some(value.to_owned()),
             "WATCHTOWER_SCOPE" => self.scope = Some(value.to_owned()),
             "TZ" if !value.is_empty() => self.timezone = Some(value.to_owned()),
-            "WATCHTOWER_NOTIFICATION_URL" => self.notification_url = !value.is_empty(),
+            "WATCHTOWER_NOTIFICATION_URL" if !self.urls_from_flags => {
+                self.notification_urls = value.split_whitespace().map(str::to_owned).collect();
+            }
             _ => match BOOLS.iter().find(|(_, var)| *var == key) {
                 Some((flag, _)) => {
                     self.flags.insert((*flag).to_owned(), go_bool(value));
@@ -158,7 +164,18 @@ impl Settings {
             "schedule" => self.schedule = value.map(str::to_owned),
             "stop-timeout" => self.stop_timeout = value.map(str::to_owned),
             "scope" => self.scope = value.map(str::to_owned),
-            "notification-url" => self.notification_url = value.is_some_and(|v| !v.is_empty()),
+            "notification-url" => {
+                if !self.urls_from_flags {
+                    self.notification_urls.clear();
+                    self.urls_from_flags = true;
+                }
+                self.notification_urls.extend(
+                    value
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned),
+                );
+            }
             _ if BOOLS.iter().any(|(flag, _)| *flag == name) => {
                 self.flags
                     .insert(name.to_owned(), value.is_none_or(go_bool));
@@ -334,17 +351,37 @@ fn unmapped(s: &Settings, notes: &mut Vec<String>) {
             notes.push(format!("--{flag}: {why}"));
         }
     }
-    if s.notification_url {
-        notes.push(
-            "--notification-url: not copied (it holds secrets). swab posts reports to webhook \
-             and Slack URLs: add a `notify:` section by hand (docs/rules.md, Notifications)."
-                .to_owned(),
-        );
-    }
     for unknown in &s.unknown {
         notes.push(format!(
             "{unknown}: not known to this translator; check it by hand."
         ));
+    }
+}
+
+/// The `notify:` section for Watchtower's notification URLs, which swab reads as they are
+/// (shoutrrr's forms). A URL swab cannot read is left out with a note that does not repeat
+/// it (it holds secrets).
+fn notify(s: &Settings, out: &mut String, notes: &mut Vec<String>) {
+    let mut entries = String::new();
+    for (i, url) in s.notification_urls.iter().enumerate() {
+        match crate::channel::parse(url) {
+            Ok(_) => {
+                let _ = writeln!(entries, "  - url: \"{}\"", url.replace('\\', "\\\\").replace('"', "\\\""));
+            }
+            Err(why) => notes.push(format!(
+                "--notification-url {} ({}): not copied, swab cannot read it: {why}; add it to `notify:` by hand (docs/rules.md, Notifications).",
+                i + 1,
+                crate::channel::redact(url)
+            )),
+        }
+    }
+    if !entries.is_empty() {
+        out.push_str(
+            "# --notification-url: the URLs hold secrets; keep this file private (chmod 600).\n\
+             # Each entry sends on runs with changes or failures, new images and Docker outages\n\
+             # (`on:` picks; docs/rules.md, Notifications).\nnotify:\n",
+        );
+        out.push_str(&entries);
     }
 }
 
@@ -398,6 +435,7 @@ pub fn rule_file(settings: &Settings, source: &str) -> String {
         );
     }
     out.push_str(&rule);
+    notify(s, &mut out, &mut notes);
     unmapped(s, &mut notes);
     notes.push(
         "Labels depends-on and stop-signal on your containers are read by swab as Watchtower \
@@ -494,5 +532,36 @@ mod tests {
         let set =
             crate::load_str("watchtower.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert!(set.rules[0].schedule.is_none(), "{text}");
+    }
+
+    #[test]
+    fn notification_urls_are_carried_into_notify_entries() {
+        let s = Settings::read(
+            &[
+                "WATCHTOWER_NOTIFICATION_URL=ntfy://:tk_one@ntfy.example.com/swab  discord://tok@123 ftp://SECRET@x",
+            ],
+            &["--schedule", "0 0 4 * * *"],
+        );
+        assert_eq!(s.notification_urls.len(), 3);
+        let file = rule_file(&s, "wt");
+        assert!(file.contains("notify:\n  - url: \"ntfy://:tk_one@ntfy.example.com/swab\"\n  - url: \"discord://tok@123\"\n"), "{file}");
+        assert!(!file.contains("SECRET"), "{file}");
+        assert!(
+            file.contains("--notification-url 3 (ftp://x/...): not copied"),
+            "{file}"
+        );
+        let set = crate::load_str("wt.yaml", &file).expect("the file validates");
+        assert_eq!(set.notify.len(), 2);
+
+        // A flag wins over the variable, and repeats.
+        let s = Settings::read(
+            &["WATCHTOWER_NOTIFICATION_URL=ntfy://h/env"],
+            &[
+                "--notification-url",
+                "ntfy://h/a",
+                "--notification-url=ntfy://h/b",
+            ],
+        );
+        assert_eq!(s.notification_urls, ["ntfy://h/a", "ntfy://h/b"]);
     }
 }

@@ -378,12 +378,42 @@ fn one_error_each() {
         (
             "notify url",
             "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: ftp://example.com\n".into(),
-            "t.yaml:6:10: invalid notify url `ftp://example.com`; expected an http:// or https:// URL with a host",
+            "t.yaml:6:10: invalid notify url `ftp://example.com/...`: unknown scheme `ftp`; expected one of http, https, ntfy, gotify, discord, telegram, teams, slack, smtp, generic",
+        ),
+        (
+            "notify url secret not echoed",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: telegram://123:SECRET-TOKEN@telegram\n".into(),
+            "t.yaml:6:10: invalid notify url `telegram://...`: no chats; expected `?chats=@channel,123456`",
+        ),
+        (
+            "notify url bad parameter",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: ntfy://u:pw@ntfy.sh/topic?prio=5\n".into(),
+            "t.yaml:6:10: invalid notify url `ntfy://ntfy.sh/...`: unknown parameter `prio`; expected title, priority, tags, scheme",
         ),
         (
             "notify format",
             "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    format: xml\n".into(),
-            "t.yaml:7:13: `format`: unknown value `xml`; expected `json` or `slack`",
+            "t.yaml:7:13: `format`: unknown value `xml`; expected `json`, `slack` or `teams`",
+        ),
+        (
+            "notify event",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    on: [changes, updates]\n".into(),
+            "t.yaml:7:19: `on`: unknown value `updates`; expected one of `changes`, `failures`, `update`, `rollback`, `new_image`, `recovery`, `docker_down`",
+        ),
+        (
+            "notify message form",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    message: medium\n".into(),
+            "t.yaml:7:14: `message`: unknown value `medium`; expected `short` or `long`",
+        ),
+        (
+            "notify template placeholder",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    title: \"{hostname} did {summary}\"\n".into(),
+            "t.yaml:7:12: `title`: unknown placeholder `{hostname}`; expected one of `{host}`, `{event}`, `{title}`, `{summary}`, `{details}`, `{rule}`, `{name}`, `{image}`, `{error}`",
+        ),
+        (
+            "notify docker_down_after",
+            "version: 1\nrules:\n  - name: r\n    action: prune-images\nnotify:\n  - url: https://example.com/hook\n    docker_down_after: soon\n".into(),
+            "t.yaml:7:24: `docker_down_after`: invalid duration `soon` (expected number at 0); expected a duration such as `90s`, `2h`, `7d` or `1w 2d`",
         ),
         (
             "hosts not a list",
@@ -693,7 +723,7 @@ notify:
             "t.yaml:3:3: unknown key `contianers` in `protect`; did you mean `containers`?",
             "t.yaml:7:5: rule 'a': `keep_latest` does not apply to action `prune-containers`; it applies to `prune-images` only",
             "t.yaml:11:7: rule 'b': `older_than` does not apply to action `prune-images`; it applies to `prune-containers`, `restart`, `prune-volumes`, `prune-networks`, `prune-build-cache`",
-            "t.yaml:14:19: `on`: unknown value `sometimes`; expected `changes` or `failures`",
+            "t.yaml:14:19: `on`: unknown value `sometimes`; expected one of `changes`, `failures`, `update`, `rollback`, `new_image`, `recovery`, `docker_down`",
         ]
     );
 }

@@ -129,9 +129,10 @@ fn full_example_resolves() {
     assert!(matches!(disk.when, Some(Trigger::DiskUsageAbove(p)) if p.hundredths() == 8_500));
 
     assert_eq!(set.notify.len(), 2);
-    assert_eq!(set.notify[0].on, [NotifyOn::Changes, NotifyOn::Failures]);
+    assert_eq!(set.notify[0].on, NotifyOn::DEFAULT);
     assert_eq!(set.notify[0].format, NotifyFormat::Json);
-    assert_eq!(set.notify[1].on, [NotifyOn::Failures]);
+    // An old-style list keeps the new-image notices it always had.
+    assert_eq!(set.notify[1].on, [NotifyOn::Failures, NotifyOn::NewImage]);
     assert_eq!(set.notify[1].format, NotifyFormat::Slack);
 
     let none = HashMap::new();

@@ -27,6 +27,7 @@ mod bounded;
 pub mod browser;
 pub mod fault_proxy;
 pub mod inspect;
+pub mod receiver;
 pub mod registry;
 
 use std::path::PathBuf;

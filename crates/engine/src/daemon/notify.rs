@@ -1,134 +1,42 @@
-//! Notifications after a run: a generic webhook (the JSON report) or a Slack-compatible
-//! text message. A failing webhook is logged and never fails the run.
+//! Notifications, through swab-notify: the run's events (a run with changes or failures,
+//! each update, rollback and recovery) and new-image notices, to the rule set's `notify:`
+//! targets. A failing target is retried, logged without its secret and never fails a run.
 
-use std::time::Duration;
-
-use swab_rules::{Notify, NotifyFormat, NotifyOn};
+use swab_rules::Notify;
 
 use crate::report::Report;
 
-/// The HTTP client notifications go out with. An error, never a panic, when it cannot be
-/// set up: a host (or a minimal image) without CA certificates still prunes and updates,
-/// and says why nothing is sent.
+pub use swab_notify::{Notifier, watch_docker};
+
+/// The notifier notifications go out with. An error, never a panic, when it cannot be set
+/// up: a host (or a minimal image) without CA certificates still prunes and updates, and
+/// says why nothing is sent.
 ///
 /// # Errors
 ///
 /// When TLS cannot be set up (no CA certificates on the system, say).
-pub fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder().build().map_err(|e| {
-        format!("cannot set up HTTPS for notifications ({e}); install CA certificates")
-    })
+pub fn client() -> Result<Notifier, String> {
+    Notifier::new()
 }
 
-/// Whether `notify` wants to hear about `report`.
-pub fn wanted(notify: &Notify, report: &Report) -> bool {
-    let s = &report.summary;
-    let changed = s.containers_removed
-        + s.images_removed
-        + s.volumes_removed
-        + s.networks_removed
-        + s.containers_restarted
-        + s.containers_recreated
-        > 0
-        || s.bytes_reclaimed > 0;
-    let failed = s.failed > 0;
-    notify.on.iter().any(|on| match on {
-        NotifyOn::Changes => changed,
-        NotifyOn::Failures => failed,
-    })
+/// Sends each event of `report` to the targets that want it, one message per event and
+/// target. Errors are logged, not returned.
+pub async fn send_all(notifier: &Notifier, targets: &[Notify], report: &Report) {
+    let events = swab_notify::report_events(report);
+    notifier.send_each(targets, &events).await;
 }
 
-/// Sends the report to every webhook that wants it. Errors are logged, not returned.
-pub async fn send_all(client: &reqwest::Client, notifies: &[Notify], report: &Report) {
-    for notify in notifies.iter().filter(|n| wanted(n, report)) {
-        let request = match notify.format {
-            NotifyFormat::Json => client.post(&notify.url).json(report),
-            NotifyFormat::Slack => client
-                .post(&notify.url)
-                .json(&serde_json::json!({ "text": report.headline() })),
-        };
-        match request.timeout(Duration::from_secs(10)).send().await {
-            Ok(response) if response.status().is_success() => {
-                tracing::info!(url = %redact(&notify.url), "notification sent");
-            }
-            Ok(response) => {
-                tracing::warn!(url = %redact(&notify.url), status = %response.status(), "notification refused");
-            }
-            Err(err) => {
-                // reqwest's message ends with the whole URL, path and query included.
-                let err = err.without_url();
-                tracing::warn!(url = %redact(&notify.url), error = %err, "notification failed");
-            }
-        }
-    }
-}
-
-/// Sends one notice of a new image to every target: JSON (`{"event": "new_image", ...}`)
-/// or a Slack text. Returns the error of each target that did not take it; empty when all
-/// did (then the notice counts as sent and is never repeated).
+/// Sends one notice of a new image to every target that wants `new_image`: JSON
+/// (`{"event": "new_image", ...}`) or the target's message. Returns the error of each
+/// target that did not take it; empty when all did (then the notice counts as sent and is
+/// never repeated).
 pub async fn send_notice(
-    client: &reqwest::Client,
-    notifies: &[Notify],
+    notifier: &Notifier,
+    targets: &[Notify],
     host: &str,
     notice: &crate::updates::Notice,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
-    for notify in notifies {
-        let request = match notify.format {
-            NotifyFormat::Json => client.post(&notify.url).json(&serde_json::json!({
-                "event": "new_image",
-                "host": host,
-                "rule": notice.rule,
-                "reference": notice.reference,
-                "digest": notice.digest,
-                "containers": notice.containers,
-                "eligible_at": notice.eligible_at,
-                "text": notice.text,
-            })),
-            NotifyFormat::Slack => client
-                .post(&notify.url)
-                .json(&serde_json::json!({ "text": format!("swab on {host}: {}", notice.text) })),
-        };
-        let url = redact(&notify.url);
-        match request.timeout(Duration::from_secs(10)).send().await {
-            Ok(response) if response.status().is_success() => {
-                tracing::info!(%url, reference = %notice.reference, "notice sent");
-            }
-            Ok(response) => problems.push(format!("{url} answered {}", response.status())),
-            Err(err) => problems.push(format!("{url}: {}", err.without_url())),
-        }
-    }
-    problems
-}
-
-/// The URL without its path and query, which for Slack-style webhooks are the secret.
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-            // `user:token@host`: only the host is shown.
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}/...")
-        }
-        None => "<invalid url>".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn webhook_secrets_are_not_logged() {
-        assert_eq!(
-            redact("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
-            "https://hooks.slack.com/..."
-        );
-        assert_eq!(
-            redact("https://user:t0ken@example.com:8443?key=SECRET"),
-            "https://example.com:8443/..."
-        );
-    }
+    notifier
+        .send(targets, &swab_notify::notice_event(host, notice))
+        .await
 }
