@@ -415,6 +415,19 @@ mod with_daemon {
                 );
             }
         }
+        // A browser opens the page with HTTP Basic, the token as the password.
+        let page = request(port, "GET", "/", None, None);
+        assert_eq!(
+            page.header("www-authenticate"),
+            Some("Basic realm=\"swab\", charset=\"UTF-8\"")
+        );
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{TOKEN}"))
+        };
+        let page = crate::http::send(port, "GET", "/", Some(&format!("Basic {basic}")), None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("data-rule=\"sweep\""), "{}", page.body);
         assert_eq!(request(port, "GET", "/metrics", None, None).status, 200);
         daemon.signal(Signal::TERM);
         assert_eq!(daemon.wait_exit(Duration::from_secs(20)), 0);

@@ -34,13 +34,25 @@ pub fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    send(port, method, path, auth.as_deref(), body)
+}
+
+/// Sends `method path` with `authorization` as the whole `Authorization` header.
+pub fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> Answer {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        let _ = write!(head, "Authorization: Bearer {token}\r\n");
+    if let Some(value) = authorization {
+        let _ = write!(head, "Authorization: {value}\r\n");
     }
     let body = body.unwrap_or("");
     if method == "POST" {

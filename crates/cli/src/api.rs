@@ -181,12 +181,13 @@ impl Api {
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
+        let token = auth::token_of(header);
         if let Err(refusal) =
             self.auth
-                .check(peer, method == "POST", auth::bearer(header), Instant::now())
+                .check(peer, method == "POST", token.as_deref(), Instant::now())
         {
             tracing::info!(%peer, %method, %path, "API request refused");
-            return refused(&refusal);
+            return refused(&refusal, route == Route::Page);
         }
         let body = if method == "POST" {
             match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -772,14 +773,22 @@ fn problem(status: StatusCode, title: &str, detail: impl Into<String>) -> Respon
     response
 }
 
-fn refused(refusal: &Refusal) -> Response<Full<Bytes>> {
+/// The answer to a refused request. For the status page, a 401 asks for HTTP Basic
+/// credentials (the token as the password), so a browser opens its login dialog and then
+/// sends them with the page's own refreshes.
+fn refused(refusal: &Refusal, page: bool) -> Response<Full<Bytes>> {
     match refusal {
         Refusal::Forbidden(why) => problem(StatusCode::FORBIDDEN, "forbidden", *why),
         Refusal::Unauthorized(why) => {
             let mut r = problem(StatusCode::UNAUTHORIZED, "unauthorized", *why);
+            let challenge = if page {
+                "Basic realm=\"swab\", charset=\"UTF-8\""
+            } else {
+                "Bearer realm=\"swab\""
+            };
             r.headers_mut().insert(
                 "www-authenticate",
-                hyper::header::HeaderValue::from_static("Bearer realm=\"swab\""),
+                hyper::header::HeaderValue::from_static(challenge),
             );
             r
         }

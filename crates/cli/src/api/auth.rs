@@ -127,8 +127,28 @@ fn equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// The token a request carries: `Authorization: Bearer TOKEN`, or HTTP Basic with the
+/// token as the password (any user name), which is what a browser sends for the status
+/// page once its login dialog was answered.
+pub fn token_of(header: Option<&str>) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(token) = bearer(header) {
+        return Some(token.to_owned());
+    }
+    let (scheme, encoded) = header?.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
 /// The token from `Authorization: Bearer TOKEN`, if the header is that.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
+fn bearer(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -237,6 +257,12 @@ mod tests {
         assert_eq!(bearer(Some("Basic abc")), None);
         assert_eq!(bearer(Some("Bearer ")), None);
         assert_eq!(bearer(None), None);
+        // Basic: the password is the token ("swab:tok" and ":tok").
+        assert_eq!(token_of(Some("Basic c3dhYjp0b2s=")), Some("tok".to_owned()));
+        assert_eq!(token_of(Some("basic OnRvaw==")), Some("tok".to_owned()));
+        assert_eq!(token_of(Some("Basic c3dhYjo=")), None);
+        assert_eq!(token_of(Some("Basic !!!")), None);
+        assert_eq!(token_of(Some("Bearer abc")), Some("abc".to_owned()));
     }
 
     #[test]
