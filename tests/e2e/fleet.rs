@@ -117,13 +117,28 @@ hosts:
             (count(&shared_cli, &test_id), count(&private_cli, &test_id)),
             (0, 0)
         );
-        // State is kept per daemon, keyed by its ID.
+        // State is kept per daemon, keyed by its ID, each with its run history beside it.
         let hosts_dir = state.path().join("hosts");
-        let files = std::fs::read_dir(&hosts_dir).unwrap().count();
+        let mut names: Vec<String> = std::fs::read_dir(&hosts_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        // File names keep letters and digits of the ID; the rest becomes `-`.
+        let mut expected: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                id.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect::<String>()
+            })
+            .flat_map(|id| [format!("{id}.history"), format!("{id}.json")])
+            .collect();
+        expected.sort();
         assert_eq!(
-            files,
-            2,
-            "one state file per host in {}",
+            names,
+            expected,
+            "one state file and one history per host in {}",
             hosts_dir.display()
         );
         // No lock is left behind.

@@ -21,7 +21,10 @@ pub fn record_of(
         .inspect_err(|err| tracing::warn!(error = %err, "the run is not recorded in the history"))
         .ok()?;
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    Some(Record::new(rules, trigger, duration_ms, json))
+    let started = std::time::SystemTime::now()
+        .checked_sub(elapsed)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    Some(Record::new(rules, trigger, started, duration_ms, json))
 }
 
 /// Writes `record` into the history next to `state_path`, keeping `keep` runs. A history

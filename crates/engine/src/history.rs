@@ -33,8 +33,8 @@ pub enum Trigger {
 /// One run as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// `20261129T115032Z-3fa2`: UTC start time, then a random part (two runs can start in
-    /// the same second). Sorts by time.
+    /// `20261129T115032123Z-3fa2`: UTC start time to the millisecond, then a random part
+    /// (two runs can start in the same millisecond). Sorts by start time.
     pub id: String,
     /// The rules the run ran.
     pub rules: Vec<String>,
@@ -51,24 +51,16 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record of `report` with a new id from its start time (`started_at`, RFC 3339; the
-    /// current time if that does not parse).
+    /// A record of `report`, a run that started at `started`, with a new id from that time.
     pub fn new(
         rules: Vec<String>,
         trigger: Trigger,
+        started: std::time::SystemTime,
         duration_ms: u64,
         report: serde_json::Value,
     ) -> Record {
-        let started = report
-            .get("started_at")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map_or_else(
-                || chrono::DateTime::from(std::time::SystemTime::now()),
-                |t| t.with_timezone(&chrono::Utc),
-            );
         Record {
-            id: new_id(started),
+            id: new_id(chrono::DateTime::from(started)),
             rules,
             trigger,
             duration_ms,
@@ -99,7 +91,7 @@ fn new_id(started: chrono::DateTime<chrono::Utc>) -> String {
     );
     format!(
         "{}-{:04x}",
-        started.format("%Y%m%dT%H%M%SZ"),
+        started.format("%Y%m%dT%H%M%S%3fZ"),
         hasher.finish() & 0xffff
     )
 }
@@ -287,9 +279,11 @@ mod tests {
     use super::*;
 
     fn record(at: &str, rule: &str) -> Record {
+        let started = chrono::DateTime::parse_from_rfc3339(at).unwrap();
         Record::new(
             vec![rule.to_owned()],
             Trigger::Cli,
+            std::time::SystemTime::from(started),
             12,
             serde_json::json!({ "started_at": at, "summary": { "failed": 0 } }),
         )
@@ -299,19 +293,24 @@ mod tests {
     fn runs_are_listed_newest_first_and_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path().join("state.history"), 10);
-        let first = record("2026-11-29T10:00:00Z", "a");
-        let second = record("2026-11-29T11:00:00+01:00", "b");
-        let third = record("2026-11-29T10:30:00Z", "c");
+        let first = record("2026-11-29T10:00:00.250Z", "a");
+        let second = record("2026-11-29T11:00:00.250+01:00", "b");
+        let third = record("2026-11-29T10:00:00.251Z", "c");
         for r in [&first, &second, &third] {
             history.append(r).unwrap();
         }
         let listed = history.list(10).unwrap();
         let rules: Vec<&str> = listed.iter().map(|r| r.rules[0].as_str()).collect();
-        // 11:00+01:00 is 10:00Z: by UTC start time, b and a share the second.
+        // 11:00+01:00 is 10:00Z: by UTC start time, b and a share the millisecond; c is
+        // a millisecond later.
         assert_eq!(rules.len(), 3);
         assert_eq!(rules[0], "c");
-        assert!(first.id.starts_with("20261129T100000Z-"), "{}", first.id);
-        assert!(second.id.starts_with("20261129T100000Z-"), "{}", second.id);
+        assert!(first.id.starts_with("20261129T100000250Z-"), "{}", first.id);
+        assert!(
+            second.id.starts_with("20261129T100000250Z-"),
+            "{}",
+            second.id
+        );
         assert_ne!(first.id, second.id);
         assert_eq!(history.get(&third.id).unwrap().as_ref(), Some(&third));
         assert_eq!(history.list(1).unwrap().len(), 1);
@@ -323,7 +322,8 @@ mod tests {
         let history = History::new(dir.path().to_owned(), 3);
         let ids: Vec<String> = (0..5)
             .map(|i| {
-                let r = record(&format!("2026-11-29T10:00:0{i}Z"), &format!("r{i}"));
+                // A millisecond apart: ids order runs to the millisecond.
+                let r = record(&format!("2026-11-29T10:00:00.00{i}Z"), &format!("r{i}"));
                 history.append(&r).unwrap();
                 r.id
             })
@@ -343,12 +343,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path().join("absent"), 5);
         assert!(history.list(5).unwrap().is_empty());
-        assert!(history.get("20261129T100000Z-0000").unwrap().is_none());
+        assert!(history.get("20261129T100000000Z-0000").unwrap().is_none());
 
         let history = History::new(dir.path().to_owned(), 5);
         let good = record("2026-11-29T10:00:00Z", "a");
         history.append(&good).unwrap();
-        std::fs::write(dir.path().join("20261129T110000Z-dead.json"), b"{ half").unwrap();
+        std::fs::write(dir.path().join("20261129T110000000Z-dead.json"), b"{ half").unwrap();
         let listed = history.list(5).unwrap();
         assert_eq!(listed, vec![good]);
     }
@@ -361,7 +361,7 @@ mod tests {
         assert!(history.get("../secret").unwrap().is_none());
         assert!(!is_id("a/b"));
         assert!(!is_id(""));
-        assert!(is_id("20261129T100000Z-3fa2"));
+        assert!(is_id("20261129T100000123Z-3fa2"));
     }
 
     #[test]
