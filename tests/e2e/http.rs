@@ -1,30 +1,10 @@
-//! A minimal HTTP/1.1 client for the daemon's listener: one request per connection.
+//! Requests to the daemon's listener (on [`swab_testkit::http`]).
 #![cfg_attr(not(feature = "docker-tests"), allow(dead_code))]
 
-use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-/// An answer: status, headers (lower-case names) and body.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// An answer: status, headers and body.
+pub type Answer = swab_testkit::http::Response;
 
 /// Sends `method path` to 127.0.0.1:`port`, with a bearer `token` and a JSON `body`.
 pub fn request(
@@ -46,44 +26,20 @@ pub fn send(
     authorization: Option<&str>,
     body: Option<&str>,
 ) -> Answer {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut headers = Vec::new();
     if let Some(value) = authorization {
-        let _ = write!(head, "Authorization: {value}\r\n");
+        headers.push(("Authorization", value));
     }
-    let body = body.unwrap_or("");
     if method == "POST" {
-        let _ = write!(
-            head,
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        headers.push(("Content-Type", "application/json"));
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {text}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    swab_testkit::http::request(
+        &format!("127.0.0.1:{port}"),
+        method,
+        path,
+        &headers,
+        body.unwrap_or("").as_bytes(),
+    )
 }
 
 /// A free port on loopback.

@@ -26,6 +26,7 @@
 mod bounded;
 pub mod browser;
 pub mod fault_proxy;
+pub mod http;
 pub mod inspect;
 pub mod receiver;
 pub mod registry;

@@ -1,14 +1,10 @@
 //! Raw registry API calls for test setup: what the docker CLI cannot do, such as building a
 //! multi-platform index out of single-platform images already pushed.
 //!
-//! Plain HTTP/1.1 over a `TcpStream` to the loopback registries of `scripts/test-env.sh`
-//! (no auth), one connection per request, with the same deadline as every setup call.
+//! Plain HTTP/1.1 ([`crate::http`]) to the loopback registries of `scripts/test-env.sh`
+//! (no auth).
 
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use crate::SETUP_TIMEOUT;
+use crate::http::request;
 
 /// Media types a manifest HEAD accepts (Docker's and OCI's, single and multi-platform).
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -25,67 +21,6 @@ pub struct Descriptor {
     pub media_type: String,
     /// Its length in bytes.
     pub size: u64,
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn request(
-    registry: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
-    let mut stream = TcpStream::connect(registry)
-        .unwrap_or_else(|e| panic!("cannot connect to the registry {registry}: {e}"));
-    stream.set_read_timeout(Some(*SETUP_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(*SETUP_TIMEOUT)).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {registry}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} {registry}{path}: no answer: {e}"));
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {registry}{path}: not an HTTP answer: {head}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        // The registry answers this client with Content-Length bodies (no chunking: the
-        // request is HTTP/1.1 with `Connection: close`, and its answers are small JSON).
-        body: body.to_owned(),
-    }
 }
 
 /// What the registry has under `repository:reference` (a tag or a digest); `repository` is
