@@ -206,7 +206,7 @@ impl Api {
         let param = param.unwrap_or_default();
         match route {
             Route::Page => self.page(),
-            Route::Status => ok(&self.status()),
+            Route::Status => ok(&self.status(&self.recent_runs())),
             Route::Runs => self.runs(&query),
             Route::Run => self.run(&param),
             Route::Updates => self.updates(&query).await,
@@ -218,8 +218,9 @@ impl Api {
 
     /// `GET /`.
     fn page(&self) -> Response<Full<Bytes>> {
-        let runs = self.history().list(50).unwrap_or_default();
-        let html = crate::page::render(&self.status(), &runs);
+        // One read of the history serves both the rules' last runs and the run list.
+        let runs = self.recent_runs();
+        let html = crate::page::render(&self.status(&runs), &runs[..runs.len().min(50)]);
         Response::builder()
             .header("content-type", "text/html; charset=utf-8")
             .header("cache-control", "no-store")
@@ -227,16 +228,20 @@ impl Api {
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
     }
 
-    /// `GET /api/v1/status`.
-    fn status(&self) -> Value {
+    /// The newest runs, where the status looks for each rule's last one.
+    fn recent_runs(&self) -> Vec<history::Record> {
+        self.history().list(200).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/status`, with each rule's last run from `runs`.
+    fn status(&self, runs: &[history::Record]) -> Value {
         let rules = self.rules();
         let now = SystemTime::now();
-        let runs = self.history().list(200).unwrap_or_default();
         let updates = self.updates.try_lock().ok().and_then(|u| u.clone());
         let rows: Vec<Value> = rules
             .rules
             .iter()
-            .map(|rule| rule_status(rule, now, &runs, updates.as_ref()))
+            .map(|rule| rule_status(rule, now, runs, updates.as_ref()))
             .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
